@@ -1,0 +1,59 @@
+// The userspace gretap datapath, for kernels without GRE (containers that cannot modprobe, this
+// project's CI host): a persistent TAP per tunnel and a raw GRE socket (IPv4 or IPv6) bound to the
+// WireGuard device, wire-compatible with kernel gretap. A fixed pool of worker threads moves
+// frames with batched I/O however many tunnels exist; the control thread only adds and removes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "l2wg/ip.h"
+
+namespace l2wg::dp {
+
+struct TunnelSpec {
+  std::string tap_name;   // created as a persistent TAP if missing, attached to if present
+  std::string wireguard;  // the raw socket is bound to this device (SO_BINDTODEVICE)
+  IpAddress local;
+  IpAddress remote;
+  std::optional<uint32_t> key;
+  bool fragment = true;  // oversized encapsulated frames leave as fragmented outer packets
+};
+
+struct Counters {
+  uint64_t frames_out = 0;     // tap → GRE
+  uint64_t frames_in = 0;      // GRE → tap
+  uint64_t bytes_out = 0;
+  uint64_t bytes_in = 0;
+  uint64_t malformed_in = 0;   // GRE packets dropped: bad header, wrong protocol
+  uint64_t wrong_key_in = 0;   // GRE packets for another key
+  uint64_t send_errors = 0;    // e.g. EMSGSIZE with fragmentation forbidden
+
+  bool operator==(const Counters&) const = default;
+};
+
+class Datapath {
+ public:
+  // Starts `workers` threads (at least 1).
+  explicit Datapath(unsigned workers = 2);
+  ~Datapath();  // detaches every tunnel (the TAPs stay: they are persistent) and joins the workers
+  Datapath(const Datapath&) = delete;
+  Datapath& operator=(const Datapath&) = delete;
+
+  using TunnelId = uint64_t;
+  // Creates or attaches the TAP and the socket and hands them to a worker. Throws l2wg::Error
+  // (nothing left behind: a TAP it created is destroyed again).
+  TunnelId add(const TunnelSpec& spec);
+  // Stops forwarding and closes the fds. The persistent TAP remains; delete it with netlink.
+  void remove(TunnelId id);
+  Counters counters(TunnelId id) const;
+  unsigned workers() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace l2wg::dp

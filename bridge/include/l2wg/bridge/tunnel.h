@@ -1,0 +1,68 @@
+// The plumbing of one l2wg tunnel: a gretap whose endpoints are two WireGuard peers' inner
+// addresses, optionally plugged into a bridge. setup() builds it all or nothing; teardown()
+// removes exactly what setup() created.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "l2wg/bridge/datapath.h"
+#include "l2wg/bridge/gre.h"
+#include "l2wg/bridge/netlink.h"
+#include "l2wg/bridge/wireguard.h"
+
+namespace l2wg {
+
+struct BridgeSpec {
+  std::string name;
+  bool create = false;    // create it when missing (and remove it on teardown only then)
+  bool isolated = false;  // port isolation for the tap
+};
+
+struct TunnelSpec {
+  std::string wireguard;  // existing WireGuard interface
+  std::string peer;       // inner address or base64 public key
+  std::optional<IpAddress> local;
+  std::string tap_name;
+  std::optional<uint32_t> key;
+  gre::MtuPolicy mtu;
+  gre::DatapathChoice datapath = gre::DatapathChoice::Auto;
+  std::optional<MacAddress> mac;
+  std::optional<BridgeSpec> bridge;
+};
+
+// What setup() made and decided: enough to report the tunnel and to undo it.
+struct TunnelPlumbing {
+  std::string wireguard;
+  int wireguard_ifindex = 0;
+  wg::PublicKey peer_key{};
+  IpAddress local;
+  IpAddress remote;
+  std::string tap_name;
+  int tap_ifindex = 0;
+  MacAddress mac;
+  gre::Plan plan;
+  std::optional<dp::Datapath::TunnelId> userspace_id;
+  std::string bridge;
+  int bridge_ifindex = 0;
+  bool created_bridge = false;
+};
+
+class TunnelBuilder {
+ public:
+  TunnelBuilder(nl::Netlink& netlink, wg::WireGuardReader& wireguard, dp::Datapath& datapath);
+
+  // Validates `spec` against the system, then creates the tap, sets MAC, MTU and up, and enslaves
+  // it. Throws l2wg::Error naming the problem; on any failure what was done is undone first.
+  TunnelPlumbing setup(const TunnelSpec& spec);
+  // Removes what setup() created, in reverse order; a link already gone is not an error.
+  void teardown(const TunnelPlumbing& plumbing);
+
+ private:
+  nl::Netlink& netlink_;
+  wg::WireGuardReader& wireguard_;
+  dp::Datapath& datapath_;
+};
+
+}  // namespace l2wg

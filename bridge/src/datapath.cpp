@@ -1,0 +1,517 @@
+#include "l2wg/bridge/datapath.h"
+
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <span>
+#include <thread>
+#include <vector>
+
+#include "l2wg/bridge/gre.h"
+#include "l2wg/error.h"
+#include "l2wg/fd.h"
+
+namespace l2wg::dp {
+namespace {
+
+constexpr size_t kBatch = 64;           // frames moved per readiness event and direction
+constexpr size_t kSlot = 65536;         // the largest IP packet, hence the largest frame too
+constexpr size_t kMaxGreHeader = 8;     // base header and key
+constexpr int kSocketBuffer = 8 << 20;  // absorbs bursts while WireGuard encrypts
+constexpr size_t kIpv4MinimumHeader = 20;
+
+struct AtomicCounters {
+  std::atomic<uint64_t> frames_out{0};
+  std::atomic<uint64_t> frames_in{0};
+  std::atomic<uint64_t> bytes_out{0};
+  std::atomic<uint64_t> bytes_in{0};
+  std::atomic<uint64_t> malformed_in{0};
+  std::atomic<uint64_t> wrong_key_in{0};
+  std::atomic<uint64_t> send_errors{0};
+};
+
+struct Tunnel;
+
+// What an epoll event points at: one of a tunnel's two fds.
+struct Handle {
+  Tunnel* tunnel;
+  bool is_tap;
+};
+
+struct Tunnel {
+  TunnelSpec spec;
+  UniqueFd tap;
+  UniqueFd socket;
+  std::array<uint8_t, kMaxGreHeader> gre_header{};
+  size_t gre_header_size = 0;
+  AtomicCounters counters;
+  bool broken = false;  // worker-only: the TAP went away, the fds are out of the epoll set
+  Handle tap_handle{this, true};
+  Handle socket_handle{this, false};
+};
+
+std::string describe(const TunnelSpec& spec) {
+  return "tunnel " + spec.tap_name + " (" + spec.local.str() + " -> " + spec.remote.str() + " on " +
+         spec.wireguard + ")";
+}
+
+void set_int_option(int fd, int level, int name, int value, const std::string& what) {
+  if (::setsockopt(fd, level, name, &value, sizeof value) != 0) throw_errno(what, errno);
+}
+
+// Root may exceed net.core.[rw]mem_max; others get what the sysctl allows.
+void set_buffer(int fd, int force_name, int name, const std::string& what) {
+  if (::setsockopt(fd, SOL_SOCKET, force_name, &kSocketBuffer, sizeof kSocketBuffer) == 0) return;
+  set_int_option(fd, SOL_SOCKET, name, kSocketBuffer, what);
+}
+
+socklen_t to_sockaddr(const IpAddress& address, uint32_t scope_id, sockaddr_storage& out) {
+  out = {};
+  if (address.is_v4()) {
+    auto& sin = reinterpret_cast<sockaddr_in&>(out);
+    sin.sin_family = AF_INET;
+    std::memcpy(&sin.sin_addr, address.data(), 4);
+    return sizeof sin;
+  }
+  auto& sin6 = reinterpret_cast<sockaddr_in6&>(out);
+  sin6.sin6_family = AF_INET6;
+  std::memcpy(&sin6.sin6_addr, address.data(), 16);
+  if (address.is_link_local()) sin6.sin6_scope_id = scope_id;
+  return sizeof sin6;
+}
+
+// The TAP, created persistent when missing so that a restarted daemon attaches to the same one.
+// `created` tells the caller whether a failure must remove it again.
+UniqueFd open_tap(const std::string& name, bool& created) {
+  if (name.empty() || name.size() >= IFNAMSIZ) {
+    throw Error(ErrorCode::InvalidArgument, "TAP name '" + name + "' must have 1 to " +
+                                                std::to_string(IFNAMSIZ - 1) + " characters");
+  }
+  created = ::if_nametoindex(name.c_str()) == 0;
+  UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
+  if (!fd) {
+    throw_errno("cannot open /dev/net/tun for TAP " + name, errno,
+                errno == ENOENT || errno == ENODEV ? ErrorCode::Unsupported : ErrorCode::Kernel);
+  }
+  ifreq request{};
+  request.ifr_flags = IFF_TAP | IFF_NO_PI;
+  std::memcpy(request.ifr_name, name.data(), name.size());
+  if (::ioctl(fd.get(), TUNSETIFF, &request) != 0) {
+    const int err = errno;
+    if (err == EBUSY) {
+      throw Error(ErrorCode::Exists, "TAP " + name + " is already in use by another process");
+    }
+    if (err == EINVAL && !created) {
+      throw Error(ErrorCode::Exists, "interface " + name + " exists and is not a TAP");
+    }
+    throw_errno("cannot create TAP " + name, err);
+  }
+  if (::ioctl(fd.get(), TUNSETPERSIST, 1) != 0) {
+    const int err = errno;
+    throw_errno("cannot make TAP " + name + " persistent", err);
+  }
+  return fd;
+}
+
+UniqueFd open_gre_socket(const TunnelSpec& spec) {
+  if (spec.local.family() != spec.remote.family()) {
+    throw Error(ErrorCode::InvalidArgument, describe(spec) +
+                                                ": the local and remote addresses must be of "
+                                                "the same family");
+  }
+  const bool v4 = spec.remote.is_v4();
+  UniqueFd fd(::socket(spec.remote.af(), SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_GRE));
+  if (!fd) throw_errno("cannot open a raw GRE socket for " + describe(spec), errno);
+
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_BINDTODEVICE, spec.wireguard.c_str(),
+                   static_cast<socklen_t>(spec.wireguard.size())) != 0) {
+    if (errno == ENODEV) {
+      throw Error(ErrorCode::NotFound, "WireGuard interface " + spec.wireguard +
+                                           " does not exist (" + describe(spec) + ")");
+    }
+    throw_errno("cannot bind the GRE socket to " + spec.wireguard, errno);
+  }
+  set_buffer(fd.get(), SO_SNDBUFFORCE, SO_SNDBUF, "cannot size the GRE send buffer");
+  set_buffer(fd.get(), SO_RCVBUFFORCE, SO_RCVBUF, "cannot size the GRE receive buffer");
+  // With fragmentation the kernel splits oversized outer packets itself (IPv4 with DF clear);
+  // without, they fail with EMSGSIZE and are counted.
+  if (v4) {
+    set_int_option(fd.get(), IPPROTO_IP, IP_MTU_DISCOVER,
+                   spec.fragment ? IP_PMTUDISC_DONT : IP_PMTUDISC_DO,
+                   "cannot set path MTU discovery on the GRE socket");
+  } else {
+    set_int_option(fd.get(), IPPROTO_IPV6, IPV6_MTU_DISCOVER,
+                   spec.fragment ? IPV6_PMTUDISC_DONT : IPV6_PMTUDISC_DO,
+                   "cannot set path MTU discovery on the GRE socket");
+    set_int_option(fd.get(), IPPROTO_IPV6, IPV6_DONTFRAG, spec.fragment ? 0 : 1,
+                   "cannot set IPV6_DONTFRAG on the GRE socket");
+  }
+
+  const uint32_t scope_id = ::if_nametoindex(spec.wireguard.c_str());
+  sockaddr_storage address;
+  socklen_t length = to_sockaddr(spec.local, scope_id, address);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), length) != 0) {
+    if (errno == EADDRNOTAVAIL) {
+      throw Error(ErrorCode::InvalidArgument, "local address " + spec.local.str() +
+                                                  " is not assigned on this host (" +
+                                                  describe(spec) + ")");
+    }
+    throw_errno("cannot bind the GRE socket to " + spec.local.str(), errno);
+  }
+  // A connected raw socket only receives GRE from that peer.
+  length = to_sockaddr(spec.remote, scope_id, address);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), length) != 0) {
+    throw_errno("cannot connect the GRE socket to " + spec.remote.str(), errno);
+  }
+  return fd;
+}
+
+class Worker {
+ public:
+  explicit Worker(unsigned index)
+      : epoll_(::epoll_create1(EPOLL_CLOEXEC)),
+        wakeup_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+        tx_frames_(std::make_unique_for_overwrite<uint8_t[]>(kBatch * kSlot)),
+        rx_packets_(std::make_unique_for_overwrite<uint8_t[]>(kBatch * kSlot)) {
+    if (!epoll_) throw_errno("cannot create an epoll instance for a datapath worker", errno);
+    if (!wakeup_) throw_errno("cannot create an eventfd for a datapath worker", errno);
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.ptr = nullptr;  // the wakeup
+    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wakeup_.get(), &event) != 0) {
+      throw_errno("cannot watch a datapath worker's eventfd", errno);
+    }
+    for (size_t i = 0; i < kBatch; ++i) {
+      rx_iov_[i] = {rx_packets_.get() + i * kSlot, kSlot};
+      tx_iov_[i][1].iov_base = tx_frames_.get() + i * kSlot;
+    }
+    thread_ = std::thread([this, index] {
+      const std::string name = "l2wg-dp" + std::to_string(index);
+      ::pthread_setname_np(::pthread_self(), name.c_str());
+      run();
+    });
+  }
+
+  ~Worker() {
+    stop_.store(true);
+    wake();
+    thread_.join();
+  }
+
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  void attach(Tunnel& tunnel) {
+    watch(tunnel.tap.get(), &tunnel.tap_handle, "TAP " + tunnel.spec.tap_name);
+    try {
+      watch(tunnel.socket.get(), &tunnel.socket_handle,
+            "the GRE socket of " + describe(tunnel.spec));
+    } catch (...) {
+      ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, tunnel.tap.get(), nullptr);
+      throw;
+    }
+  }
+
+  // Returns once the worker can no longer touch the tunnel, so its fds may be closed.
+  void detach(Tunnel& tunnel) {
+    // ENOENT: the worker already dropped a tunnel whose TAP went away.
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, tunnel.tap.get(), nullptr);
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, tunnel.socket.get(), nullptr);
+    // Events already taken from epoll may still name the tunnel; the worker acknowledges only
+    // after finishing its current batch, and later batches cannot contain removed fds.
+    std::unique_lock lock(sync_mutex_);
+    const uint64_t ticket = ++sync_requested_;
+    wake();
+    sync_done_cv_.wait(lock, [&] { return sync_done_ >= ticket; });
+  }
+
+ private:
+  void watch(int fd, Handle* handle, const std::string& what) {
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.ptr = handle;
+    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &event) != 0) {
+      throw_errno("cannot watch " + what, errno);
+    }
+  }
+
+  void wake() {
+    const uint64_t one = 1;
+    // Only fails when the counter is saturated, in which case the worker is awake anyway.
+    [[maybe_unused]] ssize_t written = ::write(wakeup_.get(), &one, sizeof one);
+  }
+
+  void run() {
+    std::array<epoll_event, kBatch> events;
+    while (!stop_.load()) {
+      const int ready = ::epoll_wait(epoll_.get(), events.data(), events.size(), -1);
+      if (ready < 0) continue;  // EINTR: nothing else can fail with a valid epoll fd and buffer
+      bool woken = false;
+      for (int i = 0; i < ready; ++i) {
+        auto* handle = static_cast<Handle*>(events[i].data.ptr);
+        if (!handle) {
+          woken = true;
+          continue;
+        }
+        Tunnel& tunnel = *handle->tunnel;
+        if (tunnel.broken) continue;
+        if (handle->is_tap) {
+          forward_from_tap(tunnel);
+        } else {
+          forward_from_socket(tunnel);
+        }
+      }
+      if (woken) acknowledge();
+    }
+  }
+
+  void acknowledge() {
+    uint64_t count;
+    [[maybe_unused]] ssize_t drained = ::read(wakeup_.get(), &count, sizeof count);
+    {
+      std::lock_guard lock(sync_mutex_);
+      sync_done_ = sync_requested_;
+    }
+    sync_done_cv_.notify_all();
+  }
+
+  // The TAP is gone (deleted underneath us): stop polling it rather than spin on its error.
+  void drop_broken(Tunnel& tunnel, int err) {
+    tunnel.broken = true;
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, tunnel.tap.get(), nullptr);
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, tunnel.socket.get(), nullptr);
+    spdlog::warn("{}: TAP failed ({}), the tunnel stops forwarding", describe(tunnel.spec),
+                 std::strerror(err));
+  }
+
+  void forward_from_tap(Tunnel& tunnel) {
+    size_t count = 0;
+    while (count < kBatch) {
+      const ssize_t length = ::read(tunnel.tap.get(), tx_iov_[count][1].iov_base, kSlot);
+      if (length < 0) {
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN) drop_broken(tunnel, errno);
+        break;
+      }
+      tx_iov_[count][0] = {tunnel.gre_header.data(), tunnel.gre_header_size};
+      tx_iov_[count][1].iov_len = static_cast<size_t>(length);
+      tx_messages_[count].msg_hdr = {};
+      tx_messages_[count].msg_hdr.msg_iov = tx_iov_[count].data();
+      tx_messages_[count].msg_hdr.msg_iovlen = tx_iov_[count].size();
+      ++count;
+    }
+
+    uint64_t frames = 0, bytes = 0, errors = 0;
+    size_t sent = 0;
+    while (sent < count) {
+      const int result = ::sendmmsg(tunnel.socket.get(), &tx_messages_[sent],
+                                    static_cast<unsigned>(count - sent), 0);
+      if (result > 0) {
+        for (int i = 0; i < result; ++i) bytes += tx_iov_[sent + i][1].iov_len;
+        frames += static_cast<uint64_t>(result);
+        sent += static_cast<size_t>(result);
+      } else if (errno == EINTR) {
+        continue;
+      } else if (errno == EAGAIN) {
+        // The send buffer is full: drop the rest, as a full qdisc would, instead of stalling
+        // every other tunnel of this worker.
+        errors += count - sent;
+        break;
+      } else {
+        // This one frame failed (EMSGSIZE without fragmentation, an ICMP error reported
+        // late, the WireGuard device down): skip it.
+        ++errors;
+        ++sent;
+      }
+    }
+    add(tunnel.counters.frames_out, frames);
+    add(tunnel.counters.bytes_out, bytes);
+    add(tunnel.counters.send_errors, errors);
+  }
+
+  void forward_from_socket(Tunnel& tunnel) {
+    for (size_t i = 0; i < kBatch; ++i) {
+      rx_messages_[i].msg_hdr = {};
+      rx_messages_[i].msg_hdr.msg_iov = &rx_iov_[i];
+      rx_messages_[i].msg_hdr.msg_iovlen = 1;
+    }
+    const int received = ::recvmmsg(tunnel.socket.get(), rx_messages_.data(), kBatch, 0, nullptr);
+    // EAGAIN, EINTR, or a pending ICMP error now cleared: the next readiness event retries.
+    if (received <= 0) return;
+
+    const bool v4 = tunnel.spec.remote.is_v4();
+    uint64_t frames = 0, bytes = 0, malformed = 0, wrong_key = 0, errors = 0;
+    for (int i = 0; i < received; ++i) {
+      const mmsghdr& message = rx_messages_[i];
+      std::span<const uint8_t> packet(rx_packets_.get() + i * kSlot, message.msg_len);
+      if (message.msg_hdr.msg_flags & MSG_TRUNC) {
+        ++malformed;
+        continue;
+      }
+      if (v4) {  // IPv4 raw sockets deliver the IP header, IPv6 ones do not
+        const size_t header = packet.empty() ? 0 : size_t{packet[0] & 0x0fu} * 4;
+        if (header < kIpv4MinimumHeader || header > packet.size()) {
+          ++malformed;
+          continue;
+        }
+        packet = packet.subspan(header);
+      }
+      const auto parsed = gre::parse_header(packet);
+      if (!parsed || parsed->header.protocol != gre::kTransparentEthernetBridging ||
+          packet.size() - parsed->payload_offset < gre::kEthernetHeader) {
+        ++malformed;
+        continue;
+      }
+      if (parsed->header.key != tunnel.spec.key) {
+        ++wrong_key;
+        continue;
+      }
+      const auto frame = packet.subspan(parsed->payload_offset);
+      // The TAP never blocks (O_NONBLOCK); a frame it refuses is dropped.
+      if (::write(tunnel.tap.get(), frame.data(), frame.size()) < 0) {
+        ++errors;
+        continue;
+      }
+      ++frames;
+      bytes += frame.size();
+    }
+    add(tunnel.counters.frames_in, frames);
+    add(tunnel.counters.bytes_in, bytes);
+    add(tunnel.counters.malformed_in, malformed);
+    add(tunnel.counters.wrong_key_in, wrong_key);
+    add(tunnel.counters.send_errors, errors);
+  }
+
+  static void add(std::atomic<uint64_t>& counter, uint64_t value) {
+    if (value) counter.fetch_add(value, std::memory_order_relaxed);
+  }
+
+  UniqueFd epoll_;
+  UniqueFd wakeup_;
+  std::atomic<bool> stop_{false};
+  std::mutex sync_mutex_;
+  std::condition_variable sync_done_cv_;
+  uint64_t sync_requested_ = 0;
+  uint64_t sync_done_ = 0;
+
+  // Per-worker buffers, allocated once: the hot path never allocates.
+  std::unique_ptr<uint8_t[]> tx_frames_;
+  std::unique_ptr<uint8_t[]> rx_packets_;
+  std::array<std::array<iovec, 2>, kBatch> tx_iov_{};  // GRE header, frame
+  std::array<mmsghdr, kBatch> tx_messages_{};
+  std::array<iovec, kBatch> rx_iov_{};
+  std::array<mmsghdr, kBatch> rx_messages_{};
+  std::thread thread_;  // last: starts once everything above exists
+};
+
+}  // namespace
+
+struct Datapath::Impl {
+  struct Entry {
+    std::shared_ptr<Tunnel> tunnel;
+    size_t worker;
+  };
+
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::vector<size_t> load;  // tunnels per worker
+  mutable std::mutex mutex;
+  std::map<TunnelId, Entry> tunnels;
+  TunnelId next_id = 1;
+};
+
+Datapath::Datapath(unsigned workers) : impl_(std::make_unique<Impl>()) {
+  const unsigned count = std::max(workers, 1u);
+  for (unsigned i = 0; i < count; ++i) impl_->workers.push_back(std::make_unique<Worker>(i));
+  impl_->load.assign(count, 0);
+}
+
+Datapath::~Datapath() {
+  // Joining the workers first means nobody polls the fds the tunnels then close.
+  impl_->workers.clear();
+}
+
+Datapath::TunnelId Datapath::add(const TunnelSpec& spec) {
+  auto tunnel = std::make_shared<Tunnel>();
+  tunnel->spec = spec;
+  tunnel->gre_header_size = gre::write_header(gre::Header{.key = spec.key}, tunnel->gre_header);
+
+  bool created = false;
+  tunnel->tap = open_tap(spec.tap_name, created);
+  try {
+    tunnel->socket = open_gre_socket(spec);
+    std::lock_guard lock(impl_->mutex);
+    const size_t worker =
+        std::min_element(impl_->load.begin(), impl_->load.end()) - impl_->load.begin();
+    const TunnelId id = impl_->next_id++;
+    impl_->tunnels.emplace(id, Impl::Entry{tunnel, worker});
+    try {
+      impl_->workers[worker]->attach(*tunnel);
+    } catch (...) {
+      impl_->tunnels.erase(id);
+      throw;
+    }
+    ++impl_->load[worker];
+    return id;
+  } catch (...) {
+    // A TAP that only exists because of this call goes away with its last fd once not persistent.
+    if (created) ::ioctl(tunnel->tap.get(), TUNSETPERSIST, 0);
+    throw;
+  }
+}
+
+void Datapath::remove(TunnelId id) {
+  Impl::Entry entry;
+  {
+    std::lock_guard lock(impl_->mutex);
+    const auto it = impl_->tunnels.find(id);
+    if (it == impl_->tunnels.end()) {
+      throw Error(ErrorCode::NotFound, "no datapath tunnel with id " + std::to_string(id));
+    }
+    entry = std::move(it->second);
+    impl_->tunnels.erase(it);
+    --impl_->load[entry.worker];
+  }
+  impl_->workers[entry.worker]->detach(*entry.tunnel);
+  // `entry` goes out of scope here and closes the fds; the TAP persists.
+}
+
+Counters Datapath::counters(TunnelId id) const {
+  std::lock_guard lock(impl_->mutex);
+  const auto it = impl_->tunnels.find(id);
+  if (it == impl_->tunnels.end()) {
+    throw Error(ErrorCode::NotFound, "no datapath tunnel with id " + std::to_string(id));
+  }
+  const AtomicCounters& c = it->second.tunnel->counters;
+  constexpr auto relaxed = std::memory_order_relaxed;
+  return Counters{.frames_out = c.frames_out.load(relaxed),
+                  .frames_in = c.frames_in.load(relaxed),
+                  .bytes_out = c.bytes_out.load(relaxed),
+                  .bytes_in = c.bytes_in.load(relaxed),
+                  .malformed_in = c.malformed_in.load(relaxed),
+                  .wrong_key_in = c.wrong_key_in.load(relaxed),
+                  .send_errors = c.send_errors.load(relaxed)};
+}
+
+unsigned Datapath::workers() const {
+  return static_cast<unsigned>(impl_->workers.size());
+}
+
+}  // namespace l2wg::dp

@@ -1,0 +1,131 @@
+// Pure decoding of rtnetlink link and address messages into value types.
+#include <arpa/inet.h>
+#include <linux/if_addr.h>
+#include <linux/if_link.h>
+#include <linux/if_tunnel.h>
+#include <linux/rtnetlink.h>
+#include <netlink/attr.h>
+#include <netlink/msg.h>
+
+#include <cstring>
+
+#include "l2wg/bridge/link_watcher.h"
+
+namespace l2wg::nl {
+namespace {
+
+std::optional<std::string> string_attr(const nlattr* attr) {
+  if (!attr || nla_len(attr) < 1) return std::nullopt;
+  const char* text = static_cast<const char*>(nla_data(attr));
+  return std::string(text, strnlen(text, static_cast<size_t>(nla_len(attr))));
+}
+
+template <typename T>
+std::optional<T> fixed_attr(const nlattr* attr) {
+  if (!attr || nla_len(attr) < static_cast<int>(sizeof(T))) return std::nullopt;
+  T value;
+  std::memcpy(&value, nla_data(attr), sizeof value);
+  return value;
+}
+
+std::optional<IpAddress> address_attr(const nlattr* attr) {
+  if (!attr) return std::nullopt;
+  if (nla_len(attr) == 4) {
+    std::array<uint8_t, 4> b;
+    std::memcpy(b.data(), nla_data(attr), 4);
+    return IpAddress::v4(b);
+  }
+  if (nla_len(attr) == 16) {
+    std::array<uint8_t, 16> b;
+    std::memcpy(b.data(), nla_data(attr), 16);
+    return IpAddress::v6(b);
+  }
+  return std::nullopt;
+}
+
+std::optional<GreLink> parse_gre(const nlattr* data, bool ipv6) {
+  nlattr* tb[IFLA_GRE_MAX + 1] = {};
+  if (nla_parse_nested(tb, IFLA_GRE_MAX, const_cast<nlattr*>(data), nullptr) < 0)
+    return std::nullopt;
+  GreLink gre;
+  auto local = address_attr(tb[IFLA_GRE_LOCAL]);
+  auto remote = address_attr(tb[IFLA_GRE_REMOTE]);
+  if (!local || !remote) return std::nullopt;
+  gre.local = *local;
+  gre.remote = *remote;
+  gre.link_ifindex = static_cast<int>(fixed_attr<uint32_t>(tb[IFLA_GRE_LINK]).value_or(0));
+  const auto oflags = ntohs(fixed_attr<uint16_t>(tb[IFLA_GRE_OFLAGS]).value_or(0));
+  if (oflags & ntohs(GRE_KEY)) gre.key = ntohl(fixed_attr<uint32_t>(tb[IFLA_GRE_OKEY]).value_or(0));
+  if (ipv6) {
+    gre.fragment = false;  // ip6gretap has no way to fragment the outer packet over WireGuard
+  } else {
+    const bool pmtudisc = fixed_attr<uint8_t>(tb[IFLA_GRE_PMTUDISC]).value_or(1) != 0;
+    const bool ignore_df = fixed_attr<uint8_t>(tb[IFLA_GRE_IGNORE_DF]).value_or(0) != 0;
+    gre.fragment = !pmtudisc && ignore_df;
+  }
+  return gre;
+}
+
+std::optional<Link> parse_link(nlmsghdr* hdr) {
+  if (!nlmsg_valid_hdr(hdr, sizeof(ifinfomsg))) return std::nullopt;
+  nlattr* tb[IFLA_MAX + 1] = {};
+  if (nlmsg_parse(hdr, sizeof(ifinfomsg), tb, IFLA_MAX, nullptr) < 0) return std::nullopt;
+  const auto* ifi = static_cast<const ifinfomsg*>(nlmsg_data(hdr));
+  Link link;
+  link.ifindex = ifi->ifi_index;
+  link.up = ifi->ifi_flags & IFF_UP;
+  auto name = string_attr(tb[IFLA_IFNAME]);
+  if (!name || link.ifindex <= 0) return std::nullopt;
+  link.name = *name;
+  link.mtu = fixed_attr<uint32_t>(tb[IFLA_MTU]).value_or(0);
+  link.master_ifindex = static_cast<int>(fixed_attr<uint32_t>(tb[IFLA_MASTER]).value_or(0));
+  if (tb[IFLA_ADDRESS] && nla_len(tb[IFLA_ADDRESS]) == 6)
+    std::memcpy(link.mac.bytes.data(), nla_data(tb[IFLA_ADDRESS]), 6);
+  if (tb[IFLA_LINKINFO]) {
+    nlattr* info[IFLA_INFO_MAX + 1] = {};
+    if (nla_parse_nested(info, IFLA_INFO_MAX, tb[IFLA_LINKINFO], nullptr) < 0) return std::nullopt;
+    link.kind = string_attr(info[IFLA_INFO_KIND]).value_or("");
+    if ((link.kind == "gretap" || link.kind == "ip6gretap") && info[IFLA_INFO_DATA])
+      link.gre = parse_gre(info[IFLA_INFO_DATA], link.kind == "ip6gretap");
+  }
+  return link;
+}
+
+std::optional<Address> parse_address(nlmsghdr* hdr) {
+  if (!nlmsg_valid_hdr(hdr, sizeof(ifaddrmsg))) return std::nullopt;
+  nlattr* tb[IFA_MAX + 1] = {};
+  if (nlmsg_parse(hdr, sizeof(ifaddrmsg), tb, IFA_MAX, nullptr) < 0) return std::nullopt;
+  const auto* ifa = static_cast<const ifaddrmsg*>(nlmsg_data(hdr));
+  // On point-to-point links IFA_ADDRESS is the peer; IFA_LOCAL is always our own address.
+  auto address = address_attr(tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS]);
+  if (!address || ifa->ifa_index == 0) return std::nullopt;
+  if (ifa->ifa_prefixlen > address->size() * 8) return std::nullopt;
+  return Address{static_cast<int>(ifa->ifa_index), IpPrefix{*address, ifa->ifa_prefixlen}};
+}
+
+}  // namespace
+
+std::vector<Message> parse_messages(std::span<const uint8_t> datagram) {
+  std::vector<Message> out;
+  auto* hdr = reinterpret_cast<nlmsghdr*>(const_cast<uint8_t*>(datagram.data()));
+  int remaining = static_cast<int>(datagram.size());
+  for (; nlmsg_ok(hdr, remaining); hdr = nlmsg_next(hdr, &remaining)) {
+    switch (hdr->nlmsg_type) {
+      case RTM_NEWLINK:
+      case RTM_DELLINK:
+        if (auto link = parse_link(hdr))
+          out.push_back(LinkMessage{hdr->nlmsg_type == RTM_DELLINK, std::move(*link)});
+        break;
+      case RTM_NEWADDR:
+      case RTM_DELADDR:
+        if (auto address = parse_address(hdr))
+          out.push_back(AddressMessage{hdr->nlmsg_type == RTM_DELADDR, *address});
+        break;
+      default:
+        break;
+    }
+  }
+  return out;
+}
+
+}  // namespace l2wg::nl

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of l2wg with apt-get. Idempotent: a second run with
+# everything present does not touch the network.
+set -euo pipefail
+
+build_packages=(
+  build-essential cmake pkg-config git clang clang-format
+  libnl-3-dev libnl-route-3-dev libnl-genl-3-dev
+  libsdbus-c++-dev libsdbus-c++-bin libsystemd-dev
+  libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libcli11-dev nlohmann-json3-dev libinih-dev
+  libclang-rt-14-dev
+)
+test_packages=(
+  iproute2 iputils-ping iperf3 nftables procps util-linux tcpdump
+  wireguard-tools wireguard-go
+  dbus dbus-daemon
+  kea-dhcp6-server ndisc6 tshark dhcpcd5
+  qemu-system-x86 busybox-static cpio kmod
+)
+
+missing=()
+for p in "${build_packages[@]}" "${test_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # tshark asks whether non-root users may capture; the answer does not matter for tests.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+echo "deps: all present"

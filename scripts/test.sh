@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The project's test command: dependencies, configure, build, then the three tiers (unit, netns,
+# kernel) with one summary at the end. Exits non-zero if anything failed or a tier could not run.
+#
+#   scripts/test.sh                 all three tiers on a RelWithDebInfo build in ./build
+#   scripts/test.sh --sanitizers    additionally the unit and netns tiers on an ASan+UBSan build
+#   scripts/test.sh --tiers unit,netns   only these tiers
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+tiers="unit,netns,kernel"
+sanitizers=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --tiers) tiers=$2; shift 2 ;;
+    --sanitizers) sanitizers=1; shift ;;
+    *) echo "usage: $0 [--tiers unit,netns,kernel] [--sanitizers]" >&2; exit 2 ;;
+  esac
+done
+
+"$root/scripts/deps.sh" || { echo "test.sh: installing dependencies failed"; exit 1; }
+
+passed=0
+failed=0
+summary=()
+
+build() {  # build DIR CMAKE_ARGS...
+  local dir=$1
+  shift
+  cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DL2WG_WERROR=ON "$@" >"$dir.configure.log" 2>&1 &&
+    cmake --build "$dir" -j"$(nproc)" 2>&1 | tail -n 30
+  return "${PIPESTATUS[0]}"
+}
+
+run_tier() {  # run_tier BUILD_DIR LABEL NAME
+  local dir=$1 label=$2 name=$3 log
+  log=$(mktemp)
+  echo "=== tier $name"
+  ctest --test-dir "$dir" -L "^$label\$" --output-on-failure --no-tests=error 2>&1 | tee "$log"
+  local status=${PIPESTATUS[0]}
+  local line total bad
+  line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1)
+  if [ -z "$line" ]; then
+    echo "test.sh: tier $name could not run (no ctest summary; status $status)"
+    failed=$((failed + 1))
+    summary+=("$name: COULD NOT RUN")
+  else
+    total=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line")
+    bad=$(sed -E 's/.* ([0-9]+) tests? failed.*/\1/' <<<"$line")
+    passed=$((passed + total - bad))
+    failed=$((failed + bad))
+    summary+=("$name: $((total - bad)) passed, $bad failed")
+    # ctest exits non-zero without a failed test when, e.g., none matched: count that too.
+    if [ "$status" -ne 0 ] && [ "$bad" -eq 0 ]; then
+      failed=$((failed + 1))
+      summary+=("$name: ctest exited $status")
+    fi
+  fi
+  rm -f "$log"
+}
+
+if build "$root/build"; then
+  for tier in ${tiers//,/ }; do run_tier "$root/build" "$tier" "$tier"; done
+else
+  echo "test.sh: the build failed (see above and $root/build.configure.log)"
+  failed=$((failed + 1))
+  summary+=("build: FAILED")
+fi
+
+if [ "$sanitizers" = 1 ]; then
+  if build "$root/build-asan" -DL2WG_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug; then
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    for tier in unit netns; do
+      case ",$tiers," in *",$tier,"*) run_tier "$root/build-asan" "$tier" "$tier (asan+ubsan)" ;; esac
+    done
+  else
+    echo "test.sh: the sanitizer build failed"
+    failed=$((failed + 1))
+    summary+=("asan build: FAILED")
+  fi
+fi
+
+echo "=== summary"
+printf '%s\n' "${summary[@]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,187 @@
+# Shared helpers for the netns and kernel tiers. Source it, then call l2wg_test_init.
+# Everything a test creates (namespaces, processes) is registered and removed by an EXIT trap,
+# processes killed by PID, never by name.
+set -euo pipefail
+
+L2WG_BUILD_DIR=${L2WG_BUILD_DIR:?L2WG_BUILD_DIR must point at the build directory}
+PLUMB="$L2WG_BUILD_DIR/examples/l2wg-plumb"
+# UAPI sockets (/var/run/wireguard/NAME.sock) are shared by all namespaces, so interface names
+# carry a per-run tag to stay unique on the machine.
+TAG=${L2WG_TAG:-$(printf '%04x' $((RANDOM)))}
+_l2wg_namespaces=()
+_l2wg_pids=()
+_l2wg_failures=0
+_l2wg_checks=0
+
+l2wg_test_init() {
+  [ "$(id -u)" = 0 ] || { echo "FAIL: this test needs root"; exit 1; }
+  trap _l2wg_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+
+_l2wg_cleanup() {
+  local status=$?
+  local pid ns
+  for pid in "${_l2wg_pids[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${_l2wg_pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  for ns in "${_l2wg_namespaces[@]}"; do
+    ip netns delete "$ns" 2>/dev/null || true
+    rm -rf "/etc/netns/$ns"
+  done
+  exit "$status"
+}
+
+# ns_add NAME: a namespace with loopback up and its own resolv.conf, removed at exit.
+ns_add() {
+  ip netns add "$1"
+  _l2wg_namespaces+=("$1")
+  mkdir -p "/etc/netns/$1"
+  : >"/etc/netns/$1/resolv.conf"
+  ip -n "$1" link set lo up
+  ip netns exec "$1" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+}
+
+# bg_in NS LOGFILE CMD...: starts CMD in NS in the background and registers its PID.
+bg_in() {
+  local ns=$1 log=$2
+  shift 2
+  ip netns exec "$ns" "$@" >"$log" 2>&1 &
+  BG_PID=$!
+  _l2wg_pids+=("$BG_PID")
+}
+
+# stop_pid PID: SIGTERM and wait for it (it is one of ours).
+stop_pid() {
+  kill -TERM "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+# wait_for SECONDS CMD...: polls CMD until it succeeds.
+wait_for() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || return 1
+    sleep 0.1
+  done
+}
+
+# wg_link NS IFNAME: a WireGuard interface; userspace (wireguard-go) unless L2WG_KERNEL_WG=1.
+wg_link() {
+  local ns=$1 ifname=$2
+  if [ "${L2WG_KERNEL_WG:-0}" = 1 ]; then
+    ip -n "$ns" link add "$ifname" type wireguard
+  else
+    rm -f "/var/run/wireguard/$ifname.sock"
+    bg_in "$ns" "$WORKDIR/wireguard-go-$ifname.log" env WG_PROCESS_FOREGROUND=1 wireguard-go -f "$ifname"
+    wait_for 10 test -S "/var/run/wireguard/$ifname.sock" ||
+      { echo "wireguard-go did not start for $ifname"; cat "$WORKDIR/wireguard-go-$ifname.log"; return 1; }
+  fi
+}
+
+# wg_pair NSA IFA NSB IFB INNER_A INNER_B PREFIXLEN: two namespaces joined by a veth (outer
+# 192.0.2.1/.2) and a WireGuard tunnel with the given inner addresses (IPv4 or IPv6).
+wg_pair() {
+  local nsa=$1 ifa=$2 nsb=$3 ifb=$4 inner_a=$5 inner_b=$6 plen=$7
+  ip link add "ve-$TAG-a" netns "$nsa" type veth peer name "ve-$TAG-b" netns "$nsb"
+  ip -n "$nsa" addr add 192.0.2.1/24 dev "ve-$TAG-a"
+  ip -n "$nsb" addr add 192.0.2.2/24 dev "ve-$TAG-b"
+  ip -n "$nsa" link set "ve-$TAG-a" up
+  ip -n "$nsb" link set "ve-$TAG-b" up
+  wg_link "$nsa" "$ifa"
+  wg_link "$nsb" "$ifb"
+  local key_a key_b host_len
+  key_a=$(wg genkey)
+  key_b=$(wg genkey)
+  WG_PUB_A=$(wg pubkey <<<"$key_a")
+  WG_PUB_B=$(wg pubkey <<<"$key_b")
+  case "$inner_a" in *:*) host_len=128 ;; *) host_len=32 ;; esac
+  ip netns exec "$nsa" wg set "$ifa" listen-port 51820 private-key <(echo "$key_a") \
+    peer "$WG_PUB_B" endpoint 192.0.2.2:51820 allowed-ips "$inner_b/$host_len"
+  ip netns exec "$nsb" wg set "$ifb" listen-port 51820 private-key <(echo "$key_b") \
+    peer "$WG_PUB_A" endpoint 192.0.2.1:51820 allowed-ips "$inner_a/$host_len"
+  ip -n "$nsa" addr add "$inner_a/$plen" dev "$ifa"
+  ip -n "$nsb" addr add "$inner_b/$plen" dev "$ifb"
+  ip -n "$nsa" link set "$ifa" up
+  ip -n "$nsb" link set "$ifb" up
+}
+
+# link_has NS DEV PATTERN: `ip -d link show DEV` in NS matches PATTERN (grep -E).
+link_has() {
+  ip -n "$1" -d link show "$2" | grep -Eq -- "$3"
+}
+
+# settle NS...: waits until links have carrier and IPv6 link-local addresses are in place, so a
+# snapshot taken next is not racing the kernel's own start-up of the links.
+settle() {
+  local ns
+  for ns in "$@"; do
+    wait_for 10 bash -c "! ip -n $ns link show | grep -q NO-CARRIER" || return 1
+    wait_for 10 bash -c "! ip -n $ns addr show | grep -q tentative" || return 1
+    # Every up, non-point-to-point link with IPv6 has its link-local address.
+    local dev
+    for dev in $(ip -n "$ns" -o link show up | awk -F': ' '$3 !~ /POINTOPOINT|LOOPBACK/ {split($2,a,"@"); print a[1]}'); do
+      wait_for 10 bash -c "ip -n $ns -6 addr show dev $dev scope link | grep -q fe80" || return 1
+    done
+  done
+}
+
+# snapshot NS: links, addresses and bridge ports, without counters or running timers, for
+# "exactly as before" comparisons.
+snapshot() {
+  {
+    ip -n "$1" -d link show | sed -E 's/ [a-z_]+_timer +[0-9.]+//g'
+    ip -n "$1" addr show
+    ip -n "$1" -d link show type bridge_slave 2>/dev/null | sed -E 's/ [a-z_]+_timer +[0-9.]+//g'
+    bridge -n "$1" link show
+  } 2>&1
+}
+
+# check DESCRIPTION CMD...: runs CMD, records pass or failure, never aborts the test.
+check() {
+  local what=$1
+  shift
+  _l2wg_checks=$((_l2wg_checks + 1))
+  if "$@" >"$WORKDIR/check.out" 2>&1; then
+    echo "ok - $what"
+  else
+    echo "FAIL - $what"
+    sed 's/^/    /' "$WORKDIR/check.out" | tail -20
+    _l2wg_failures=$((_l2wg_failures + 1))
+  fi
+}
+
+# check_fails DESCRIPTION PATTERN CMD...: CMD must fail and print PATTERN (grep -E) on stderr/out.
+check_fails() {
+  local what=$1 pattern=$2
+  shift 2
+  _l2wg_checks=$((_l2wg_checks + 1))
+  if "$@" >"$WORKDIR/check.out" 2>&1; then
+    echo "FAIL - $what (succeeded, expected failure)"
+    _l2wg_failures=$((_l2wg_failures + 1))
+  elif grep -Eq -- "$pattern" "$WORKDIR/check.out"; then
+    echo "ok - $what: $(head -1 "$WORKDIR/check.out")"
+  else
+    echo "FAIL - $what: expected /$pattern/, got:"
+    sed 's/^/    /' "$WORKDIR/check.out" | tail -5
+    _l2wg_failures=$((_l2wg_failures + 1))
+  fi
+}
+
+# same_text DESCRIPTION FILE_A FILE_B
+same_text() {
+  check "$1" diff -u "$2" "$3"
+}
+
+# finish: the verdict of the test. Zero checks is a failure: a test must assert something.
+finish() {
+  echo "$_l2wg_checks checks, $_l2wg_failures failed"
+  [ "$_l2wg_checks" -gt 0 ] && [ "$_l2wg_failures" -eq 0 ]
+}
+
+WORKDIR=$(mktemp -d /tmp/l2wg-test.XXXXXX)

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Bridge mode end to end on the plumbing: namespace "lab" bridges its tap into br-wan, behind which
+# a host sits; namespace "dorm" has a plain tap. The host and the dorm tap exchange IPv4 and IPv6,
+# a 1500-byte IPv6 packet with DF crosses, the bridge keeps MTU 1500, bad input is refused with a
+# distinct error and leaves nothing behind, and teardown restores both namespaces exactly.
+#
+# Environment: L2WG_DATAPATH=auto|kernel|userspace (default auto), L2WG_EXPECT_DATAPATH (what
+# auto must resolve to; default userspace, as on a kernel without GRE), L2WG_INNER=4|6 (family of
+# the WireGuard inner addresses, default 4), L2WG_KERNEL_WG=1 for kernel WireGuard.
+source "$(dirname "$0")/../lib/netns.sh"
+l2wg_test_init
+
+DATAPATH=${L2WG_DATAPATH:-auto}
+EXPECT_DATAPATH=${L2WG_EXPECT_DATAPATH:-userspace}
+LAB=l2lab-$TAG DORM=l2dorm-$TAG HOST=l2host-$TAG
+WGL=wgl$TAG WGD=wgd$TAG
+if [ "${L2WG_INNER:-4}" = 6 ]; then
+  INNER_L=fd00:31::1 INNER_D=fd00:31::2 PLEN=64
+else
+  INNER_L=10.0.31.1 INNER_D=10.0.31.2 PLEN=24
+fi
+
+ns_add "$LAB"; ns_add "$DORM"; ns_add "$HOST"
+wg_pair "$LAB" "$WGL" "$DORM" "$WGD" "$INNER_L" "$INNER_D" "$PLEN"
+# The lab's WAN bridge with a host behind it.
+ip -n "$LAB" link add br-wan type bridge
+ip -n "$LAB" link set br-wan up
+ip link add eth-h netns "$HOST" type veth peer name host-port netns "$LAB"
+ip -n "$LAB" link set host-port master br-wan up
+ip -n "$HOST" addr add 198.51.100.10/24 dev eth-h
+ip -n "$HOST" addr add 2001:db8:31::10/64 dev eth-h nodad
+ip -n "$HOST" link set eth-h up
+
+settle "$LAB" "$DORM" "$HOST"
+snapshot "$LAB" >"$WORKDIR/lab.before"
+snapshot "$DORM" >"$WORKDIR/dorm.before"
+
+plumb() {  # plumb NS ARGS...: l2wg-plumb in NS, in the background; waits for its JSON line
+  local ns=$1 log=$WORKDIR/plumb-$1-$RANDOM.log
+  shift
+  bg_in "$ns" "$log" "$PLUMB" --datapath "$DATAPATH" "$@"
+  PLUMB_PID=$BG_PID PLUMB_LOG=$log
+  wait_for 20 grep -q '^{' "$log" || { echo "l2wg-plumb did not come up:"; cat "$log"; return 1; }
+}
+json_field() { grep '^{' "$1" | python3 -c "import json,sys; print(json.load(sys.stdin)['$2'])"; }
+
+plumb "$LAB" --wg "$WGL" --peer "$INNER_D" --interface l2-lab --bridge br-wan
+LAB_PID=$PLUMB_PID LAB_LOG=$PLUMB_LOG
+plumb "$DORM" --wg "$WGD" --peer "$INNER_L" --interface l2-dorm
+DORM_PID=$PLUMB_PID DORM_LOG=$PLUMB_LOG
+ip -n "$DORM" addr add 198.51.100.20/24 dev l2-dorm
+ip -n "$DORM" addr add 2001:db8:31::20/64 dev l2-dorm nodad
+
+check "lab uses the $EXPECT_DATAPATH datapath" test "$(json_field "$LAB_LOG" datapath)" = "$EXPECT_DATAPATH"
+check "dorm uses the $EXPECT_DATAPATH datapath" test "$(json_field "$DORM_LOG" datapath)" = "$EXPECT_DATAPATH"
+check "tap MTU is 1500" link_has "$DORM" l2-dorm 'mtu 1500'
+check "tap is a port of br-wan" link_has "$LAB" l2-lab 'master br-wan'
+check "tap is a permanent multicast router port" link_has "$LAB" l2-lab 'mcast_router 2'
+check "tap MAC is the derived one" test "$(json_field "$LAB_LOG" mac)" = \
+  "$(ip -n "$LAB" -j link show l2-lab | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')"
+check "host -> dorm IPv4" ip netns exec "$HOST" ping -c 3 -i 0.2 -W 2 198.51.100.20
+check "dorm -> host IPv4" ip netns exec "$DORM" ping -c 3 -i 0.2 -W 2 198.51.100.10
+check "host -> dorm IPv6" ip netns exec "$HOST" ping -6 -c 3 -i 0.2 -W 2 2001:db8:31::20
+check "dorm -> host IPv6" ip netns exec "$DORM" ping -6 -c 3 -i 0.2 -W 2 2001:db8:31::10
+check "1500-byte IPv6 packet with DF forbidden fragmentation crosses (host -> dorm)" \
+  ip netns exec "$HOST" ping -6 -c 3 -i 0.2 -W 2 -s 1452 -M do 2001:db8:31::20
+check "1500-byte IPv6 packet crosses back (dorm -> host)" \
+  ip netns exec "$DORM" ping -6 -c 3 -i 0.2 -W 2 -s 1452 -M do 2001:db8:31::10
+check "1500-byte IPv4 packet with DF crosses" \
+  ip netns exec "$HOST" ping -c 3 -i 0.2 -W 2 -s 1472 -M do 198.51.100.20
+check "br-wan keeps MTU 1500" link_has "$LAB" br-wan 'mtu 1500'
+
+# A second tunnel with a fixed, smaller MTU on the same bridge must not shrink it.
+plumb "$LAB" --wg "$WGL" --peer "$INNER_D" --interface l2-small --bridge br-wan --mtu 1280 --key 7
+SMALL_PID=$PLUMB_PID
+check "fixed MTU 1280 applied to its tap" link_has "$LAB" l2-small 'mtu 1280'
+check "br-wan still has MTU 1500 with a 1280 port" link_has "$LAB" br-wan 'mtu 1500'
+stop_pid "$SMALL_PID"
+
+# Bad input: each a distinct, readable error, and nothing left behind.
+refuse() {  # refuse DESCRIPTION PATTERN NS ARGS...
+  local what=$1 pattern=$2 ns=$3
+  shift 3
+  snapshot "$ns" >"$WORKDIR/refuse.before"
+  check_fails "$what" "$pattern" ip netns exec "$ns" "$PLUMB" --datapath "$DATAPATH" --once "$@"
+  snapshot "$ns" >"$WORKDIR/refuse.after"
+  same_text "$what: nothing left behind" "$WORKDIR/refuse.before" "$WORKDIR/refuse.after"
+}
+refuse "missing interface" "no interface named wgnope" "$LAB" \
+  --wg wgnope --peer "$INNER_D" --interface l2-x
+refuse "non-WireGuard interface" "host-port is a veth, not a WireGuard interface" "$LAB" \
+  --wg host-port --peer "$INNER_D" --interface l2-x
+refuse "unknown peer key" "no peer .*$(echo "$WG_PUB_A" | cut -c1-8)" "$LAB" \
+  --wg "$WGL" --peer "$WG_PUB_A" --interface l2-x
+if [ "${L2WG_INNER:-4}" = 6 ]; then OUTSIDE=fd00:31::99; else OUTSIDE=10.0.31.99; fi
+refuse "remote outside every peer's allowed IPs" "no peer of $WGL has $OUTSIDE in its allowed IPs" \
+  "$LAB" --wg "$WGL" --peer "$OUTSIDE" --interface l2-x
+refuse "tap name over 15 bytes" "is 16 bytes long; Linux allows at most 15" "$LAB" \
+  --wg "$WGL" --peer "$INNER_D" --interface l2-0123456789abc
+refuse "a bridge that is not a bridge" "host-port is a veth, not a bridge" "$LAB" \
+  --wg "$WGL" --peer "$INNER_D" --interface l2-x --bridge host-port
+refuse "a missing bridge without CreateBridge" "no bridge named br-nope" "$LAB" \
+  --wg "$WGL" --peer "$INNER_D" --interface l2-x --bridge br-nope
+refuse "an existing tap name" "an interface named l2-lab already exists" "$LAB" \
+  --wg "$WGL" --peer "$INNER_D" --interface l2-lab
+refuse "an MTU that does not fit" "MTU=1450 does not fit" "$LAB" \
+  --wg "$WGL" --peer "$INNER_D" --interface l2-x --mtu 1450
+
+# CreateBridge: a bridge l2wg creates is removed again; teardown of everything.
+plumb "$DORM" --wg "$WGD" --peer "$INNER_L" --interface l2-made --bridge br-made --create-bridge --key 9
+check "created bridge exists and holds the tap" link_has "$DORM" l2-made 'master br-made'
+stop_pid "$PLUMB_PID"
+check "created bridge removed on teardown" bash -c "! ip -n $DORM link show br-made"
+
+stop_pid "$LAB_PID"
+stop_pid "$DORM_PID"
+snapshot "$LAB" >"$WORKDIR/lab.after"
+snapshot "$DORM" >"$WORKDIR/dorm.after"
+same_text "lab namespace exactly as before" "$WORKDIR/lab.before" "$WORKDIR/lab.after"
+same_text "dorm namespace exactly as before" "$WORKDIR/dorm.before" "$WORKDIR/dorm.after"
+finish

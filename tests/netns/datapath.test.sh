@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# The userspace gretap datapath on its own (tests/tools/datapath-driver, no daemon): two namespaces
+# with a wireguard-go pair carrying both IPv4 and IPv6 inner addresses, a datapath on each side.
+# Over the taps: IPv4 and IPv6 pings both ways and 1500-byte packets with DF set (fragmented
+# inside WireGuard), with and without a GRE key, over IPv4 and IPv6 GRE endpoints; a mismatched
+# key passes nothing and is counted; without fragmentation oversized frames are counted as send
+# errors; removing and re-adding a tunnel under traffic and restarting the driver re-attach to
+# the persistent TAP.
+source "$(dirname "$0")/../lib/netns.sh"
+l2wg_test_init
+
+DRIVER="$L2WG_BUILD_DIR/tests/tools/datapath-driver"
+NSA=dpa-$TAG NSB=dpb-$TAG
+WGA=dpwa$TAG WGB=dpwb$TAG
+TAPA=dpta$TAG TAPB=dptb$TAG
+
+ns_add "$NSA"
+ns_add "$NSB"
+wg_pair "$NSA" "$WGA" "$NSB" "$WGB" 10.0.31.1 10.0.31.2 24
+# IPv6 inner addresses on the same WireGuard pair, for IPv6 GRE endpoints.
+ip -n "$NSA" addr add fd00:31::1/64 dev "$WGA" nodad
+ip -n "$NSB" addr add fd00:31::2/64 dev "$WGB" nodad
+ip netns exec "$NSA" wg set "$WGA" peer "$WG_PUB_B" allowed-ips 10.0.31.2/32,fd00:31::2/128
+ip netns exec "$NSB" wg set "$WGB" peer "$WG_PUB_A" allowed-ips 10.0.31.1/32,fd00:31::1/128
+check "WireGuard carries IPv4 inner traffic" ip netns exec "$NSA" ping -c 1 -W 5 10.0.31.2
+check "WireGuard carries IPv6 inner traffic" ip netns exec "$NSA" ping -6 -c 1 -W 5 fd00:31::2
+
+# start_side NS TAP LOCAL REMOTE ARGS...: a driver in NS; sets DRIVER_PID and DRIVER_LOG.
+start_side() {
+  local ns=$1 tap=$2 local_address=$3 remote=$4 log=$WORKDIR/driver-$1-$RANDOM.log
+  shift 4
+  bg_in "$ns" "$log" "$DRIVER" --tap "$tap" --wg "$([ "$ns" = "$NSA" ] && echo "$WGA" || echo "$WGB")" \
+    --local "$local_address" --remote "$remote" "$@"
+  DRIVER_PID=$BG_PID DRIVER_LOG=$log
+  wait_for 10 grep -q '^ready' "$log" || { echo "datapath-driver did not start:"; cat "$log"; return 1; }
+}
+
+# start_pair FAMILY [ARGS_A] [ARGS_B]: a driver on each side (GRE over IPv4 or IPv6 inner
+# addresses), the taps up with their addresses (kept on the persistent taps across restarts).
+start_pair() {
+  local family=$1 args_a=${2:-} args_b=${3:-}
+  if [ "$family" = 4 ]; then
+    set -- 10.0.31.1 10.0.31.2
+  else
+    set -- fd00:31::1 fd00:31::2
+  fi
+  # shellcheck disable=SC2086 # word splitting of the extra arguments is intended
+  start_side "$NSA" "$TAPA" "$1" "$2" $args_a
+  PID_A=$DRIVER_PID LOG_A=$DRIVER_LOG
+  # shellcheck disable=SC2086
+  start_side "$NSB" "$TAPB" "$2" "$1" $args_b
+  PID_B=$DRIVER_PID LOG_B=$DRIVER_LOG
+  local ns tap n
+  for n in 1 2; do
+    ns=$([ $n = 1 ] && echo "$NSA" || echo "$NSB")
+    tap=$([ $n = 1 ] && echo "$TAPA" || echo "$TAPB")
+    ip -n "$ns" link set "$tap" up
+    ip -n "$ns" addr replace "198.51.100.$n/24" dev "$tap"
+    ip -n "$ns" addr replace "2001:db8:31::$n/64" dev "$tap" nodad
+  done
+}
+
+stop_pair() {
+  stop_pid "$PID_A"
+  stop_pid "$PID_B"
+}
+
+# counters LOG PID: the driver's current counters line.
+counters() {
+  kill -USR1 "$2"
+  sleep 0.3
+  grep '^frames_out=' "$1" | tail -1
+}
+
+# counter LOG PID NAME: one counter's value.
+counter() {
+  counters "$1" "$2" | tr ' ' '\n' | sed -n "s/^$3=//p"
+}
+
+counter_positive() { [ "$(counter "$@")" -gt 0 ]; }
+
+traffic_checks() {  # traffic_checks LABEL
+  local label=$1
+  check "$label: IPv4 ping A->B" ip netns exec "$NSA" ping -c 2 -i 0.2 -W 5 198.51.100.2
+  check "$label: IPv4 ping B->A" ip netns exec "$NSB" ping -c 2 -i 0.2 -W 5 198.51.100.1
+  check "$label: IPv6 ping A->B" ip netns exec "$NSA" ping -6 -c 2 -i 0.2 -W 5 2001:db8:31::2
+  check "$label: IPv6 ping B->A" ip netns exec "$NSB" ping -6 -c 2 -i 0.2 -W 5 2001:db8:31::1
+  check "$label: 1500-byte IPv6 with DF A->B" \
+    ip netns exec "$NSA" ping -6 -c 2 -i 0.2 -W 5 -s 1452 -M do 2001:db8:31::2
+  check "$label: 1500-byte IPv6 with DF B->A" \
+    ip netns exec "$NSB" ping -6 -c 2 -i 0.2 -W 5 -s 1452 -M do 2001:db8:31::1
+  check "$label: 1500-byte IPv4 with DF A->B" \
+    ip netns exec "$NSA" ping -c 2 -i 0.2 -W 5 -s 1472 -M do 198.51.100.2
+  check "$label: frames counted in on B" counter_positive "$LOG_B" "$PID_B" frames_in
+  check "$label: frames counted out on A" counter_positive "$LOG_A" "$PID_A" frames_out
+}
+
+for family in 4 6; do
+  start_pair "$family"
+  traffic_checks "GRE over IPv$family, no key"
+  stop_pair
+
+  start_pair "$family" "--key 42" "--key 42 --workers 1"
+  traffic_checks "GRE over IPv$family, key 42"
+  stop_pair
+
+  start_pair "$family" "--key 42" "--key 43"
+  ip -n "$NSA" neigh flush dev "$TAPA"
+  ip -n "$NSB" neigh flush dev "$TAPB"
+  check_fails "GRE over IPv$family, keys 42 and 43: nothing passes" "100% packet loss" \
+    ip netns exec "$NSA" ping -c 2 -i 0.2 -W 1 198.51.100.2
+  check "GRE over IPv$family, keys 42 and 43: B counts the wrong key" \
+    counter_positive "$LOG_B" "$PID_B" wrong_key_in
+  stop_pair
+done
+
+# Without fragmentation a 1514-byte frame plus 24 bytes of IPv4 and GRE exceeds wireguard-go's
+# MTU of 1420: the datapath refuses to send it and counts it.
+start_pair 4 "--no-fragment" "--no-fragment"
+check "no fragmentation: small frames pass" ip netns exec "$NSA" ping -c 2 -i 0.2 -W 5 198.51.100.2
+check_fails "no fragmentation: a 1500-byte packet does not" "100% packet loss" \
+  ip netns exec "$NSA" ping -c 2 -i 0.2 -W 1 -s 1472 -M do 198.51.100.2
+check "no fragmentation: the refusal is counted" counter_positive "$LOG_A" "$PID_A" send_errors
+stop_pair
+
+# remove() and add() while traffic flows, then a driver restart: both re-attach to the TAP.
+start_pair 4
+ip netns exec "$NSA" ping -q -c 400 -i 0.005 -W 1 198.51.100.2 >"$WORKDIR/flood.out" 2>&1 &
+FLOOD_PID=$!
+for _ in $(seq 10); do
+  kill -HUP "$PID_A" "$PID_B"
+  sleep 0.1
+done
+wait "$FLOOD_PID" || true
+check "remove/add under traffic: both drivers re-added" \
+  test "$(grep -c '^re-added' "$LOG_A")" -eq 10 -a "$(grep -c '^re-added' "$LOG_B")" -eq 10
+check "remove/add under traffic: drivers still running" kill -0 "$PID_A" "$PID_B"
+check "remove/add under traffic: traffic flows afterwards" \
+  ip netns exec "$NSA" ping -c 2 -i 0.2 -W 5 198.51.100.2
+stop_pair
+check "the TAP persists after the driver exits" ip -n "$NSA" link show "$TAPA"
+start_pair 4
+check "restarted drivers re-attach to the persistent TAPs" \
+  ip netns exec "$NSB" ping -6 -c 2 -i 0.2 -W 5 -s 1452 -M do 2001:db8:31::1
+stop_pair
+
+finish

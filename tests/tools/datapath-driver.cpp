@@ -1,0 +1,85 @@
+// Runs one userspace-datapath tunnel for the netns tests and benchmarks: adds it, prints "ready",
+// then serves signals until SIGTERM/SIGINT. SIGUSR1 prints the counters, SIGHUP removes the
+// tunnel and adds it again (re-attaching to the persistent TAP). The counters are printed at exit.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include "l2wg/bridge/datapath.h"
+#include "l2wg/error.h"
+
+namespace {
+
+void print(const l2wg::dp::Counters& c) {
+  std::cout << "frames_out=" << c.frames_out << " frames_in=" << c.frames_in
+            << " bytes_out=" << c.bytes_out << " bytes_in=" << c.bytes_in
+            << " malformed_in=" << c.malformed_in << " wrong_key_in=" << c.wrong_key_in
+            << " send_errors=" << c.send_errors << std::endl;
+}
+
+l2wg::IpAddress parse_address(const std::string& text, const char* what) {
+  const auto address = l2wg::IpAddress::parse(text);
+  if (!address) throw CLI::ValidationError(what, "not an IP address: " + text);
+  return *address;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Runs one userspace gretap tunnel until SIGTERM"};
+  std::string tap, wireguard, local, remote;
+  std::optional<uint32_t> key;
+  bool no_fragment = false;
+  unsigned workers = 2;
+  app.add_option("--tap", tap, "TAP name")->required();
+  app.add_option("--wg", wireguard, "WireGuard interface")->required();
+  app.add_option("--local", local, "local inner address")->required();
+  app.add_option("--remote", remote, "remote inner address")->required();
+  app.add_option("--key", key, "GRE key");
+  app.add_flag("--no-fragment", no_fragment, "forbid fragmenting the outer packets");
+  app.add_option("--workers", workers, "worker threads");
+  CLI11_PARSE(app, argc, argv);
+
+  // Blocked before the workers start, so that only sigwait below sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int s : {SIGTERM, SIGINT, SIGUSR1, SIGHUP}) sigaddset(&signals, s);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  try {
+    const l2wg::dp::TunnelSpec spec{.tap_name = tap,
+                                    .wireguard = wireguard,
+                                    .local = parse_address(local, "--local"),
+                                    .remote = parse_address(remote, "--remote"),
+                                    .key = key,
+                                    .fragment = !no_fragment};
+    l2wg::dp::Datapath datapath(workers);
+    auto id = datapath.add(spec);
+    std::cout << "ready" << std::endl;
+    for (;;) {
+      int signal = 0;
+      sigwait(&signals, &signal);
+      if (signal == SIGUSR1) {
+        print(datapath.counters(id));
+      } else if (signal == SIGHUP) {
+        datapath.remove(id);
+        id = datapath.add(spec);
+        std::cout << "re-added" << std::endl;
+      } else {
+        break;
+      }
+    }
+    print(datapath.counters(id));
+  } catch (const l2wg::Error& e) {
+    std::cerr << "datapath-driver: " << e.what() << " [" << l2wg::to_string(e.code()) << "]"
+              << std::endl;
+    return 1;
+  } catch (const CLI::Error& e) {
+    return app.exit(e);
+  }
+  return 0;
+}
