@@ -3,6 +3,8 @@
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cerrno>
 
@@ -75,11 +77,15 @@ struct LinkWatcher::Impl {
   }
 };
 
-LinkWatcher::LinkWatcher(Netlink& netlink)
+LinkWatcher::LinkWatcher(Netlink& netlink, int receive_buffer_bytes)
     : impl_(new Impl{netlink,
                      open_route_socket({RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR}),
                      {}}) {
   nl_socket_set_nonblocking(impl_->sock.get());
+  // FORCE lets root exceed net.core.rmem_max; without the privilege the capped size is fine.
+  if (setsockopt(fd(), SOL_SOCKET, SO_RCVBUFFORCE, &receive_buffer_bytes,
+                 sizeof receive_buffer_bytes) < 0)
+    setsockopt(fd(), SOL_SOCKET, SO_RCVBUF, &receive_buffer_bytes, sizeof receive_buffer_bytes);
   // Subscribed before the snapshot, so nothing that happens in between is missed.
   std::vector<Event> initial;
   impl_->resync(&initial);
@@ -110,7 +116,10 @@ std::vector<Event> LinkWatcher::read_events() {
     for (const auto& message : parse_messages({buffer.data(), static_cast<size_t>(n)}))
       impl_->table.apply(message, &events);
   }
-  if (overflowed) impl_->resync(&events);
+  if (overflowed) {
+    spdlog::warn("link notifications overflowed the socket buffer; re-reading every link");
+    impl_->resync(&events);
+  }
   return events;
 }
 

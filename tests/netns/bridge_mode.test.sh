@@ -4,14 +4,19 @@
 # a 1500-byte IPv6 packet with DF crosses, the bridge keeps MTU 1500, bad input is refused with a
 # distinct error and leaves nothing behind, and teardown restores both namespaces exactly.
 #
-# Environment: L2WG_DATAPATH=auto|kernel|userspace (default auto), L2WG_EXPECT_DATAPATH (what
-# auto must resolve to; default userspace, as on a kernel without GRE), L2WG_INNER=4|6 (family of
-# the WireGuard inner addresses, default 4), L2WG_KERNEL_WG=1 for kernel WireGuard.
+# The kernel tier runs this same test with other settings (tests/kernel/*.test.sh):
+#   L2WG_DATAPATH_LAB, L2WG_DATAPATH_DORM  auto|kernel|userspace for each side (default auto)
+#   L2WG_EXPECT_LAB, L2WG_EXPECT_DORM      the datapath each must end up with (default userspace,
+#                                          as on a kernel without GRE)
+#   L2WG_EXPECT_MTU                        the taps' MTU (default 1500)
+#   L2WG_INNER=4|6                         family of the WireGuard inner addresses (default 4)
+#   L2WG_KERNEL_WG=1                       kernel WireGuard instead of wireguard-go
 source "$(dirname "$0")/../lib/netns.sh"
 l2wg_test_init
 
-DATAPATH=${L2WG_DATAPATH:-auto}
-EXPECT_DATAPATH=${L2WG_EXPECT_DATAPATH:-userspace}
+DATAPATH_LAB=${L2WG_DATAPATH_LAB:-auto} DATAPATH_DORM=${L2WG_DATAPATH_DORM:-auto}
+EXPECT_LAB=${L2WG_EXPECT_LAB:-userspace} EXPECT_DORM=${L2WG_EXPECT_DORM:-userspace}
+MTU=${L2WG_EXPECT_MTU:-1500}
 LAB=l2lab-$TAG DORM=l2dorm-$TAG HOST=l2host-$TAG
 WGL=wgl$TAG WGD=wgd$TAG
 if [ "${L2WG_INNER:-4}" = 6 ]; then
@@ -36,9 +41,10 @@ snapshot "$LAB" >"$WORKDIR/lab.before"
 snapshot "$DORM" >"$WORKDIR/dorm.before"
 
 plumb() {  # plumb NS ARGS...: l2wg-plumb in NS, in the background; waits for its JSON line
-  local ns=$1 log=$WORKDIR/plumb-$1-$RANDOM.log
+  local ns=$1 log=$WORKDIR/plumb-$1-$RANDOM.log datapath=$DATAPATH_LAB
+  [ "$ns" = "$DORM" ] && datapath=$DATAPATH_DORM
   shift
-  bg_in "$ns" "$log" "$PLUMB" --datapath "$DATAPATH" "$@"
+  bg_in "$ns" "$log" "$PLUMB" --datapath "$datapath" "$@"
   PLUMB_PID=$BG_PID PLUMB_LOG=$log
   wait_for 20 grep -q '^{' "$log" || { echo "l2wg-plumb did not come up:"; cat "$log"; return 1; }
 }
@@ -51,9 +57,10 @@ DORM_PID=$PLUMB_PID DORM_LOG=$PLUMB_LOG
 ip -n "$DORM" addr add 198.51.100.20/24 dev l2-dorm
 ip -n "$DORM" addr add 2001:db8:31::20/64 dev l2-dorm nodad
 
-check "lab uses the $EXPECT_DATAPATH datapath" test "$(json_field "$LAB_LOG" datapath)" = "$EXPECT_DATAPATH"
-check "dorm uses the $EXPECT_DATAPATH datapath" test "$(json_field "$DORM_LOG" datapath)" = "$EXPECT_DATAPATH"
-check "tap MTU is 1500" link_has "$DORM" l2-dorm 'mtu 1500'
+check "lab uses the $EXPECT_LAB datapath" test "$(json_field "$LAB_LOG" datapath)" = "$EXPECT_LAB"
+check "dorm uses the $EXPECT_DORM datapath" test "$(json_field "$DORM_LOG" datapath)" = "$EXPECT_DORM"
+check "tap MTU is $MTU" link_has "$DORM" l2-dorm "mtu $MTU "
+check "lab tap MTU is $MTU" link_has "$LAB" l2-lab "mtu $MTU "
 check "tap is a port of br-wan" link_has "$LAB" l2-lab 'master br-wan'
 check "tap is a permanent multicast router port" link_has "$LAB" l2-lab 'mcast_router 2'
 check "tap MAC is the derived one" test "$(json_field "$LAB_LOG" mac)" = \
@@ -62,12 +69,14 @@ check "host -> dorm IPv4" ip netns exec "$HOST" ping -c 3 -i 0.2 -W 2 198.51.100
 check "dorm -> host IPv4" ip netns exec "$DORM" ping -c 3 -i 0.2 -W 2 198.51.100.10
 check "host -> dorm IPv6" ip netns exec "$HOST" ping -6 -c 3 -i 0.2 -W 2 2001:db8:31::20
 check "dorm -> host IPv6" ip netns exec "$DORM" ping -6 -c 3 -i 0.2 -W 2 2001:db8:31::10
-check "1500-byte IPv6 packet with DF forbidden fragmentation crosses (host -> dorm)" \
-  ip netns exec "$HOST" ping -6 -c 3 -i 0.2 -W 2 -s 1452 -M do 2001:db8:31::20
-check "1500-byte IPv6 packet crosses back (dorm -> host)" \
-  ip netns exec "$DORM" ping -6 -c 3 -i 0.2 -W 2 -s 1452 -M do 2001:db8:31::10
-check "1500-byte IPv4 packet with DF crosses" \
-  ip netns exec "$HOST" ping -c 3 -i 0.2 -W 2 -s 1472 -M do 198.51.100.20
+# Full-size packets with fragmentation forbidden at the sender (-M do): with MTU 1500 that is
+# `ping -6 -s 1452 -M do`, a 1500-byte IPv6 packet.
+check "$MTU-byte IPv6 packet with DF crosses (host -> dorm)" \
+  ip netns exec "$HOST" ping -6 -c 3 -i 0.2 -W 2 -s $((MTU - 48)) -M do 2001:db8:31::20
+check "$MTU-byte IPv6 packet with DF crosses back (dorm -> host)" \
+  ip netns exec "$DORM" ping -6 -c 3 -i 0.2 -W 2 -s $((MTU - 48)) -M do 2001:db8:31::10
+check "$MTU-byte IPv4 packet with DF crosses" \
+  ip netns exec "$HOST" ping -c 3 -i 0.2 -W 2 -s $((MTU - 28)) -M do 198.51.100.20
 check "br-wan keeps MTU 1500" link_has "$LAB" br-wan 'mtu 1500'
 
 # A second tunnel with a fixed, smaller MTU on the same bridge must not shrink it.
@@ -82,7 +91,7 @@ refuse() {  # refuse DESCRIPTION PATTERN NS ARGS...
   local what=$1 pattern=$2 ns=$3
   shift 3
   snapshot "$ns" >"$WORKDIR/refuse.before"
-  check_fails "$what" "$pattern" ip netns exec "$ns" "$PLUMB" --datapath "$DATAPATH" --once "$@"
+  check_fails "$what" "$pattern" ip netns exec "$ns" "$PLUMB" --datapath "$DATAPATH_LAB" --once "$@"
   snapshot "$ns" >"$WORKDIR/refuse.after"
   same_text "$what: nothing left behind" "$WORKDIR/refuse.before" "$WORKDIR/refuse.after"
 }

@@ -66,7 +66,8 @@ class LinkTable {
 class LinkWatcher {
  public:
   // Subscribes to RTNLGRP_LINK and the IPv4/IPv6 address groups and takes a first snapshot.
-  explicit LinkWatcher(Netlink& netlink);
+  // A bigger receive buffer makes a re-dump (after the kernel dropped notifications) rarer.
+  explicit LinkWatcher(Netlink& netlink, int receive_buffer_bytes = 1 << 20);
   ~LinkWatcher();
   int fd() const;
   // Reads what is pending (non-blocking). After ENOBUFS (the kernel dropped notifications) it
