@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Throughput of the userspace gretap datapath against bare WireGuard, in one run on one
 # wireguard-go pair: iperf3 TCP and UDP (-l 1400, unlimited rate) first over the WireGuard inner
-# addresses, then over the taps of two datapath-drivers (MTU 1500, outer packets fragmented
-# inside WireGuard, as MTU=auto does), then over taps of MTU 1382 (MTU=N: nothing fragments).
-# Prints Mbit/s of each and the ratio gretap / bare.
+# addresses, then over the taps of two datapath-drivers with MTU 1500 (outer packets fragmented
+# inside WireGuard, as MTU=auto does) and with MTU 1382 (as MTU=1382 does: nothing fragments).
+# Prints the received Mbit/s of each and the ratio gretap / bare.
 #
-# Usage (root): L2WG_BUILD_DIR=build bench/datapath_throughput.sh [SECONDS] [WORKERS]
+# Usage (root): L2WG_BUILD_DIR=build bench/datapath_throughput.sh [SECONDS] [WORKERS] [ROUNDS]
+# shellcheck source=tests/lib/netns.sh
 source "$(dirname "$0")/../tests/lib/netns.sh"
 l2wg_test_init
 
 SECONDS_PER_RUN=${1:-5}
 WORKERS=${2:-1}
+ROUNDS=${3:-3}
 DRIVER="$L2WG_BUILD_DIR/tests/tools/datapath-driver"
 NSA=dpba-$TAG NSB=dpbb-$TAG
 WGA=dpbwa$TAG WGB=dpbwb$TAG
@@ -53,25 +55,30 @@ ip -n "$NSA" link set "$TAPA" up
 ip -n "$NSB" link set "$TAPB" up
 wait_for 10 ip netns exec "$NSA" ping -c 1 -W 1 198.51.100.2 || { echo "gretap is down"; exit 1; }
 
-declare -A result
-for kind in tcp udp; do
-  result[bare-$kind]=$(iperf3_mbit "$kind" 10.0.31.2)
-  result[gretap-$kind]=$(iperf3_mbit "$kind" 198.51.100.2)
+# Rounds alternate the variants, so that load from elsewhere on the host spreads over all of
+# them; the median of each is reported.
+declare -A results
+for _ in $(seq "$ROUNDS"); do
+  for mtu in 1500 1382; do
+    ip -n "$NSA" link set "$TAPA" mtu "$mtu"
+    ip -n "$NSB" link set "$TAPB" mtu "$mtu"
+    for kind in tcp udp; do
+      [ "$mtu" = 1500 ] && results[bare-$kind]+=" $(iperf3_mbit "$kind" 10.0.31.2)"
+      results[gretap$mtu-$kind]+=" $(iperf3_mbit "$kind" 198.51.100.2)"
+    done
+  done
 done
-ip -n "$NSA" link set "$TAPA" mtu 1382
-ip -n "$NSB" link set "$TAPB" mtu 1382
-for kind in tcp udp; do
-  result[gretap1382-$kind]=$(iperf3_mbit "$kind" 198.51.100.2)
-done
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{v[NR]=$1} END {print v[int((NR + 1) / 2)]}'; }
 
-echo "datapath throughput, wireguard-go, ${SECONDS_PER_RUN}s per run, $WORKERS worker(s), $(nproc) CPUs"
+echo "datapath throughput, wireguard-go, $ROUNDS rounds of ${SECONDS_PER_RUN}s runs, medians," \
+  "$WORKERS worker(s), $(nproc) CPUs, load average $(cut -d' ' -f1 /proc/loadavg)"
 for kind in tcp udp; do
-  bare=${result[bare-$kind]}
-  for variant in gretap gretap1382; do
-    value=${result[$variant-$kind]}
-    label=$([ "$variant" = gretap ] && echo "gretap MTU 1500" || echo "gretap MTU 1382")
-    printf '%s: bare %s Mbit/s, %s %s Mbit/s, ratio %s\n' "${kind^^}" "$bare" "$label" "$value" \
-      "$(python3 -c "print(f'{$value / max($bare, 1):.2f}')")"
+  bare=$(median "${results[bare-$kind]}")
+  for mtu in 1500 1382; do
+    value=$(median "${results[gretap$mtu-$kind]}")
+    printf '%s: bare %s Mbit/s, gretap (tap MTU %s) %s Mbit/s, ratio %s   [runs: bare%s, gretap%s]\n' \
+      "${kind^^}" "$bare" "$mtu" "$value" "$(python3 -c "print(f'{$value / max($bare, 1):.2f}')")" \
+      "${results[bare-$kind]}" "${results[gretap$mtu-$kind]}"
   done
 done
 kill -USR1 "$DRIVER_A" "$DRIVER_B"

@@ -321,6 +321,7 @@ class Worker {
 
     uint64_t frames = 0, bytes = 0, errors = 0;
     size_t sent = 0;
+    bool retried = false;
     while (sent < count) {
       const int result = ::sendmmsg(tunnel.socket.get(), &tx_messages_[sent],
                                     static_cast<unsigned>(count - sent), 0);
@@ -328,6 +329,7 @@ class Worker {
         for (int i = 0; i < result; ++i) bytes += tx_iov_[sent + i][1].iov_len;
         frames += static_cast<uint64_t>(result);
         sent += static_cast<size_t>(result);
+        retried = false;
       } else if (errno == EINTR) {
         continue;
       } else if (errno == EAGAIN) {
@@ -335,11 +337,16 @@ class Worker {
         // every other tunnel of this worker.
         errors += count - sent;
         break;
+      } else if (!retried && errno != EMSGSIZE) {
+        // An ICMP error about an earlier packet (e.g. the peer has no GRE endpoint yet) is
+        // reported once, by failing the next send: that frame deserves a second try.
+        retried = true;
       } else {
-        // This one frame failed (EMSGSIZE without fragmentation, an ICMP error reported
-        // late, the WireGuard device down): skip it.
+        // This frame itself cannot go (too big without fragmentation, no route, the
+        // WireGuard device down): skip it.
         ++errors;
         ++sent;
+        retried = false;
       }
     }
     add(tunnel.counters.frames_out, frames);

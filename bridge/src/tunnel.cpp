@@ -43,83 +43,108 @@ void require_ifname(const std::string& name, const char* what) {
                   "' is not a valid interface name (1-15 bytes, no '/', ':' or spaces)");
 }
 
+std::string a_kind(const nl::Link& link) {
+  return link.kind.empty() ? "a plain device" : "a " + link.kind;
+}
+
 // Kernel WireGuard reports kind "wireguard"; userspace implementations sit on a TUN device.
 void require_wireguard_kind(const nl::Link& link) {
   if (link.kind == "wireguard" || link.kind == "tun") return;
-  throw Error(ErrorCode::InvalidArgument,
-              link.name + " is " + (link.kind.empty() ? "a plain device" : "a " + link.kind) +
-                  ", not a WireGuard interface");
+  throw Error(ErrorCode::InvalidArgument, link.name + " is " + a_kind(link) +
+                                              ", not a WireGuard interface");
 }
 
 }  // namespace
+
+struct TunnelBuilder::Checked {
+  nl::Link wireguard;
+  wg::PeerSelection selection;
+  std::optional<nl::Link> bridge;  // nullopt: none wanted, or to be created
+  TunnelPlumbing plumbing;         // everything decided, no ifindex yet
+};
 
 TunnelBuilder::TunnelBuilder(nl::Netlink& netlink, wg::WireGuardReader& wireguard,
                              dp::Datapath& datapath)
     : netlink_(netlink), wireguard_(wireguard), datapath_(datapath) {}
 
-TunnelPlumbing TunnelBuilder::setup(const TunnelSpec& spec) {
+TunnelBuilder::Checked TunnelBuilder::check(const TunnelSpec& spec) {
   require_ifname(spec.wireguard, "WireGuard interface");
   require_ifname(spec.tap_name, "tap");
   if (spec.bridge) require_ifname(spec.bridge->name, "bridge");
 
+  Checked c;
   auto wg_link = netlink_.link(spec.wireguard);
-  if (!wg_link)
-    throw Error(ErrorCode::NotFound, "no interface named " + spec.wireguard);
+  if (!wg_link) throw Error(ErrorCode::NotFound, "no interface named " + spec.wireguard);
   require_wireguard_kind(*wg_link);
+  c.wireguard = *wg_link;
   const wg::Device device = wireguard_.read_device(spec.wireguard);
 
   std::vector<IpAddress> wg_addresses;
   for (const auto& a : netlink_.addresses(wg_link->ifindex)) wg_addresses.push_back(a.prefix.address);
-  const wg::PeerSelection selection = wg::select_peer(device, spec.peer, wg_addresses, spec.local);
+  c.selection = wg::select_peer(device, spec.peer, wg_addresses, spec.local);
 
-  if (netlink_.link(spec.tap_name))
-    throw Error(ErrorCode::Exists, "an interface named " + spec.tap_name + " already exists");
-
-  std::optional<nl::Link> bridge;
   if (spec.bridge) {
-    bridge = netlink_.link(spec.bridge->name);
-    if (bridge && bridge->kind != "bridge")
+    c.bridge = netlink_.link(spec.bridge->name);
+    if (c.bridge && c.bridge->kind != "bridge")
       throw Error(ErrorCode::InvalidArgument,
-                  spec.bridge->name + " is " +
-                      (bridge->kind.empty() ? "a plain device" : "a " + bridge->kind) +
-                      ", not a bridge");
-    if (!bridge && !spec.bridge->create)
+                  spec.bridge->name + " is " + a_kind(*c.bridge) + ", not a bridge");
+    if (!c.bridge && !spec.bridge->create)
       throw Error(ErrorCode::NotFound,
                   "no bridge named " + spec.bridge->name + " (CreateBridge=yes creates it)");
   }
 
-  TunnelPlumbing out;
+  auto& out = c.plumbing;
   out.wireguard = spec.wireguard;
   out.wireguard_ifindex = wg_link->ifindex;
-  out.peer_key = selection.peer.public_key;
-  out.local = selection.local;
-  out.remote = selection.remote;
+  out.peer_key = c.selection.peer.public_key;
+  out.local = c.selection.local;
+  out.remote = c.selection.remote;
   out.tap_name = spec.tap_name;
-  out.mac = spec.mac.value_or(gre::derive_mac(selection.peer.public_key, device.public_key));
-  const bool has_key = spec.key.has_value();
-  out.plan = gre::plan(spec.datapath, spec.mtu, selection.remote.family(), has_key, wg_link->mtu,
-                       /*kernel_gre=*/true);
+  out.mac = spec.mac.value_or(gre::derive_mac(c.selection.peer.public_key, device.public_key));
+  out.plan = gre::plan(spec.datapath, spec.mtu, c.selection.remote.family(), spec.key.has_value(),
+                       wg_link->mtu, /*kernel_gre=*/true);
+  if (spec.bridge) out.bridge = spec.bridge->name;
+  return c;
+}
+
+// Enslaves the tap, keeping the bridge's MTU, and configures the port.
+static void attach_to_bridge(nl::Netlink& netlink, const BridgeSpec& spec, const nl::Link& bridge,
+                             int tap_ifindex) {
+  netlink.set_master(tap_ifindex, bridge.ifindex);
+  // A bridge takes the smallest MTU of its ports unless its MTU was set explicitly. Setting it
+  // back pins it, so a smaller tap never shrinks it (a lab router's WAN bridge must keep 1500).
+  // The kernel ignores a "change" to the current value, so pinning beforehand is impossible.
+  if (auto now = netlink.link(bridge.ifindex); now && now->mtu != bridge.mtu)
+    netlink.set_mtu(bridge.ifindex, bridge.mtu);
+  netlink.set_bridge_port(tap_ifindex, {.multicast_router_permanent = true,
+                                        .isolated = spec.isolated});
+}
+
+TunnelPlumbing TunnelBuilder::setup(const TunnelSpec& spec) {
+  Checked c = check(spec);
+  TunnelPlumbing& out = c.plumbing;
+  if (netlink_.link(spec.tap_name))
+    throw Error(ErrorCode::Exists, "an interface named " + spec.tap_name + " already exists");
 
   Rollback rollback;
   if (out.plan.datapath == gre::DatapathKind::Kernel) {
     try {
       out.tap_ifindex = netlink_.create_gretap(
           {spec.tap_name,
-           {selection.local, selection.remote, wg_link->ifindex, spec.key, out.plan.fragment},
+           {out.local, out.remote, c.wireguard.ifindex, spec.key, out.plan.fragment},
            out.mac,
            out.plan.tap_mtu});
       rollback.add([this, i = out.tap_ifindex] { netlink_.delete_link(i); });
     } catch (const Error& e) {
       if (e.code() != ErrorCode::Unsupported || spec.datapath != gre::DatapathChoice::Auto) throw;
       spdlog::info("kernel gretap unavailable ({}); using the userspace datapath", e.what());
-      out.plan = gre::plan(spec.datapath, spec.mtu, selection.remote.family(), has_key,
-                           wg_link->mtu, /*kernel_gre=*/false);
+      out.plan = gre::plan(spec.datapath, spec.mtu, out.remote.family(), spec.key.has_value(),
+                           c.wireguard.mtu, /*kernel_gre=*/false);
     }
   }
   if (out.plan.datapath == gre::DatapathKind::Userspace) {
     out.userspace_id = datapath_.add(
-        {spec.tap_name, spec.wireguard, selection.local, selection.remote, spec.key,
-         out.plan.fragment});
+        {spec.tap_name, spec.wireguard, out.local, out.remote, spec.key, out.plan.fragment});
     auto tap = netlink_.link(spec.tap_name);
     if (!tap) {
       datapath_.remove(*out.userspace_id);
@@ -134,29 +159,72 @@ TunnelPlumbing TunnelBuilder::setup(const TunnelSpec& spec) {
   }
 
   if (spec.bridge) {
-    out.bridge = spec.bridge->name;
-    if (!bridge) {
-      out.bridge_ifindex = netlink_.create_bridge(spec.bridge->name);
+    if (!c.bridge) {
+      const int ifindex = netlink_.create_bridge(spec.bridge->name);
       out.created_bridge = true;
-      rollback.add([this, i = out.bridge_ifindex] { netlink_.delete_link(i); });
-      bridge = netlink_.link(out.bridge_ifindex);
-      if (!bridge) throw Error(ErrorCode::Kernel, "the bridge " + spec.bridge->name + " vanished");
+      rollback.add([this, ifindex] { netlink_.delete_link(ifindex); });
+      c.bridge = netlink_.link(ifindex);
+      if (!c.bridge) throw Error(ErrorCode::Kernel, "the bridge " + spec.bridge->name + " vanished");
     }
-    out.bridge_ifindex = bridge->ifindex;
-    netlink_.set_master(out.tap_ifindex, bridge->ifindex);
-    // A bridge takes the smallest MTU of its ports unless its MTU was set explicitly. Setting it
-    // back pins it, so a smaller tap never shrinks it (a lab router's WAN bridge must keep 1500).
-    // The kernel ignores a "change" to the current value, so pinning beforehand is impossible.
-    if (auto now = netlink_.link(bridge->ifindex); now && now->mtu != bridge->mtu)
-      netlink_.set_mtu(bridge->ifindex, bridge->mtu);
-    netlink_.set_bridge_port(out.tap_ifindex, {.multicast_router_permanent = true,
-                                               .isolated = spec.bridge->isolated});
-    if (out.created_bridge) netlink_.set_up(bridge->ifindex, true);
+    out.bridge_ifindex = c.bridge->ifindex;
+    attach_to_bridge(netlink_, *spec.bridge, *c.bridge, out.tap_ifindex);
+    if (out.created_bridge) netlink_.set_up(c.bridge->ifindex, true);
   }
   netlink_.set_up(out.tap_ifindex, true);
   rollback.commit();
 
   if (!out.plan.note.empty()) spdlog::warn("{}: {}", spec.tap_name, out.plan.note);
+  return out;
+}
+
+std::optional<TunnelPlumbing> TunnelBuilder::adopt(const TunnelSpec& spec, bool created_bridge) {
+  Checked c = check(spec);
+  TunnelPlumbing& out = c.plumbing;
+  const auto tap = netlink_.link(spec.tap_name);
+  if (!tap) return std::nullopt;
+  auto mismatch = [&](const std::string& what) {
+    return Error(ErrorCode::Exists, "an interface named " + spec.tap_name +
+                                        " exists but is not this tunnel's: " + what);
+  };
+
+  Rollback rollback;
+  if (tap->kind == "gretap" || tap->kind == "ip6gretap") {
+    const nl::GreLink expected{out.local, out.remote, c.wireguard.ifindex, spec.key,
+                               out.plan.fragment};
+    if (!tap->gre || !(*tap->gre == expected))
+      throw mismatch("its GRE parameters differ (endpoints, key, device or fragmentation)");
+    out.plan.datapath = gre::DatapathKind::Kernel;
+  } else if (tap->kind == "tun") {
+    if (out.plan.datapath == gre::DatapathKind::Kernel) {
+      // Saved as userspace by a run whose kernel had no gretap: still so, presumably.
+      out.plan = gre::plan(spec.datapath, spec.mtu, out.remote.family(), spec.key.has_value(),
+                           c.wireguard.mtu, /*kernel_gre=*/false);
+    }
+    out.userspace_id = datapath_.add(
+        {spec.tap_name, spec.wireguard, out.local, out.remote, spec.key, out.plan.fragment});
+    rollback.add([this, id = *out.userspace_id] { datapath_.remove(id); });
+  } else {
+    throw mismatch("it is " + a_kind(*tap));
+  }
+  out.tap_ifindex = tap->ifindex;
+  if (tap->mac != out.mac) netlink_.set_mac(tap->ifindex, out.mac);
+  if (tap->mtu != out.plan.tap_mtu) netlink_.set_mtu(tap->ifindex, out.plan.tap_mtu);
+  if (spec.bridge) {
+    out.created_bridge = created_bridge;
+    if (!c.bridge) {  // check() allowed this: CreateBridge=yes
+      const int ifindex = netlink_.create_bridge(spec.bridge->name);
+      out.created_bridge = true;
+      rollback.add([this, ifindex] { netlink_.delete_link(ifindex); });
+      netlink_.set_up(ifindex, true);
+      c.bridge = netlink_.link(ifindex);
+      if (!c.bridge) throw Error(ErrorCode::Kernel, "the bridge " + spec.bridge->name + " vanished");
+    }
+    out.bridge_ifindex = c.bridge->ifindex;
+    if (tap->master_ifindex != c.bridge->ifindex)
+      attach_to_bridge(netlink_, *spec.bridge, *c.bridge, tap->ifindex);
+  }
+  if (!tap->up) netlink_.set_up(tap->ifindex, true);
+  rollback.commit();
   return out;
 }
 

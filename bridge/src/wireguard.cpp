@@ -71,10 +71,9 @@ IpAddress remote_for_key(const Device& device, const Peer& peer,
                       device.name + " (" + join(peer.allowed_ips) + ")");
     const Peer* routed = routed_peer(device, *remote);
     if (routed != &peer)
-      throw Error(ErrorCode::InvalidArgument,
-                  device.name + " sends " + remote->str() + " to peer " +
-                      to_base64(routed->public_key) + " (a longer allowed-IP prefix), not to " +
-                      key);
+      throw Error(ErrorCode::InvalidArgument, device.name + " sends " + remote->str() +
+                                                  " to peer " + to_base64(routed->public_key) +
+                                                  " (a longer allowed-IP prefix), not to " + key);
     return *remote;
   }
   std::vector<IpPrefix> host_routes;
@@ -96,9 +95,9 @@ IpAddress choose_local(const Device& device, const IpAddress& remote,
   if (local) {
     if (std::find(interface_addresses.begin(), interface_addresses.end(), *local) ==
         interface_addresses.end())
-      throw Error(ErrorCode::InvalidArgument,
-                  local->str() + " is not an address of " + device.name + " (it has " +
-                      join(interface_addresses) + ")");
+      throw Error(ErrorCode::InvalidArgument, local->str() + " is not an address of " +
+                                                  device.name + " (it has " +
+                                                  join(interface_addresses) + ")");
     if (local->family() != remote.family())
       throw Error(ErrorCode::InvalidArgument, "local address " + local->str() +
                                                   " and remote address " + remote.str() + " on " +
@@ -177,8 +176,8 @@ PeerSelection select_peer(const Device& device, std::string_view peer_spec,
                       " already names the remote address; it conflicts with " + remote->str());
     peer = routed_peer(device, *address);
     if (!peer)
-      throw Error(ErrorCode::NotFound, "no peer of " + device.name + " has " + address->str() +
-                                           " in its allowed IPs");
+      throw Error(ErrorCode::NotFound,
+                  "no peer of " + device.name + " has " + address->str() + " in its allowed IPs");
     remote_address = *address;
   } else if (const auto key = key_from_base64(peer_spec)) {
     const auto it = std::find_if(device.peers.begin(), device.peers.end(),
@@ -189,9 +188,9 @@ PeerSelection select_peer(const Device& device, std::string_view peer_spec,
     peer = &*it;
     remote_address = remote_for_key(device, *peer, remote);
   } else {
-    throw Error(ErrorCode::InvalidArgument, "peer \"" + std::string(peer_spec) + "\" on " +
-                                                device.name +
-                                                " is neither an IP address nor a base64 public key");
+    throw Error(ErrorCode::InvalidArgument,
+                "peer \"" + std::string(peer_spec) + "\" on " + device.name +
+                    " is neither an IP address nor a base64 public key");
   }
   const IpAddress local_address = choose_local(device, remote_address, interface_addresses, local);
   return PeerSelection{*peer, remote_address, local_address};

@@ -33,7 +33,8 @@ constexpr size_t kMessageHeaderSize = NLMSG_HDRLEN;
 constexpr size_t kAttributeHeaderSize = NLA_HDRLEN;
 
 [[noreturn]] void malformed(const std::string& where, const std::string& why) {
-  throw Error(ErrorCode::InvalidArgument, "malformed WireGuard netlink dump (" + where + "): " + why);
+  throw Error(ErrorCode::InvalidArgument,
+              "malformed WireGuard netlink dump (" + where + "): " + why);
 }
 
 template <typename T>
@@ -82,8 +83,9 @@ std::vector<Attribute> split_attributes(Bytes bytes, const std::string& where) {
       malformed(where, "attribute " + std::to_string(header.nla_type & NLA_TYPE_MASK) +
                            " of length " + std::to_string(header.nla_len) + " with " +
                            std::to_string(bytes.size()) + " bytes left");
-    attributes.push_back({static_cast<uint16_t>(header.nla_type & NLA_TYPE_MASK),
-                          bytes.subspan(kAttributeHeaderSize, header.nla_len - kAttributeHeaderSize)});
+    attributes.push_back(
+        {static_cast<uint16_t>(header.nla_type & NLA_TYPE_MASK),
+         bytes.subspan(kAttributeHeaderSize, header.nla_len - kAttributeHeaderSize)});
     bytes = bytes.subspan(std::min<size_t>(NLA_ALIGN(header.nla_len), bytes.size()));
   }
   return attributes;
@@ -155,7 +157,8 @@ IpPrefix allowed_ip(Bytes nested, const std::string& where) {
         break;
     }
   }
-  if (!family || !address || !length) malformed(where, "allowed IP without family, address or mask");
+  if (!family || !address || !length)
+    malformed(where, "allowed IP without family, address or mask");
   IpAddress ip;
   if (*family == AF_INET && address->size() == 4) {
     ip = IpAddress::from(read_raw<in_addr>(*address));
@@ -334,15 +337,15 @@ DumpOutcome dump_once(nl_sock* sock, uint16_t family_id, const std::string& ifna
   bool interrupted = false;
   WipedBuffer buffer(kReceiveBufferSize);
   for (;;) {
-    const ssize_t received = recv(nl_socket_get_fd(sock), buffer.bytes.data(),
-                                  buffer.bytes.size(), MSG_TRUNC);
+    const ssize_t received =
+        recv(nl_socket_get_fd(sock), buffer.bytes.data(), buffer.bytes.size(), MSG_TRUNC);
     if (received < 0 && errno == EINTR) continue;
     if (received < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
       throw Error(ErrorCode::Io, "kernel WireGuard did not answer for " + ifname + " in time");
     if (received < 0) throw_errno("reading the WireGuard dump of " + ifname, errno, ErrorCode::Io);
     if (static_cast<size_t>(received) > buffer.bytes.size())
-      throw Error(ErrorCode::Io, "a WireGuard netlink message for " + ifname +
-                                     " exceeds the receive buffer");
+      throw Error(ErrorCode::Io,
+                  "a WireGuard netlink message for " + ifname + " exceeds the receive buffer");
     const std::span<uint8_t> chunk(buffer.bytes.data(), static_cast<size_t>(received));
     redact_private_key(chunk, family_id);
     out.insert(out.end(), chunk.begin(), chunk.end());
@@ -369,8 +372,8 @@ std::optional<GenlDump> dump_genl_device(const std::string& ifname) {
     throw_nl("opening a generic netlink socket", err);
   nl_socket_disable_auto_ack(sock.get());
   const timeval timeout{.tv_sec = 2, .tv_usec = 0};
-  if (setsockopt(nl_socket_get_fd(sock.get()), SOL_SOCKET, SO_RCVTIMEO, &timeout,
-                 sizeof timeout) < 0)
+  if (setsockopt(nl_socket_get_fd(sock.get()), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) <
+      0)
     throw_errno("setting a netlink receive timeout", errno, ErrorCode::Io);
 
   const int family = genl_ctrl_resolve(sock.get(), WG_GENL_NAME);

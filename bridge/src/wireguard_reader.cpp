@@ -118,8 +118,10 @@ class SystemWireGuardReader : public WireGuardReader {
     if (const auto dump = dump_genl_device(ifname))
       return parse_genl_get_device(dump->bytes, dump->family_id);
     throw Error(ErrorCode::InvalidArgument,
-                ifname + " is not a WireGuard interface (the kernel does not know it as one and "
-                         "no UAPI socket is at " + path + ")");
+                ifname +
+                    " is not a WireGuard interface (the kernel does not know it as one and "
+                    "no UAPI socket is at " +
+                    path + ")");
   }
 
  private:

@@ -55,7 +55,8 @@ class UapiParser {
       apply(line_.substr(0, equals), line_.substr(equals + 1));
     }
     if (!ended) fail_reply(errno_ ? "no blank line after errno" : "no errno line, it is truncated");
-    // wireguard-go sends negated errno values ("errno=-22"); the xplatform page shows positive ones.
+    // wireguard-go sends negated errno values ("errno=-22"); the xplatform page shows positive
+    // ones.
     if (*errno_ != 0)
       throw_errno("the WireGuard implementation serving " + device_.name + " reported an error",
                   *errno_ < 0 ? -*errno_ : *errno_);

@@ -103,6 +103,7 @@ class FakeNetlink : public nl::Netlink {
   void set_master(int ifindex, int master) override {
     record("set_master");
     find(ifindex).master_ifindex = master;
+    if (master == 0) return;
     auto& bridge = find(master);
     // The kernel's rule: an unpinned bridge takes the smallest MTU of its ports.
     if (std::find(state.pinned_mtu.begin(), state.pinned_mtu.end(), master) ==

@@ -91,13 +91,13 @@ for _ in $(seq 1 20); do
   sleep 0.5
 done
 in_a ping -c 3 -i 0.2 -W 3 203.0.113.2 >/dev/null || fail "IPv4 ping over gretap"
-in_a ping -c 3 -i 0.2 -W 3 -M do -s 1472 203.0.113.2 ||
+in_a ping -c 3 -i 0.2 -W 3 -M 'do' -s 1472 203.0.113.2 ||
   fail "1500-byte IPv4 with DF over gretap (A to B)"
-in_b ping -c 3 -i 0.2 -W 3 -M do -s 1472 203.0.113.1 ||
+in_b ping -c 3 -i 0.2 -W 3 -M 'do' -s 1472 203.0.113.1 ||
   fail "1500-byte IPv4 with DF over gretap (B to A)"
-in_a ping -6 -c 3 -i 0.2 -W 3 -M do -s 1452 2001:db8:2::2 ||
+in_a ping -6 -c 3 -i 0.2 -W 3 -M 'do' -s 1452 2001:db8:2::2 ||
   fail "1500-byte IPv6 over gretap (A to B)"
-in_b ping -6 -c 3 -i 0.2 -W 3 -M do -s 1452 2001:db8:2::1 ||
+in_b ping -6 -c 3 -i 0.2 -W 3 -M 'do' -s 1452 2001:db8:2::1 ||
   fail "1500-byte IPv6 over gretap (B to A)"
 fragments=$(in_a awk '$1 == "Ip:" { if (!n) { for (i = 1; i <= NF; i++) col[$i] = i; n = 1 }
   else print $col["FragCreates"] }' /proc/net/snmp)
@@ -117,11 +117,11 @@ for _ in $(seq 1 20); do
   in_a ping -c 1 -W 1 203.0.113.130 >/dev/null 2>&1 && break
   sleep 0.5
 done
-in_a ping -c 3 -i 0.2 -W 3 -M do -s $((g6_mtu - 28)) 203.0.113.130 ||
+in_a ping -c 3 -i 0.2 -W 3 -M 'do' -s $((g6_mtu - 28)) 203.0.113.130 ||
   fail "ip6gretap at its default MTU $g6_mtu"
 in_a ip link set g6 mtu 1500
 in_b ip link set g6 mtu 1500
-if in_a ping -c 2 -i 0.2 -W 2 -M do -s 1472 203.0.113.130 >/dev/null 2>&1; then
+if in_a ping -c 2 -i 0.2 -W 2 -M 'do' -s 1472 203.0.113.130 >/dev/null 2>&1; then
   step "note: ip6gretap at MTU 1500 DID carry 1500-byte packets on this kernel"
 else
   step "note: ip6gretap default MTU $g6_mtu works; at MTU 1500 full-size packets are lost (as known)"

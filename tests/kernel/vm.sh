@@ -11,13 +11,16 @@
 # guest script's; any failure to boot or to report is loud and non-zero, never 0.
 #
 # Environment (all optional):
-#   L2WG_BUILD_DIR, L2WG_SOURCE_DIR  passed to the guest (source dir defaults to this repo)
+#   L2WG_BUILD_DIR, L2WG_SOURCE_DIR  passed to the guest (source dir defaults to this repo), as
+#                        is every other exported L2WG_* variable
 #   L2WG_KERNEL_CACHE    where kernels and initramfs images live (/var/cache/l2wg-kernel)
 #   L2WG_KERNEL_VERSION  e.g. 6.1.0-56-amd64; default: what linux-image-amd64 depends on
 #   L2WG_VM_TIMEOUT      seconds before the VM is killed (600)
 #   L2WG_VM_LOG          console log file (CACHE/logs/SCRIPTNAME.log)
 #   L2WG_VM_OUT_DIR      host dir the guest may write to (mounted at the same path inside)
 #   L2WG_VM_MEMORY, L2WG_VM_CPUS  guest size (1024 MiB, 2)
+#   L2WG_VM_CPU_MODEL    qemu -cpu model (max)
+#   L2WG_VM_KERNEL_ARGS  extra kernel command line words, e.g. loglevel=7 to debug the boot
 set -euo pipefail
 shopt -s inherit_errexit nullglob
 export LC_ALL=C
@@ -63,6 +66,22 @@ newest_cached_version() {
   printf '%s\n' "${stamps[@]}" | sort -V | tail -n 1 | xargs dirname | xargs basename
 }
 
+# Writes the uncompressed ELF kernel inside bzImage BZIMAGE to OUT. qemu boots that directly
+# (PVH entry), which skips the kernel's self-decompression: about 9 s under TCG.
+extract_vmlinux() {
+  local bzimage=$1 out=$2 magic offset
+  local -A decompressors=([$'\xfd7zXZ\x00']='xz -dc --single-stream' [$'\x28\xb5\x2f\xfd']='zstd -qdc'
+    [$'\x1f\x8b\x08']='gzip -dc')
+  for magic in "${!decompressors[@]}"; do
+    offset=$(grep -abo -m1 -- "$magic" "$bzimage" | head -n 1 | cut -d: -f1)
+    [[ -n $offset ]] || continue
+    tail -c "+$((offset + 1))" -- "$bzimage" | ${decompressors[$magic]} >"$out" 2>/dev/null
+    [[ $(head -c 4 -- "$out" | od -An -c | tr -d ' ') == 177ELF ]] && return 0
+  done
+  rm -f -- "$out"
+  return 1
+}
+
 # Downloads linux-image-VERSION and extracts it into CACHE/VERSION/root with a modules.dep.
 fetch_kernel() {
   local version=$1 dir=$cache/$1 staging=$cache/$1.partial deb
@@ -83,6 +102,8 @@ fetch_kernel() {
   [[ -f $staging/root/boot/vmlinuz-$version && -d $staging/root/lib/modules/$version ]] ||
     die "linux-image-$version has no boot/vmlinuz-$version or lib/modules/$version"
   depmod -b "$staging/root" "$version" || die "depmod failed for $version"
+  extract_vmlinux "$staging/root/boot/vmlinuz-$version" "$staging/vmlinux" ||
+    echo "vm.sh: cannot unpack vmlinux from the bzImage; booting it compressed (slower)" >&2
   touch "$staging/.complete"
   rm -rf -- "$dir"
   mv -- "$staging" "$dir"
@@ -192,21 +213,31 @@ version=$(prepare_kernel)
 initramfs=$(prepare_initramfs "$version")
 flock -u "$lock_fd"
 modules_path=$(realpath -e -- "$cache/$version/root/lib/modules/$version")
+kernel_image=$cache/$version/vmlinux
+[[ -f $kernel_image ]] || kernel_image=$cache/$version/root/boot/vmlinuz-$version
 
 # Job ----------------------------------------------------------------------------------------
 
+# Job dirs of runs that were killed outright (SIGKILL) are left behind; a day is ample.
+find "$cache/jobs" -mindepth 1 -maxdepth 1 -mmin +1440 -exec rm -rf -- {} + 2>/dev/null || true
 job_dir=$(mktemp -d "$cache/jobs/job.XXXXXX")
 log=${L2WG_VM_LOG:-$cache/logs/$(basename -- "$script").log}
 qemu_pid=
 tee_pid=
+# shellcheck disable=SC2317  # invoked by the trap
 cleanup() {
   [[ -n $qemu_pid ]] && kill "$qemu_pid" 2>/dev/null
   [[ -n $tee_pid ]] && wait "$tee_pid" 2>/dev/null
   rm -rf -- "$job_dir"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT HUP
 
+# Every exported L2WG_* variable reaches the guest script (e.g. switches a scenario reads).
 {
+  for name in $(compgen -e); do
+    [[ $name == L2WG_* && $name != L2WG_IN_VM ]] && printf 'export %s=%q\n' "$name" "${!name}"
+  done
   printf 'export L2WG_SOURCE_DIR=%q\n' "$source_dir"
   [[ -n ${L2WG_BUILD_DIR:-} ]] && printf 'export L2WG_BUILD_DIR=%q\n' "$(realpath -m -- "$L2WG_BUILD_DIR")"
   [[ -n ${L2WG_VM_OUT_DIR:-} ]] && printf 'export L2WG_VM_OUT_DIR=%q\n' "$(realpath -m -- "$L2WG_VM_OUT_DIR")"
@@ -221,16 +252,18 @@ for path in "$modules_path" "$here/guest-run.sh" "$job_dir/job" "$cache" "${L2WG
   [[ $path != *[[:space:],]* ]] || die "path '$path' contains a space or comma"
 done
 
+# shellcheck disable=SC2054  # qemu options are comma-separated
 qemu_args=(
   -accel tcg -cpu "${L2WG_VM_CPU_MODEL:-max}" -m "${L2WG_VM_MEMORY:-1024}" -smp "${L2WG_VM_CPUS:-2}"
   -nodefaults -no-user-config -display none -no-reboot -serial stdio
-  -kernel "$cache/$version/root/boot/vmlinuz-$version" -initrd "$initramfs"
-  -append "console=ttyS0 loglevel=3 panic=-1 l2wg_modules=$modules_path l2wg_stage2=$here/guest-run.sh l2wg_job=$job_dir/job"
+  -kernel "$kernel_image" -initrd "$initramfs"
+  -append "console=ttyS0 loglevel=3 panic=-1 l2wg_modules=$modules_path l2wg_stage2=$here/guest-run.sh l2wg_job=$job_dir/job ${L2WG_VM_KERNEL_ARGS:-}"
   -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap
   -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot
 )
 if [[ -n ${L2WG_VM_OUT_DIR:-} ]]; then
   mkdir -p -- "$L2WG_VM_OUT_DIR"
+  # shellcheck disable=SC2054
   qemu_args+=(
     -fsdev "local,id=l2wgout,path=$(realpath -e -- "$L2WG_VM_OUT_DIR"),security_model=none"
     -device virtio-9p-pci,fsdev=l2wgout,mount_tag=l2wgout
@@ -241,10 +274,13 @@ fi
 
 echo "vm.sh: kernel $version, running $script $*; console log: $log"
 mkfifo "$job_dir/console"
-tr -d '\r' <"$job_dir/console" | tee "$log" &
+sed -u "s/\r\$//" <"$job_dir/console" | tee "$log" &
 tee_pid=$!
 started=$SECONDS
-qemu-system-x86_64 "${qemu_args[@]}" <"/dev/null" >"$job_dir/console" 2>&1 &
+# timeout(1) is a second guard that outlives this script if it is killed with SIGKILL (e.g. by
+# ctest); a SIGTERM to it reaches qemu.
+timeout --kill-after=10 $((timeout + 15)) qemu-system-x86_64 "${qemu_args[@]}" \
+  </dev/null >"$job_dir/console" 2>&1 &
 qemu_pid=$!
 
 marker_re='^L2WG-VM-EXIT: [0-9]+$'
@@ -266,9 +302,15 @@ while kill -0 "$qemu_pid" 2>/dev/null; do
   sleep 1
 done
 if kill -0 "$qemu_pid" 2>/dev/null; then
-  kill "$qemu_pid" 2>/dev/null || true
-  sleep 2
-  kill -9 "$qemu_pid" 2>/dev/null || true
+  kill "$qemu_pid" 2>/dev/null || true # timeout(1) passes the SIGTERM on to qemu
+  for _ in 1 2 3 4 5; do
+    kill -0 "$qemu_pid" 2>/dev/null || break
+    sleep 1
+  done
+  if kill -0 "$qemu_pid" 2>/dev/null; then
+    pkill -KILL -P "$qemu_pid" || true
+    kill -KILL "$qemu_pid" 2>/dev/null || true
+  fi
 fi
 qemu_status=0
 wait "$qemu_pid" || qemu_status=$?

@@ -185,3 +185,30 @@ finish() {
 }
 
 WORKDIR=$(mktemp -d /tmp/l2wg-test.XXXXXX)
+# Unprivileged test callers (setpriv) must reach the private bus socket in here.
+chmod 0755 "$WORKDIR"
+
+# system_bus: a private dbus-daemon with the system bus's policy and l2wg's own policy file;
+# exports DBUS_SYSTEM_BUS_ADDRESS for everything started afterwards.
+system_bus() {
+  local socket=$WORKDIR/system_bus_socket
+  sed -e "s|@SOCKET@|$socket|" -e "s|@POLICY@|$L2WG_SOURCE_DIR/dbus/net.l2wg1.conf|" \
+    "$L2WG_SOURCE_DIR/tests/lib/system-bus.conf.in" >"$WORKDIR/system-bus.conf"
+  dbus-daemon --config-file="$WORKDIR/system-bus.conf" --nofork --nopidfile >"$WORKDIR/dbus.log" 2>&1 &
+  _l2wg_pids+=("$!")
+  wait_for 10 test -S "$socket" || { echo "dbus-daemon did not start"; cat "$WORKDIR/dbus.log"; return 1; }
+  export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$socket
+}
+
+# start_daemon NS [ARGS...]: l2wgd in NS with config and state under $WORKDIR, waits until it
+# owns its bus name. Sets DAEMON_PID.
+start_daemon() {
+  local ns=$1
+  shift
+  mkdir -p "$WORKDIR/etc" "$WORKDIR/state"
+  bg_in "$ns" "$WORKDIR/l2wgd.log" "$L2WG_BUILD_DIR/daemon/l2wgd" --config-dir "$WORKDIR/etc" \
+    --state-dir "$WORKDIR/state" --log-level debug "$@"
+  DAEMON_PID=$BG_PID
+  wait_for 10 busctl --system status net.l2wg1 ||
+    { echo "l2wgd did not come up:"; cat "$WORKDIR/l2wgd.log"; return 1; }
+}

@@ -6,6 +6,7 @@
 # key passes nothing and is counted; without fragmentation oversized frames are counted as send
 # errors; removing and re-adding a tunnel under traffic and restarting the driver re-attach to
 # the persistent TAP.
+# shellcheck source=tests/lib/netns.sh
 source "$(dirname "$0")/../lib/netns.sh"
 l2wg_test_init
 
@@ -86,11 +87,11 @@ traffic_checks() {  # traffic_checks LABEL
   check "$label: IPv6 ping A->B" ip netns exec "$NSA" ping -6 -c 2 -i 0.2 -W 5 2001:db8:31::2
   check "$label: IPv6 ping B->A" ip netns exec "$NSB" ping -6 -c 2 -i 0.2 -W 5 2001:db8:31::1
   check "$label: 1500-byte IPv6 with DF A->B" \
-    ip netns exec "$NSA" ping -6 -c 2 -i 0.2 -W 5 -s 1452 -M do 2001:db8:31::2
+    ip netns exec "$NSA" ping -6 -c 2 -i 0.2 -W 5 -s 1452 -M "do" 2001:db8:31::2
   check "$label: 1500-byte IPv6 with DF B->A" \
-    ip netns exec "$NSB" ping -6 -c 2 -i 0.2 -W 5 -s 1452 -M do 2001:db8:31::1
+    ip netns exec "$NSB" ping -6 -c 2 -i 0.2 -W 5 -s 1452 -M "do" 2001:db8:31::1
   check "$label: 1500-byte IPv4 with DF A->B" \
-    ip netns exec "$NSA" ping -c 2 -i 0.2 -W 5 -s 1472 -M do 198.51.100.2
+    ip netns exec "$NSA" ping -c 2 -i 0.2 -W 5 -s 1472 -M "do" 198.51.100.2
   check "$label: frames counted in on B" counter_positive "$LOG_B" "$PID_B" frames_in
   check "$label: frames counted out on A" counter_positive "$LOG_A" "$PID_A" frames_out
 }
@@ -119,7 +120,7 @@ done
 start_pair 4 "--no-fragment" "--no-fragment"
 check "no fragmentation: small frames pass" ip netns exec "$NSA" ping -c 2 -i 0.2 -W 5 198.51.100.2
 check_fails "no fragmentation: a 1500-byte packet does not" "100% packet loss" \
-  ip netns exec "$NSA" ping -c 2 -i 0.2 -W 1 -s 1472 -M do 198.51.100.2
+  ip netns exec "$NSA" ping -c 2 -i 0.2 -W 1 -s 1472 -M "do" 198.51.100.2
 check "no fragmentation: the refusal is counted" counter_positive "$LOG_A" "$PID_A" send_errors
 stop_pair
 
@@ -141,7 +142,29 @@ stop_pair
 check "the TAP persists after the driver exits" ip -n "$NSA" link show "$TAPA"
 start_pair 4
 check "restarted drivers re-attach to the persistent TAPs" \
-  ip netns exec "$NSB" ping -6 -c 2 -i 0.2 -W 5 -s 1452 -M do 2001:db8:31::1
+  ip netns exec "$NSB" ping -6 -c 2 -i 0.2 -W 5 -s 1452 -M "do" 2001:db8:31::1
 stop_pair
+
+# Failures leave nothing behind and name what is wrong.
+check_fails "a missing WireGuard interface is refused" "nosuchwg does not exist" \
+  ip netns exec "$NSA" "$DRIVER" --tap dpnew --wg nosuchwg --local 10.0.31.1 --remote 10.0.31.2
+check_fails "... and the TAP it created is gone again" "does not exist" ip -n "$NSA" link show dpnew
+check_fails "a local address not on the host is refused" "192.0.2.99 is not assigned" \
+  ip netns exec "$NSA" "$DRIVER" --tap dpnew --wg "$WGA" --local 192.0.2.99 --remote 10.0.31.2
+check_fails "an interface that is not a TAP is refused" "$WGA exists and is not a TAP" \
+  ip netns exec "$NSA" "$DRIVER" --tap "$WGA" --wg "$WGA" --local 10.0.31.1 --remote 10.0.31.2
+
+# cpu_ticks PID: user + system clock ticks the process has used.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# A TAP deleted under a running datapath must not make its worker spin.
+start_pair 4
+ip -n "$NSA" link del "$TAPA"
+sleep 0.5
+TICKS=$(cpu_ticks "$PID_A")
+sleep 2
+check "a deleted TAP does not make the worker spin" test $(($(cpu_ticks "$PID_A") - TICKS)) -lt 20
+check "the driver still answers after its TAP was deleted" counters "$LOG_A" "$PID_A"
+stop_pair
+check "the driver exits cleanly after its TAP was deleted" grep -q '^frames_out=' "$LOG_A"
 
 finish

@@ -232,5 +232,49 @@ TEST_F(TunnelBuilderTest, AFailureAtAnyStepRollsBackEverything) {
   }
 }
 
+TEST_F(TunnelBuilderTest, AdoptTakesOverAMatchingTapWithoutRecreatingIt) {
+  const auto made = builder.setup(bridged());
+  netlink.calls.clear();
+  const auto adopted = builder.adopt(bridged(), made.created_bridge);
+  ASSERT_TRUE(adopted);
+  EXPECT_TRUE(netlink.calls.empty()) << "nothing to change";
+  EXPECT_EQ(adopted->tap_ifindex, made.tap_ifindex);
+  EXPECT_EQ(adopted->bridge_ifindex, made.bridge_ifindex);
+  EXPECT_EQ(adopted->mac, made.mac);
+  EXPECT_EQ(adopted->plan, made.plan);
+}
+
+TEST_F(TunnelBuilderTest, AdoptPutsBackWhatWasUndoneMeanwhile) {
+  const auto made = builder.setup(bridged());
+  netlink.set_master(made.tap_ifindex, 0);
+  netlink.set_up(made.tap_ifindex, false);
+  const auto adopted = builder.adopt(bridged(), false);
+  ASSERT_TRUE(adopted);
+  EXPECT_EQ(netlink.link("l2-lab")->master_ifindex, bridge_ifindex);
+  EXPECT_TRUE(netlink.link("l2-lab")->up);
+}
+
+TEST_F(TunnelBuilderTest, AdoptFindsNothingOrRefusesAForeignLink) {
+  EXPECT_FALSE(builder.adopt(bridged(), false));
+  auto spec = bridged();
+  spec.tap_name = "eth0";
+  try {
+    builder.adopt(spec, false);
+    ADD_FAILURE() << "a veth must not be adopted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::Exists);
+    EXPECT_NE(std::string(e.what()).find("it is a veth"), std::string::npos) << e.what();
+  }
+  builder.setup(bridged());
+  spec = bridged();
+  spec.key = 5;
+  try {
+    builder.adopt(spec, false);
+    ADD_FAILURE() << "a gretap with another key must not be adopted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::Exists);
+  }
+}
+
 }  // namespace
 }  // namespace l2wg

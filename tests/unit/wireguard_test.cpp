@@ -1,6 +1,8 @@
 // WireGuard inspection: keys, the UAPI reply parser (on a reply captured from wireguard-go), the
 // generic netlink dump parser (on dumps built byte by byte per linux/wireguard.h, and on one
 // captured from a real kernel), the reader against fake UAPI servers, and peer selection.
+#include "l2wg/bridge/wireguard.h"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <linux/genetlink.h>
@@ -10,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstddef>
@@ -19,7 +22,6 @@
 #include <sstream>
 #include <thread>
 
-#include "l2wg/bridge/wireguard.h"
 #include "l2wg/error.h"
 #include "l2wg/fd.h"
 
@@ -42,9 +44,15 @@ PublicKey key_of(std::string_view base64) {
   return key.value_or(PublicKey{});
 }
 
-IpAddress ip(std::string_view text) { return IpAddress::parse(text).value(); }
-IpPrefix prefix(std::string_view text) { return IpPrefix::parse(text).value(); }
-Endpoint endpoint(std::string_view text) { return Endpoint::parse(text).value(); }
+IpAddress ip(std::string_view text) {
+  return IpAddress::parse(text).value();
+}
+IpPrefix prefix(std::string_view text) {
+  return IpPrefix::parse(text).value();
+}
+Endpoint endpoint(std::string_view text) {
+  return Endpoint::parse(text).value();
+}
 
 // Runs `call`, expecting an Error of `code` whose message contains every one of `parts`.
 template <typename Call>
@@ -91,10 +99,10 @@ TEST(WireGuardKeys, Base64RoundTrips) {
 TEST(WireGuardKeys, Base64RejectsAnythingNotCanonical) {
   const std::string good(kPeer1Base64);
   EXPECT_FALSE(key_from_base64(""));
-  EXPECT_FALSE(key_from_base64(good.substr(0, 43)));                  // too short
-  EXPECT_FALSE(key_from_base64(good + "="));                          // too long
-  EXPECT_FALSE(key_from_base64(good.substr(0, 43) + "A"));            // no padding
-  EXPECT_FALSE(key_from_base64("=" + good.substr(1)));                // '=' inside
+  EXPECT_FALSE(key_from_base64(good.substr(0, 43)));                          // too short
+  EXPECT_FALSE(key_from_base64(good + "="));                                  // too long
+  EXPECT_FALSE(key_from_base64(good.substr(0, 43) + "A"));                    // no padding
+  EXPECT_FALSE(key_from_base64("=" + good.substr(1)));                        // '=' inside
   EXPECT_FALSE(key_from_base64(good.substr(0, 10) + "-" + good.substr(11)));  // URL alphabet
   EXPECT_FALSE(key_from_base64(good.substr(0, 10) + "*" + good.substr(11)));
   EXPECT_FALSE(key_from_base64(good.substr(0, 10) + " " + good.substr(11)));
@@ -133,8 +141,7 @@ TEST(WireGuardUapi, ParsesACapturedReply) {
   Peer first;
   first.public_key = key_of(kPeer1Base64);
   first.endpoint = endpoint("192.0.2.1:51820");
-  first.allowed_ips = {prefix("10.0.31.2/32"), prefix("fd00:31::2/128"),
-                       prefix("198.51.100.0/24")};
+  first.allowed_ips = {prefix("10.0.31.2/32"), prefix("fd00:31::2/128"), prefix("198.51.100.0/24")};
   first.last_handshake_us = 1795303251'190135;
   first.rx_bytes = 476;
   first.tx_bytes = 564;
@@ -153,10 +160,10 @@ TEST(WireGuardUapi, ParsesACapturedReply) {
 }
 
 TEST(WireGuardUapi, IgnoresUnknownKeysAndDropsEndpointZones) {
-  const Device device = parse_uapi_get(
-      "listen_port=1\nfuture_device_key=x\npublic_key=" + std::string(kPeer1Hex) +
-          "\nfuture_peer_key=y\nendpoint=[fe80::1%eth0]:51820\nerrno=0\n\n",
-      "wg0");
+  const Device device =
+      parse_uapi_get("listen_port=1\nfuture_device_key=x\npublic_key=" + std::string(kPeer1Hex) +
+                         "\nfuture_peer_key=y\nendpoint=[fe80::1%eth0]:51820\nerrno=0\n\n",
+                     "wg0");
   ASSERT_EQ(device.peers.size(), 1u);
   EXPECT_EQ(device.peers[0].endpoint, endpoint("[fe80::1]:51820"));
 }
@@ -216,7 +223,8 @@ TEST(WireGuardUapi, MalformedRepliesNameTheLine) {
 TEST(WireGuardUapi, SecretsNeverReachErrorMessages) {
   const std::string secret = "7365637265747365637265747365637265747365637265747365637265zz";
   for (const std::string field : {"private_key", "preshared_key"}) {
-    const std::string peer = field == "preshared_key" ? "public_key=" + std::string(kPeer1Hex) + "\n" : "";
+    const std::string peer =
+        field == "preshared_key" ? "public_key=" + std::string(kPeer1Hex) + "\n" : "";
     try {
       parse_uapi_get(peer + field + "=" + secret + "\nerrno=0\n\n", "wg0");
       ADD_FAILURE() << field << " accepted";
@@ -544,13 +552,11 @@ TEST(WireGuardGenl, RejectsAttributesOfTheWrongShape) {
     return w.bytes();
   };
   const PublicKey key = key_of(kPeer1Base64);
-  expect_malformed(dump_with_peer([&](NetlinkWriter& w) {
-                     w.attribute(WGPEER_A_PUBLIC_KEY, key.data(), 31);
-                   }),
-                   "WGPEER_A_PUBLIC_KEY has 31 bytes, expected 32");
   expect_malformed(
-      dump_with_peer([&](NetlinkWriter& w) { w.put<uint64_t>(WGPEER_A_RX_BYTES, 1); }),
-      "peer without WGPEER_A_PUBLIC_KEY");
+      dump_with_peer([&](NetlinkWriter& w) { w.attribute(WGPEER_A_PUBLIC_KEY, key.data(), 31); }),
+      "WGPEER_A_PUBLIC_KEY has 31 bytes, expected 32");
+  expect_malformed(dump_with_peer([&](NetlinkWriter& w) { w.put<uint64_t>(WGPEER_A_RX_BYTES, 1); }),
+                   "peer without WGPEER_A_PUBLIC_KEY");
   expect_malformed(dump_with_peer([&](NetlinkWriter& w) {
                      w.put_key(WGPEER_A_PUBLIC_KEY, key);
                      w.put<uint32_t>(WGPEER_A_RX_BYTES, 1);
@@ -630,6 +636,94 @@ TEST(WireGuardGenl, KernelErrorsInTheDumpAreKernelErrors) {
   std::memcpy(interrupted.bytes().data() + offsetof(nlmsghdr, nlmsg_flags), &flags, 2);
   expect_error([&] { parse_genl_get_device(interrupted.bytes(), kFamily); }, ErrorCode::Kernel,
                {"changed during the dump"});
+}
+
+// tests/unit/data/wg_genl_dump.hex was recorded by tests/tools/wg-capture in the kernel VM
+// (Debian 6.1.0-56-amd64): wg0 with a peer it had a handshake with, a peer with 2001 allowed IPs
+// (so the dump spans three messages and that peer is continued) and a bare peer. Next to it,
+// what `wg show wg0 dump` printed at the same moment: the reference our parse must agree with.
+std::pair<uint16_t, std::vector<uint8_t>> load_hex_dump(const std::string& name) {
+  std::istringstream in(read_file(name));
+  std::string line, hex;
+  uint16_t family_id = 0;
+  while (std::getline(in, line)) {
+    if (line.starts_with("#")) continue;
+    if (line.starts_with("family_id=")) {
+      family_id = static_cast<uint16_t>(std::stoi(line.substr(10)));
+      continue;
+    }
+    hex += line;
+  }
+  std::vector<uint8_t> bytes;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2)
+    bytes.push_back(static_cast<uint8_t>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  return {family_id, bytes};
+}
+
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> parts;
+  std::istringstream in(text);
+  for (std::string part; std::getline(in, part, separator);) parts.push_back(part);
+  return parts;
+}
+
+// The device as `wg show IFACE dump` describes it (handshakes in whole seconds).
+Device from_wg_show_dump(const std::string& text) {
+  const auto lines = split(text, '\n');
+  Device device;
+  device.name = "wg0";
+  const auto interface = split(lines.at(0), '\t');
+  device.public_key = key_of(interface.at(1));
+  device.listen_port = static_cast<uint16_t>(std::stoi(interface.at(2)));
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const auto fields = split(lines[i], '\t');
+    Peer peer;
+    peer.public_key = key_of(fields.at(0));
+    if (fields.at(2) != "(none)") peer.endpoint = endpoint(fields[2]);
+    if (fields.at(3) != "(none)")
+      for (const auto& allowed : split(fields[3], ',')) peer.allowed_ips.push_back(prefix(allowed));
+    peer.last_handshake_us = std::stoull(fields.at(4)) * 1'000'000;
+    peer.rx_bytes = std::stoull(fields.at(5));
+    peer.tx_bytes = std::stoull(fields.at(6));
+    device.peers.push_back(peer);
+  }
+  return device;
+}
+
+TEST(WireGuardGenl, ParsesADumpCapturedFromARealKernel) {
+  const auto [family_id, dump] = load_hex_dump("wg_genl_dump.hex");
+  ASSERT_GT(dump.size(), 50'000u);
+  Device device = parse_genl_get_device(dump, family_id);
+  const Device reference = from_wg_show_dump(read_file("wg_genl_dump.wg-show.txt"));
+  ASSERT_EQ(device.peers.size(), 3u);
+  EXPECT_EQ(device.peers[1].allowed_ips.size(), 2001u);  // merged across three messages
+  EXPECT_GT(device.peers[0].last_handshake_us, 0u);
+  for (auto& peer : device.peers) peer.last_handshake_us -= peer.last_handshake_us % 1'000'000;
+  EXPECT_EQ(device, reference);
+  EXPECT_EQ(device.implementation, Implementation::Kernel);
+}
+
+TEST(WireGuardGenl, TheCapturedDumpHoldsNoPrivateKey) {
+  // dump_genl_device zeroes WGDEVICE_A_PRIVATE_KEY; the kernel sent it in the first message.
+  const auto [family_id, dump] = load_hex_dump("wg_genl_dump.hex");
+  nlmsghdr message;
+  ASSERT_GE(dump.size(), sizeof message);
+  std::memcpy(&message, dump.data(), sizeof message);
+  ASSERT_EQ(message.nlmsg_type, family_id);
+  bool found = false;
+  for (size_t at = NLMSG_HDRLEN + GENL_HDRLEN; at + NLA_HDRLEN <= message.nlmsg_len;) {
+    nlattr attribute;
+    std::memcpy(&attribute, dump.data() + at, sizeof attribute);
+    ASSERT_GE(attribute.nla_len, NLA_HDRLEN);
+    if ((attribute.nla_type & NLA_TYPE_MASK) == WGDEVICE_A_PRIVATE_KEY) {
+      ASSERT_EQ(attribute.nla_len, NLA_HDRLEN + WG_KEY_LEN);
+      const auto* key = dump.data() + at + NLA_HDRLEN;
+      EXPECT_TRUE(std::all_of(key, key + WG_KEY_LEN, [](uint8_t b) { return b == 0; }));
+      found = true;
+    }
+    at += NLA_ALIGN(attribute.nla_len);
+  }
+  EXPECT_TRUE(found);
 }
 
 // ---- reader ---------------------------------------------------------------------------------
@@ -748,7 +842,8 @@ TEST_F(WireGuardReaderTest, AnInterfaceThatIsNotWireGuard) {
     ADD_FAILURE() << "lo read as a WireGuard device";
   } catch (const Error& e) {
     // On a kernel with WireGuard, only CAP_NET_ADMIN may ask it anything.
-    if (e.code() == ErrorCode::Kernel && std::string(e.what()).find("not permitted") != std::string::npos)
+    if (e.code() == ErrorCode::Kernel &&
+        std::string(e.what()).find("not permitted") != std::string::npos)
       GTEST_SKIP() << e.what();
     EXPECT_EQ(e.code(), ErrorCode::InvalidArgument) << e.what();
     EXPECT_NE(std::string(e.what()).find("lo is not a WireGuard interface"), std::string::npos)
@@ -801,7 +896,7 @@ class SelectPeerTest : public ::testing::Test {
         peer_with(kKeyA, {"10.0.31.2/32", "198.51.100.0/24"}),
         peer_with(kKeyB, {"10.0.0.0/8", "2001:db8:32::/48", "2001:db8:32::2/128"}),
         peer_with(kKeyC, {"10.0.33.3/32", "fd00:33::3/128"}),  // two host routes
-        peer_with(kKeyD, {"192.0.2.0/24"}),                     // no host route
+        peer_with(kKeyD, {"192.0.2.0/24"}),                    // no host route
     };
   }
 

@@ -18,6 +18,8 @@ struct BridgeSpec {
   std::string name;
   bool create = false;    // create it when missing (and remove it on teardown only then)
   bool isolated = false;  // port isolation for the tap
+
+  bool operator==(const BridgeSpec&) const = default;
 };
 
 struct TunnelSpec {
@@ -30,6 +32,8 @@ struct TunnelSpec {
   gre::DatapathChoice datapath = gre::DatapathChoice::Auto;
   std::optional<MacAddress> mac;
   std::optional<BridgeSpec> bridge;
+
+  bool operator==(const TunnelSpec&) const = default;
 };
 
 // What setup() made and decided: enough to report the tunnel and to undo it.
@@ -56,10 +60,20 @@ class TunnelBuilder {
   // Validates `spec` against the system, then creates the tap, sets MAC, MTU and up, and enslaves
   // it. Throws l2wg::Error naming the problem; on any failure what was done is undone first.
   TunnelPlumbing setup(const TunnelSpec& spec);
+  // After a restart: takes over the tap `spec` describes instead of recreating it: a kernel
+  // gretap with the same endpoints, key and underlying device, or the persistent TAP of the
+  // userspace datapath, re-attached. Missing pieces (bridge membership, MTU, MAC) are put back.
+  // nullopt when no link of that name exists; Error(Exists) naming the difference when the link
+  // is something else. `created_bridge` is what the previous run recorded.
+  std::optional<TunnelPlumbing> adopt(const TunnelSpec& spec, bool created_bridge);
   // Removes what setup() created, in reverse order; a link already gone is not an error.
   void teardown(const TunnelPlumbing& plumbing);
 
  private:
+  struct Checked;
+  // Everything setup() and adopt() validate before touching the kernel.
+  Checked check(const TunnelSpec& spec);
+
   nl::Netlink& netlink_;
   wg::WireGuardReader& wireguard_;
   dp::Datapath& datapath_;

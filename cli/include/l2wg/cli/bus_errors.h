@@ -1,0 +1,29 @@
+// What a D-Bus error means to the user of l2wg: the daemon refused (exit 1) or could not be
+// reached at all (exit 3), and the plain sentence for the latter.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace l2wg::cli {
+
+inline constexpr const char* kServiceName = "net.l2wg1";
+inline constexpr const char* kDefaultSystemBusAddress = "unix:path=/run/dbus/system_bus_socket";
+
+// True for errors that mean nobody answered: no owner of the name, no reply, a broken or
+// refused connection.
+bool means_unreachable(std::string_view error_name);
+
+// kExitUnreachable or kExitDaemonError.
+int exit_status_for_error(std::string_view error_name);
+
+// The line after "l2wg: " for an unreachable daemon, e.g. "cannot reach l2wgd: nothing provides
+// net.l2wg1 on the system bus (is l2wgd running?)". `bus_address` is the system bus address in
+// use (DBUS_SYSTEM_BUS_ADDRESS or the default); `detail` is the D-Bus error message.
+std::string unreachable_message(std::string_view error_name, std::string_view bus_address,
+                                std::string_view detail);
+
+// The line for a failure to connect to the bus at all.
+std::string connect_failure_message(std::string_view bus_address, std::string_view detail);
+
+}  // namespace l2wg::cli

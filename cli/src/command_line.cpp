@@ -1,0 +1,183 @@
+#include "l2wg/cli/command_line.h"
+
+#include <CLI/CLI.hpp>
+#include <charconv>
+#include <sstream>
+
+namespace l2wg::cli {
+namespace {
+
+bool is_number(const std::string& text) {
+  uint32_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return !text.empty() && ec == std::errc() && end == text.data() + text.size();
+}
+
+// The raw values CLI11 fills; optionals are set afterwards from each option's count.
+struct UpFlags {
+  std::string local, interface, mtu, datapath, bridge;
+  uint32_t key = 0;
+  uint32_t prefix_length = 0;
+  CLI::Option* local_option = nullptr;
+  CLI::Option* interface_option = nullptr;
+  CLI::Option* key_option = nullptr;
+  CLI::Option* mtu_option = nullptr;
+  CLI::Option* datapath_option = nullptr;
+  CLI::Option* bridge_option = nullptr;
+  CLI::Option* prefix_length_option = nullptr;
+};
+
+CLI::App* add_up_command(CLI::App& app, Command& command, UpFlags& flags) {
+  UpOptions& up = command.up;
+  auto* sub = app.add_subcommand("up", "Create a tunnel (gretap over a WireGuard interface)");
+  sub->add_option("NAME", command.name, "Tunnel name: 1-12 of [A-Za-z0-9_-]")->required();
+  sub->add_option("--wg", up.wireguard, "The WireGuard interface to stack on")->required();
+  sub->add_option("--peer", up.peer, "The peer's inner address on it, or its base64 public key")
+      ->required();
+  flags.local_option =
+      sub->add_option("--local", flags.local, "Local inner address (default: the interface's own)");
+  flags.interface_option =
+      sub->add_option("--interface", flags.interface, "Tap name (default: l2-NAME)");
+  flags.key_option = sub->add_option("--key", flags.key, "GRE key (32-bit)");
+  flags.mtu_option = sub->add_option("--mtu", flags.mtu, "auto (default) or a number")
+                         ->check(CLI::Validator(
+                             [](std::string& value) {
+                               return value == "auto" || is_number(value)
+                                          ? std::string()
+                                          : "must be auto or a number";
+                             },
+                             "auto|N"));
+  flags.datapath_option = sub->add_option("--datapath", flags.datapath, "auto, kernel or userspace")
+                              ->check(CLI::IsMember({"auto", "kernel", "userspace"}));
+  flags.bridge_option =
+      sub->add_option("--bridge", flags.bridge, "Enslave the tap into this bridge");
+  auto* create_bridge =
+      sub->add_flag("--create-bridge", up.create_bridge, "Create the bridge if it does not exist");
+  auto* isolated = sub->add_flag("--isolated", up.isolated, "Set the bridge port isolated");
+  auto* pd = sub->add_flag("--pd", up.prefix_delegation,
+                           "Routed mode: request a prefix with DHCPv6-PD over the tap");
+  flags.prefix_length_option =
+      sub->add_option("--prefix-length", flags.prefix_length, "Length hint; 0 = no hint")
+          ->check(CLI::Range(0, 128));
+  auto* lan = sub->add_option("--lan", up.lans, "A LAN interface to get a /64 (repeatable)")
+                  ->allow_extra_args(false);
+  auto* no_source_routing =
+      sub->add_flag("--no-source-routing", up.no_source_routing,
+                    "Do not route traffic from the delegated prefix through the tap");
+  auto* rapid_commit = sub->add_flag("--rapid-commit", up.rapid_commit, "Use DHCPv6 rapid commit");
+  sub->add_flag("--persist", up.persist, "Also write /etc/l2wg/NAME.conf");
+
+  create_bridge->needs(flags.bridge_option);
+  isolated->needs(flags.bridge_option);
+  pd->excludes(flags.bridge_option);
+  pd->needs(lan);
+  for (auto* option : {flags.prefix_length_option, lan, no_source_routing, rapid_commit})
+    option->needs(pd);
+  return sub;
+}
+
+void fill_optionals(const UpFlags& flags, UpOptions& up) {
+  auto take = [](const CLI::Option* option, const auto& value, auto& target) {
+    if (option->count() > 0) target = value;
+  };
+  take(flags.local_option, flags.local, up.local);
+  take(flags.interface_option, flags.interface, up.interface);
+  take(flags.key_option, flags.key, up.key);
+  take(flags.mtu_option, flags.mtu, up.mtu);
+  take(flags.datapath_option, flags.datapath, up.datapath);
+  take(flags.bridge_option, flags.bridge, up.bridge);
+  take(flags.prefix_length_option, flags.prefix_length, up.prefix_length);
+}
+
+}  // namespace
+
+ParseResult parse_command_line(const std::vector<std::string>& args) {
+  Command command;
+  UpFlags up_flags;
+  CLI::App app("l2wg: control l2wgd, layer-2 tunnels (gretap) over WireGuard", "l2wg");
+  app.require_subcommand(1);
+  app.failure_message([](const CLI::App*, const CLI::Error& error) {
+    return "l2wg: " + std::string(error.what()) + "\nRun 'l2wg --help' for usage.\n";
+  });
+
+  auto* list = app.add_subcommand("list", "List the tunnels and their state");
+  list->add_flag("--json", command.json, "One JSON document");
+
+  auto* show = app.add_subcommand("show", "Show one tunnel");
+  show->add_option("NAME", command.name, "Tunnel name")->required();
+  show->add_flag("--json", command.json, "One JSON document (Describe)");
+
+  auto* up = add_up_command(app, command, up_flags);
+
+  auto* down = app.add_subcommand("down", "Delete a tunnel (or every tunnel with --all)");
+  auto* down_name = down->add_option("NAME", command.name, "Tunnel name");
+  auto* down_all = down->add_flag("--all", command.all, "Every tunnel");
+  down_name->excludes(down_all);
+  down->require_option(1);
+
+  auto* renew = app.add_subcommand("renew", "Renew the tunnel's delegated prefix now");
+  renew->add_option("NAME", command.name, "Tunnel name")->required();
+  auto* release =
+      app.add_subcommand("release", "Give the delegated prefix back (deprecates it on the LANs)");
+  release->add_option("NAME", command.name, "Tunnel name")->required();
+
+  auto* monitor = app.add_subcommand("monitor", "Stream state changes and prefix events");
+  monitor->add_flag("--json", command.json, "One JSON object per line");
+
+  auto* doctor = app.add_subcommand("doctor", "Explain what is wrong and how to fix it");
+  doctor->add_option("NAME", command.name, "Only this tunnel");
+  doctor->add_flag("--json", command.json, "One JSON document");
+
+  auto* version = app.add_subcommand("version", "Print the client's and the daemon's version");
+
+  std::vector<const char*> argv{"l2wg"};
+  for (const auto& arg : args) argv.push_back(arg.c_str());
+  ParseResult result;
+  try {
+    app.parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const CLI::ParseError& error) {
+    std::ostringstream out, err;
+    const int cli11_status = app.exit(error, out, err);
+    result.out = out.str();
+    result.err = err.str();
+    result.exit_status = cli11_status == 0 ? kExitOk : kExitUsage;
+    return result;
+  }
+
+  const std::pair<CLI::App*, Verb> verbs[] = {
+      {list, Verb::List},       {show, Verb::Show},     {up, Verb::Up},
+      {down, Verb::Down},       {renew, Verb::Renew},   {release, Verb::Release},
+      {monitor, Verb::Monitor}, {doctor, Verb::Doctor}, {version, Verb::Version}};
+  for (const auto& [sub, verb] : verbs)
+    if (sub->parsed()) command.verb = verb;
+  fill_optionals(up_flags, command.up);
+  result.command = command;
+  return result;
+}
+
+Settings build_settings(const UpOptions& options) {
+  Settings settings{{"WireGuard", options.wireguard}, {"Peer", options.peer}};
+  if (options.local) settings["Local"] = *options.local;
+  if (options.interface) settings["Interface"] = *options.interface;
+  if (options.key) settings["Key"] = *options.key;
+  if (options.mtu) {
+    // The API takes MTU as "auto" or as a number (u); the parser let nothing else through.
+    if (*options.mtu == "auto")
+      settings["MTU"] = std::string("auto");
+    else
+      settings["MTU"] = static_cast<uint32_t>(std::stoul(*options.mtu));
+  }
+  if (options.datapath) settings["Datapath"] = *options.datapath;
+  if (options.bridge) settings["Bridge"] = *options.bridge;
+  if (options.create_bridge) settings["CreateBridge"] = true;
+  if (options.isolated) settings["Isolated"] = true;
+  if (options.prefix_delegation) {
+    if (options.prefix_length) settings["PrefixLength"] = *options.prefix_length;
+    settings["LAN"] = options.lans;
+    if (options.no_source_routing) settings["SourceRouting"] = false;
+    if (options.rapid_commit) settings["RapidCommit"] = true;
+  }
+  return settings;
+}
+
+}  // namespace l2wg::cli

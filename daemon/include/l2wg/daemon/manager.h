@@ -1,0 +1,102 @@
+// The daemon's core: every tunnel's configuration, plumbing and status, kept in step with the
+// kernel (link events), with WireGuard (peer polling) and with the config directory. It knows
+// nothing of D-Bus: the bus service observes it and calls it.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "l2wg/bridge/link_watcher.h"
+#include "l2wg/bridge/tunnel.h"
+#include "l2wg/daemon/config.h"
+#include "l2wg/daemon/status.h"
+
+namespace l2wg {
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual uint64_t now_us() = 0;  // µs since the epoch
+};
+std::unique_ptr<Clock> make_system_clock();
+
+class ManagerObserver {
+ public:
+  virtual ~ManagerObserver() = default;
+  virtual void tunnel_added(const TunnelStatus& status) = 0;
+  virtual void tunnel_removed(const std::string& name) = 0;
+  virtual void tunnel_changed(const TunnelStatus& status,
+                              const std::vector<std::string>& properties) = 0;
+};
+
+struct ManagerOptions {
+  std::filesystem::path config_dir = "/etc/l2wg";
+  std::filesystem::path state_dir = "/var/lib/l2wg";
+  uint64_t handshake_timeout_us = 180'000'000;  // WireGuard's REJECT_AFTER_TIME
+};
+
+class TunnelManager {
+ public:
+  TunnelManager(nl::Netlink& netlink, wg::WireGuardReader& wireguard, dp::Datapath& datapath,
+                Clock& clock, ManagerOptions options);
+  ~TunnelManager();  // leaves the data plane as it is: a restart adopts it
+  TunnelManager(const TunnelManager&) = delete;
+  TunnelManager& operator=(const TunnelManager&) = delete;
+
+  void set_observer(ManagerObserver* observer) { observer_ = observer; }
+
+  // Applies the config directory: new files create tunnels (adopting taps a previous run left),
+  // changed files re-apply, removed files delete theirs. Returns the errors of bad files, which
+  // create nothing; the other files still apply.
+  std::vector<std::string> reload();
+
+  // CreateTunnel. Throws Error (InvalidArgument, Exists, NotFound, Kernel...) and then leaves
+  // nothing behind. A WireGuard interface that does not exist yet is not an error: the tunnel
+  // waits for it. `persist` writes NAME.conf.
+  TunnelStatus create(const config::Tunnel& tunnel, bool persist);
+  // DeleteTunnel: removes what the tunnel created and its NAME.conf. Throws Error(NotFound).
+  void remove(const std::string& name);
+  // Tears the tunnel's plumbing down and builds it again. Throws Error(NotFound).
+  void restart(const std::string& name);
+
+  std::vector<TunnelStatus> list() const;
+  const TunnelStatus* find(const std::string& name) const;
+
+  // Link and address events from the LinkWatcher.
+  void handle(const std::vector<nl::Event>& events);
+  // Reads each WireGuard interface in use once, and updates handshakes, endpoints and states.
+  void poll_peers();
+
+ private:
+  struct Entry {
+    config::Tunnel config;
+    bool persistent = false;
+    std::optional<TunnelPlumbing> plumbing;
+    TunnelStatus status;
+  };
+
+  void bring_up(Entry& entry, bool strict);
+  void tear_down(Entry& entry);
+  void rebuild(Entry& entry, const std::string& why);
+  void update(Entry& entry, TunnelStatus next);
+  void apply_peer(Entry& entry, const wg::Device* device, TunnelStatus& next);
+  TunnelStatus base_status(const Entry& entry) const;
+  void remove_entry(std::map<std::string, Entry>::iterator it);
+  std::filesystem::path config_file(const std::string& name) const;
+  std::filesystem::path state_file(const std::string& name) const;
+
+  nl::Netlink& netlink_;
+  wg::WireGuardReader& wireguard_;
+  TunnelBuilder builder_;
+  Clock& clock_;
+  ManagerOptions options_;
+  ManagerObserver* observer_ = nullptr;
+  std::map<std::string, Entry> tunnels_;
+};
+
+}  // namespace l2wg

@@ -1,0 +1,116 @@
+// l2wgd: the l2wg daemon. One thread polls the bus, rtnetlink, a timer and signals; the userspace
+// datapath runs its own workers. SIGTERM/SIGINT leave the data plane in place (a restart adopts
+// it); SIGHUP re-reads the config directory.
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdlib>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/systemd_sink.h>
+#include <spdlog/spdlog.h>
+
+#include "l2wg/bridge/link_watcher.h"
+#include "l2wg/daemon/manager.h"
+#include "l2wg/dbus/service.h"
+#include "l2wg/error.h"
+#include "l2wg/fd.h"
+
+namespace {
+
+constexpr int kPeerPollSeconds = 5;
+
+void setup_logging(const std::string& level) {
+  // Under systemd, stderr is already the journal (JOURNAL_STREAM); the systemd sink keeps levels.
+  if (std::getenv("JOURNAL_STREAM"))
+    spdlog::set_default_logger(spdlog::systemd_logger_mt("l2wgd"));
+  else
+    spdlog::set_default_logger(spdlog::stderr_color_mt("l2wgd"));
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
+l2wg::UniqueFd make_signal_fd() {
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&mask, s);
+  // Blocked before any thread starts, so only the signalfd sees them.
+  pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+  l2wg::UniqueFd fd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!fd) l2wg::throw_errno("signalfd", errno, l2wg::ErrorCode::Io);
+  return fd;
+}
+
+l2wg::UniqueFd make_timer_fd(int seconds) {
+  l2wg::UniqueFd fd(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+  if (!fd) l2wg::throw_errno("timerfd", errno, l2wg::ErrorCode::Io);
+  itimerspec spec{{seconds, 0}, {seconds, 0}};
+  timerfd_settime(fd.get(), 0, &spec, nullptr);
+  return fd;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"l2wgd: Layer 2 over WireGuard (gretap tunnels on WireGuard peers), on D-Bus"};
+  l2wg::ManagerOptions options;
+  std::string config_dir = options.config_dir, state_dir = options.state_dir, level = "info";
+  app.add_option("--config-dir", config_dir, "tunnel configuration files (*.conf)");
+  app.add_option("--state-dir", state_dir, "DUID, leases and other state");
+  app.add_option("--log-level", level)
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  app.set_version_flag("--version", L2WG_VERSION);
+  CLI11_PARSE(app, argc, argv);
+  options.config_dir = config_dir;
+  options.state_dir = state_dir;
+  setup_logging(level);
+
+  try {
+    auto signals = make_signal_fd();
+    auto netlink = l2wg::nl::make_kernel_netlink();
+    auto wireguard = l2wg::wg::make_wireguard_reader();
+    auto clock = l2wg::make_system_clock();
+    l2wg::dp::Datapath datapath;
+    l2wg::TunnelManager manager(*netlink, *wireguard, datapath, *clock, options);
+    l2wg::nl::LinkWatcher watcher(*netlink);
+    manager.reload();
+    l2wg::BusService bus(manager, L2WG_VERSION);
+    bus.request_name();
+    auto timer = make_timer_fd(kPeerPollSeconds);
+    spdlog::info("l2wgd {} ready: {} tunnel(s) from {}", L2WG_VERSION, manager.list().size(),
+                 config_dir);
+
+    for (;;) {
+      const auto bus_poll = bus.poll_data();
+      pollfd fds[] = {{bus_poll.fd, bus_poll.events, 0},
+                      {watcher.fd(), POLLIN, 0},
+                      {timer.get(), POLLIN, 0},
+                      {signals.get(), POLLIN, 0}};
+      if (poll(fds, std::size(fds), bus_poll.timeout_ms) < 0 && errno != EINTR)
+        l2wg::throw_errno("poll", errno, l2wg::ErrorCode::Io);
+      if (fds[1].revents) manager.handle(watcher.read_events());
+      if (fds[2].revents) {
+        uint64_t expirations;
+        if (read(timer.get(), &expirations, sizeof expirations) > 0) manager.poll_peers();
+      }
+      if (fds[3].revents) {
+        signalfd_siginfo info;
+        while (read(signals.get(), &info, sizeof info) == sizeof info) {
+          if (info.ssi_signo == SIGHUP) {
+            spdlog::info("SIGHUP: re-reading {}", config_dir);
+            manager.reload();
+          } else {
+            spdlog::info("{}: exiting; the tunnels stay up for the next start to adopt",
+                         strsignal(static_cast<int>(info.ssi_signo)));
+            return 0;
+          }
+        }
+      }
+      bus.process();
+    }
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
+}

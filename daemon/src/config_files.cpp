@@ -1,0 +1,132 @@
+// The file side of the config library: loading /etc/l2wg and writing NAME.conf for `persist`.
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "config_parser.h"
+#include "l2wg/daemon/config.h"
+#include "l2wg/fd.h"
+
+namespace l2wg::config {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The whole file, or the errno that stopped the reading.
+std::string read_file(const fs::path& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw std::system_error(errno, std::generic_category());
+  std::string text;
+  char buffer[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw std::system_error(errno, std::generic_category());
+    if (n == 0) return text;
+    text.append(buffer, static_cast<size_t>(n));
+  }
+}
+
+std::vector<fs::path> conf_files(const fs::path& dir) {
+  std::vector<fs::path> files;
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  if (ec == std::errc::no_such_file_or_directory) return files;
+  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    // Dot files include the temporaries of write_file_atomically and editors' leftovers.
+    if (name.starts_with(".") || it->path().extension() != ".conf") continue;
+    std::error_code type_ec;
+    if (it->is_regular_file(type_ec)) files.push_back(it->path());
+  }
+  if (ec) throw Error(ErrorCode::Io, "reading the directory " + dir.string() + ": " + ec.message());
+  std::sort(files.begin(), files.end(),
+            [](const fs::path& a, const fs::path& b) { return a.filename() < b.filename(); });
+  return files;
+}
+
+}  // namespace
+
+LoadedDirectory load_directory(const fs::path& dir) {
+  LoadedDirectory loaded;
+  std::map<std::string, std::string> tap_owners;  // tap name -> file that claimed it first
+  for (const fs::path& path : conf_files(dir)) {
+    const std::string file_name = path.filename().string();
+    try {
+      std::string text;
+      try {
+        text = read_file(path);
+      } catch (const std::system_error& e) {
+        throw ConfigError(file_name, 0, "",
+                          "cannot read " + path.string() + ": " + std::strerror(e.code().value()));
+      }
+      LocatedTunnel located = parse_tunnel_located(text, file_name);
+      const std::string& tap = located.tunnel.spec.tap_name;
+      const auto [owner, fresh] = tap_owners.try_emplace(tap, file_name);
+      if (!fresh)
+        throw ConfigError(file_name, located.interface_line, "Interface",
+                          "Interface=" + tap + (located.interface_line ? "" : " (the default)") +
+                              " is already used by " + owner->second);
+      loaded.tunnels.push_back(std::move(located.tunnel));
+    } catch (const ConfigError& error) {
+      loaded.errors.push_back(error);
+    }
+  }
+  return loaded;
+}
+
+void write_file_atomically(const fs::path& path, std::string_view content) {
+  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  const auto fail = [&path](const std::string& step) {
+    const int err = errno;
+    throw_errno("writing " + path.string() + ": " + step, err, ErrorCode::Io);
+  };
+
+  // A dot name: load_directory never picks up a temporary left by a crash.
+  static std::atomic<unsigned> counter{0};
+  fs::path temp;
+  UniqueFd fd;
+  while (!fd) {
+    temp = dir / ("." + path.filename().string() + ".tmp." + std::to_string(::getpid()) + "." +
+                  std::to_string(counter++));
+    fd.reset(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!fd && errno != EEXIST) fail("creating a temporary file in " + dir.string());
+  }
+  struct RemoveOnFailure {
+    const fs::path& temp;
+    bool renamed = false;
+    ~RemoveOnFailure() {
+      if (!renamed) ::unlink(temp.c_str());
+    }
+  } cleanup{temp};
+
+  if (::fchmod(fd.get(), 0644) != 0) fail("fchmod");  // independent of the umask
+  while (!content.empty()) {
+    const ssize_t n = ::write(fd.get(), content.data(), content.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("write");
+    content.remove_prefix(static_cast<size_t>(n));
+  }
+  if (::fsync(fd.get()) != 0) fail("fsync");
+  if (::close(fd.release()) != 0) fail("close");
+  if (::rename(temp.c_str(), path.c_str()) != 0) fail("rename");
+  cleanup.renamed = true;
+
+  // The rename itself is durable only once the directory is synced.
+  const UniqueFd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir_fd) fail("opening the directory " + dir.string());
+  if (::fsync(dir_fd.get()) != 0) fail("fsync of " + dir.string());
+}
+
+}  // namespace l2wg::config

@@ -1,0 +1,345 @@
+#include "l2wg/daemon/manager.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "l2wg/error.h"
+
+namespace l2wg {
+namespace {
+
+class SystemClock final : public Clock {
+ public:
+  uint64_t now_us() override {
+    using namespace std::chrono;
+    return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
+  }
+};
+
+const char* datapath_name(gre::DatapathKind kind) {
+  return kind == gre::DatapathKind::Kernel ? "kernel" : "userspace";
+}
+
+}  // namespace
+
+std::unique_ptr<Clock> make_system_clock() { return std::make_unique<SystemClock>(); }
+
+TunnelManager::TunnelManager(nl::Netlink& netlink, wg::WireGuardReader& wireguard,
+                             dp::Datapath& datapath, Clock& clock, ManagerOptions options)
+    : netlink_(netlink),
+      wireguard_(wireguard),
+      builder_(netlink, wireguard, datapath),
+      clock_(clock),
+      options_(std::move(options)) {}
+
+TunnelManager::~TunnelManager() = default;
+
+std::filesystem::path TunnelManager::config_file(const std::string& name) const {
+  return options_.config_dir / (name + ".conf");
+}
+
+// What a previous run must know to adopt a tunnel: whether it created the bridge.
+std::filesystem::path TunnelManager::state_file(const std::string& name) const {
+  return options_.state_dir / "tunnels" / (name + ".json");
+}
+
+TunnelStatus TunnelManager::base_status(const Entry& e) const {
+  TunnelStatus s = e.status;  // keeps handshake and endpoint until the next poll
+  s.name = e.config.name;
+  s.wireguard = e.config.spec.wireguard;
+  s.interface = e.config.spec.tap_name;
+  s.bridge = e.config.spec.bridge ? e.config.spec.bridge->name : "";
+  s.persistent = e.persistent;
+  if (e.plumbing) {
+    s.peer_public_key = wg::to_base64(e.plumbing->peer_key);
+    s.local_address = e.plumbing->local.str();
+    s.remote_address = e.plumbing->remote.str();
+    s.datapath = datapath_name(e.plumbing->plan.datapath);
+    s.mtu = e.plumbing->plan.tap_mtu;
+  }
+  return s;
+}
+
+void TunnelManager::update(Entry& entry, TunnelStatus next) {
+  const auto changed = changed_properties(entry.status, next);
+  if (next.state != entry.status.state || next.state_reason != entry.status.state_reason) {
+    spdlog::info("{}: {}{}{}", next.name, to_string(next.state),
+                 next.state_reason.empty() ? "" : ": ", next.state_reason);
+  }
+  entry.status = std::move(next);
+  if (!changed.empty() && observer_) observer_->tunnel_changed(entry.status, changed);
+}
+
+void TunnelManager::bring_up(Entry& entry, bool strict) {
+  TunnelStatus next = base_status(entry);
+  const auto& spec = entry.config.spec;
+  if (!netlink_.link(spec.wireguard)) {
+    next.state = TunnelState::WaitingForPeer;
+    next.state_reason = "The WireGuard interface " + spec.wireguard + " does not exist (yet).";
+    update(entry, std::move(next));
+    return;
+  }
+  try {
+    bool created_bridge = false;
+    if (std::ifstream in(state_file(entry.config.name)); in) {
+      created_bridge = nlohmann::json::parse(in, nullptr, false).value("created_bridge", false);
+    }
+    auto adopted = builder_.adopt(spec, created_bridge);
+    if (adopted) {
+      spdlog::info("{}: adopted the existing {}", entry.config.name, spec.tap_name);
+      entry.plumbing = std::move(adopted);
+    } else {
+      entry.plumbing = builder_.setup(spec);
+    }
+    if (entry.plumbing->created_bridge) {
+      std::filesystem::create_directories(state_file(entry.config.name).parent_path());
+      config::write_file_atomically(state_file(entry.config.name),
+                                    nlohmann::json{{"created_bridge", true}}.dump() + "\n");
+    }
+  } catch (const Error& e) {
+    if (strict) throw;
+    next.state = TunnelState::Failed;
+    next.state_reason = e.what();
+    update(entry, std::move(next));
+    return;
+  }
+  next = base_status(entry);
+  const wg::Device* none = nullptr;
+  std::optional<wg::Device> device;
+  try {
+    device = wireguard_.read_device(spec.wireguard);
+  } catch (const Error& e) {
+    spdlog::warn("{}: cannot read {}: {}", entry.config.name, spec.wireguard, e.what());
+  }
+  apply_peer(entry, device ? &*device : none, next);
+  update(entry, std::move(next));
+}
+
+// State from the WireGuard peer: up while handshakes are fresh.
+void TunnelManager::apply_peer(Entry& entry, const wg::Device* device, TunnelStatus& next) {
+  if (!entry.plumbing) return;
+  const wg::Peer* peer = nullptr;
+  if (device) {
+    for (const auto& p : device->peers)
+      if (p.public_key == entry.plumbing->peer_key) peer = &p;
+  }
+  const std::string key = wg::to_base64(entry.plumbing->peer_key);
+  if (!peer) {
+    next.state = TunnelState::WaitingForPeer;
+    next.state_reason = device ? "The peer " + key + " is no longer configured on " +
+                                     entry.config.spec.wireguard + "."
+                               : "Cannot read " + entry.config.spec.wireguard + ".";
+    return;
+  }
+  next.peer_endpoint = peer->endpoint ? peer->endpoint->str() : "";
+  next.last_handshake_us = peer->last_handshake_us;
+  const uint64_t now = clock_.now_us();
+  const bool fresh = peer->last_handshake_us != 0 &&
+                     now - std::min(now, peer->last_handshake_us) <= options_.handshake_timeout_us;
+  if (fresh) {
+    next.state = TunnelState::Up;
+    // The contract asks that a datapath or MTU compromise be explained even when up.
+    next.state_reason = entry.plumbing->plan.note;
+  } else {
+    next.state = TunnelState::WaitingForPeer;
+    const auto seconds = std::to_string(options_.handshake_timeout_us / 1'000'000);
+    next.state_reason = peer->last_handshake_us == 0
+                            ? "No handshake with peer " + key + " yet."
+                            : "No handshake with peer " + key + " within the last " + seconds + " s.";
+  }
+}
+
+void TunnelManager::tear_down(Entry& entry) {
+  if (!entry.plumbing) return;
+  builder_.teardown(*entry.plumbing);
+  entry.plumbing.reset();
+  std::error_code ignored;
+  std::filesystem::remove(state_file(entry.config.name), ignored);
+}
+
+void TunnelManager::rebuild(Entry& entry, const std::string& why) {
+  spdlog::info("{}: rebuilding: {}", entry.config.name, why);
+  try {
+    tear_down(entry);
+  } catch (const Error& e) {
+    spdlog::warn("{}: teardown before rebuild: {}", entry.config.name, e.what());
+    entry.plumbing.reset();
+  }
+  bring_up(entry, /*strict=*/false);
+}
+
+TunnelStatus TunnelManager::create(const config::Tunnel& tunnel, bool persist) {
+  if (!config::valid_tunnel_name(tunnel.name))
+    throw Error(ErrorCode::InvalidArgument,
+                "name '" + tunnel.name + "': use 1-12 characters of A-Z, a-z, 0-9, '_' and '-'");
+  if (tunnels_.count(tunnel.name))
+    throw Error(ErrorCode::Exists, "a tunnel named " + tunnel.name + " already exists");
+  for (const auto& [name, other] : tunnels_) {
+    if (other.config.spec.tap_name == tunnel.spec.tap_name)
+      throw Error(ErrorCode::Exists,
+                  "the interface " + tunnel.spec.tap_name + " is already used by tunnel " + name);
+  }
+  if (tunnel.prefix_delegation)
+    throw Error(ErrorCode::InvalidArgument,
+                "[PrefixDelegation] (routed mode) is not supported yet by this l2wgd");
+  if (persist && std::filesystem::exists(config_file(tunnel.name)))
+    throw Error(ErrorCode::Exists, config_file(tunnel.name).string() + " already exists");
+
+  Entry entry{tunnel, persist, std::nullopt, {}};
+  entry.status.name = tunnel.name;
+  bring_up(entry, /*strict=*/true);
+  if (persist) {
+    try {
+      std::filesystem::create_directories(options_.config_dir);
+      config::write_file_atomically(config_file(tunnel.name), config::render_tunnel(tunnel));
+    } catch (const std::exception& e) {
+      tear_down(entry);
+      throw Error(ErrorCode::Io, std::string("cannot persist the tunnel: ") + e.what());
+    }
+  }
+  auto [it, inserted] = tunnels_.emplace(tunnel.name, std::move(entry));
+  if (observer_) observer_->tunnel_added(it->second.status);
+  return it->second.status;
+}
+
+void TunnelManager::remove_entry(std::map<std::string, Entry>::iterator it) {
+  tear_down(it->second);
+  std::error_code ignored;
+  std::filesystem::remove(config_file(it->first), ignored);
+  const std::string name = it->first;
+  tunnels_.erase(it);
+  if (observer_) observer_->tunnel_removed(name);
+}
+
+void TunnelManager::remove(const std::string& name) {
+  auto it = tunnels_.find(name);
+  if (it == tunnels_.end()) throw Error(ErrorCode::NotFound, "no tunnel named " + name);
+  remove_entry(it);
+}
+
+void TunnelManager::restart(const std::string& name) {
+  auto it = tunnels_.find(name);
+  if (it == tunnels_.end()) throw Error(ErrorCode::NotFound, "no tunnel named " + name);
+  rebuild(it->second, "restart requested");
+}
+
+std::vector<std::string> TunnelManager::reload() {
+  auto loaded = config::load_directory(options_.config_dir);
+  std::vector<std::string> errors;
+  std::set<std::string> named_in_files;
+  for (const auto& error : loaded.errors) {
+    spdlog::error("{}", error.what());
+    errors.emplace_back(error.what());
+    // A broken file still names its tunnel: keep that tunnel as it is rather than delete it.
+    const auto stem = std::filesystem::path(error.file()).stem().string();
+    named_in_files.insert(stem);
+  }
+  for (auto& tunnel : loaded.tunnels) {
+    named_in_files.insert(tunnel.name);
+    auto it = tunnels_.find(tunnel.name);
+    if (it != tunnels_.end()) {
+      it->second.persistent = true;
+      if (it->second.config == tunnel) continue;
+      it->second.config = tunnel;
+      rebuild(it->second, "its configuration changed");
+      continue;
+    }
+    if (tunnel.prefix_delegation) {
+      errors.push_back(tunnel.name + ".conf: [PrefixDelegation] is not supported yet");
+      spdlog::error("{}", errors.back());
+      continue;
+    }
+    Entry entry{tunnel, true, std::nullopt, {}};
+    entry.status.name = tunnel.name;
+    bring_up(entry, /*strict=*/false);
+    auto [inserted, ok] = tunnels_.emplace(tunnel.name, std::move(entry));
+    if (observer_) observer_->tunnel_added(inserted->second.status);
+  }
+  for (auto it = tunnels_.begin(); it != tunnels_.end();) {
+    auto next = std::next(it);
+    if (it->second.persistent && !named_in_files.count(it->first)) remove_entry(it);
+    it = next;
+  }
+  return errors;
+}
+
+std::vector<TunnelStatus> TunnelManager::list() const {
+  std::vector<TunnelStatus> out;
+  for (const auto& [name, entry] : tunnels_) out.push_back(entry.status);
+  return out;
+}
+
+const TunnelStatus* TunnelManager::find(const std::string& name) const {
+  auto it = tunnels_.find(name);
+  return it == tunnels_.end() ? nullptr : &it->second.status;
+}
+
+void TunnelManager::handle(const std::vector<nl::Event>& events) {
+  for (const auto& event : events) {
+    for (auto& [name, entry] : tunnels_) {
+      const auto& spec = entry.config.spec;
+      const auto* plumbing = entry.plumbing ? &*entry.plumbing : nullptr;
+      if (const auto* added = std::get_if<nl::LinkAdded>(&event)) {
+        if (added->link.name == spec.wireguard)
+          rebuild(entry, "the WireGuard interface " + spec.wireguard + " appeared");
+      } else if (const auto* removed = std::get_if<nl::LinkRemoved>(&event)) {
+        if (plumbing && removed->link.ifindex == plumbing->wireguard_ifindex) {
+          TunnelStatus next = entry.status;
+          next.state = TunnelState::WaitingForPeer;
+          next.state_reason = "The WireGuard interface " + spec.wireguard + " disappeared.";
+          update(entry, std::move(next));
+        } else if (plumbing && removed->link.ifindex == plumbing->tap_ifindex) {
+          rebuild(entry, spec.tap_name + " was deleted by someone else");
+        }
+      } else if (const auto* changed = std::get_if<nl::LinkChanged>(&event)) {
+        if (plumbing && changed->after.ifindex == plumbing->wireguard_ifindex &&
+            changed->after.mtu != changed->before.mtu)
+          rebuild(entry, spec.wireguard + "'s MTU changed to " + std::to_string(changed->after.mtu));
+      } else if (const auto* gone = std::get_if<nl::AddressRemoved>(&event)) {
+        if (plumbing && gone->address.ifindex == plumbing->wireguard_ifindex &&
+            gone->address.prefix.address == plumbing->local) {
+          TunnelStatus next = entry.status;
+          next.state = TunnelState::Failed;
+          next.state_reason = "The local address " + plumbing->local.str() + " was removed from " +
+                              spec.wireguard + ".";
+          update(entry, std::move(next));
+        }
+      } else if (const auto* back = std::get_if<nl::AddressAdded>(&event)) {
+        const bool on_wireguard = plumbing ? back->address.ifindex == plumbing->wireguard_ifindex
+                                           : netlink_.link(back->address.ifindex) &&
+                                                 netlink_.link(back->address.ifindex)->name ==
+                                                     spec.wireguard;
+        if (on_wireguard && entry.status.state == TunnelState::Failed)
+          rebuild(entry, "an address was added to " + spec.wireguard);
+      }
+    }
+  }
+}
+
+void TunnelManager::poll_peers() {
+  std::map<std::string, std::optional<wg::Device>> devices;
+  for (auto& [name, entry] : tunnels_) {
+    if (!entry.plumbing) continue;
+    const auto& ifname = entry.config.spec.wireguard;
+    if (!devices.count(ifname)) {
+      try {
+        devices[ifname] = wireguard_.read_device(ifname);
+      } catch (const Error& e) {
+        spdlog::debug("cannot read {}: {}", ifname, e.what());
+        devices[ifname] = std::nullopt;
+      }
+    }
+    // A tunnel failed for a reason only a rebuild clears (address removed) stays failed.
+    if (entry.status.state == TunnelState::Failed) continue;
+    TunnelStatus next = base_status(entry);
+    const auto& device = devices[ifname];
+    apply_peer(entry, device ? &*device : nullptr, next);
+    update(entry, std::move(next));
+  }
+}
+
+}  // namespace l2wg

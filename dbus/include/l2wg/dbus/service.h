@@ -1,0 +1,39 @@
+// l2wgd's presence on the system bus: the Manager object (with ObjectManager) and one Tunnel
+// object per tunnel, kept in step with the TunnelManager. Hides sdbus-c++ from the daemon.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace l2wg {
+
+class TunnelManager;
+
+struct BusPollData {
+  int fd = -1;
+  short events = 0;
+  int timeout_ms = -1;  // for poll(2); -1: none
+};
+
+class BusService {
+ public:
+  // Connects to the system bus (DBUS_SYSTEM_BUS_ADDRESS is honoured) and exports the objects.
+  // The bus name is requested separately, once everything exists, so `Type=dbus` units start
+  // only when the service is usable.
+  BusService(TunnelManager& manager, std::string version);
+  ~BusService();
+  BusService(const BusService&) = delete;
+  BusService& operator=(const BusService&) = delete;
+
+  void request_name();
+  BusPollData poll_data() const;
+  // Handles every pending message; call when poll reports the fd ready or the timeout expires.
+  void process();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace l2wg
