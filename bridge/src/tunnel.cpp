@@ -110,6 +110,10 @@ TunnelBuilder::Checked TunnelBuilder::check(const TunnelSpec& spec) {
 // Enslaves the tap, keeping the bridge's MTU, and configures the port.
 static void attach_to_bridge(nl::Netlink& netlink, const BridgeSpec& spec, const nl::Link& bridge,
                              int tap_ifindex) {
+  // A bridge whose MAC was never set takes the lowest MAC among its ports: our tap could change
+  // the MAC of a lab router's WAN bridge under its neighbours' feet. Setting the MAC it already
+  // has marks it as set (the kernel does so even for the same value), so it stays.
+  if (bridge.mac != MacAddress{}) netlink.set_mac(bridge.ifindex, bridge.mac);
   netlink.set_master(tap_ifindex, bridge.ifindex);
   // A bridge takes the smallest MTU of its ports unless its MTU was set explicitly. Setting it
   // back pins it, so a smaller tap never shrinks it (a lab router's WAN bridge must keep 1500).

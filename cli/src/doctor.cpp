@@ -173,13 +173,12 @@ std::vector<Finding> diagnose(const TunnelInfo& t, uint64_t now_us) {
   if (wireguard_missing(t)) {
     // Everything else follows from it; the peer checks would only repeat it.
     const std::string wg = wg_name(t);
-    findings.push_back({Severity::Error, "wireguard-missing",
-                        "the WireGuard interface " + wg +
-                            " does not exist, so the tunnel waits for it" +
-                            (t.state_reason.empty() ? std::string() : " (" + t.state_reason + ")"),
-                        "create and configure it (`wg-quick up " + wg + "`, or `ip link add " + wg +
-                            " type wireguard` / `wireguard-go " + wg + "` and `wg setconf " + wg +
-                            " FILE`); l2wgd picks it up by itself"});
+    findings.push_back(
+        {Severity::Error, "wireguard-missing",
+         "the WireGuard interface " + wg + " does not exist, so the tunnel waits for it",
+         "create and configure it (`wg-quick up " + wg + "`, or `ip link add " + wg +
+             " type wireguard` / `wireguard-go " + wg + "` and `wg setconf " + wg +
+             " FILE`); l2wgd picks it up by itself"});
     return findings;
   }
   check_state(t, findings);

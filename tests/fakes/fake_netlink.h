@@ -31,6 +31,7 @@ class FakeNetlink : public nl::Netlink {
     std::vector<nl::Link> links;
     std::vector<nl::Address> addresses;
     std::vector<int> pinned_mtu;  // bridges whose MTU was set explicitly
+    std::vector<int> pinned_mac;  // bridges whose MAC was set explicitly
     bool operator==(const State&) const = default;
   };
   State state;
@@ -82,6 +83,7 @@ class FakeNetlink : public nl::Netlink {
     for (auto& l : state.links)
       if (l.master_ifindex == ifindex) l.master_ifindex = 0;
     std::erase(state.pinned_mtu, ifindex);
+    std::erase(state.pinned_mac, ifindex);
   }
   void set_mtu(int ifindex, uint32_t mtu) override {
     record("set_mtu");
@@ -94,7 +96,12 @@ class FakeNetlink : public nl::Netlink {
   }
   void set_mac(int ifindex, const MacAddress& mac) override {
     record("set_mac");
-    find(ifindex).mac = mac;
+    auto& l = find(ifindex);
+    l.mac = mac;
+    // As the kernel does, even for the MAC it already has: the address now counts as set.
+    if (l.kind == "bridge" && std::find(state.pinned_mac.begin(), state.pinned_mac.end(),
+                                        ifindex) == state.pinned_mac.end())
+      state.pinned_mac.push_back(ifindex);
   }
   void set_up(int ifindex, bool up) override {
     record("set_up");
@@ -105,6 +112,11 @@ class FakeNetlink : public nl::Netlink {
     find(ifindex).master_ifindex = master;
     if (master == 0) return;
     auto& bridge = find(master);
+    // The kernel's rule: a bridge whose MAC was never set takes the lowest MAC of its ports.
+    if (std::find(state.pinned_mac.begin(), state.pinned_mac.end(), master) ==
+            state.pinned_mac.end() &&
+        find(ifindex).mac < bridge.mac)
+      bridge.mac = find(ifindex).mac;
     // The kernel's rule: an unpinned bridge takes the smallest MTU of its ports.
     if (std::find(state.pinned_mtu.begin(), state.pinned_mtu.end(), master) ==
         state.pinned_mtu.end())

@@ -32,6 +32,7 @@ class TunnelBuilderTest : public ::testing::Test {
     br.name = "br-wan";
     br.kind = "bridge";
     br.mtu = 1500;
+    br.mac = *MacAddress::parse("fe:00:00:00:00:01");  // higher than any derived tap MAC
     br.up = true;
     bridge_ifindex = netlink.add_link(br);
     nl::Link eth;
@@ -127,6 +128,14 @@ TEST_F(TunnelBuilderTest, ASmallerFixedMtuDoesNotShrinkTheBridge) {
   EXPECT_EQ(netlink.link("br-wan")->mtu, 1500u);
   EXPECT_EQ(netlink.state.pinned_mtu, std::vector<int>{bridge_ifindex});
   EXPECT_TRUE(netlink.last_port_options.isolated);
+  builder.teardown(t);
+  expect_untouched();
+}
+
+TEST_F(TunnelBuilderTest, TheBridgeKeepsItsMacWhenTheTapJoins) {
+  const auto t = builder.setup(bridged());
+  EXPECT_EQ(netlink.link("br-wan")->mac, *MacAddress::parse("fe:00:00:00:00:01"));
+  EXPECT_EQ(netlink.state.pinned_mac, std::vector<int>{bridge_ifindex});
   builder.teardown(t);
   expect_untouched();
 }

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# l2wgd and l2wg end to end on a private system bus: a bridge-mode tunnel through the CLI, a
+# config file, CreateTunnel with persist and a daemon restart, the bus policy, bad input, and
+# faults (kill -9 and adoption, the WireGuard interface recreated, 100 tunnels without leaks).
+source "$(dirname "$0")/../lib/netns.sh"
+l2wg_test_init
+L2WG="$L2WG_BUILD_DIR/cli/l2wg"
+LAB=l2dlab-$TAG DORM=l2ddorm-$TAG
+WGL=wgl$TAG WGD=wgd$TAG
+ns_add "$LAB"; ns_add "$DORM"
+wg_pair "$LAB" "$WGL" "$DORM" "$WGD" 10.0.31.1 10.0.31.10 24
+# The lab's WAN bridge, with its uplink port as a real one has (a bridge without ports loses its
+# carrier for good once a port has come and gone: the kernel's doing, not l2wg's).
+ip -n "$LAB" link add br-wan type bridge
+ip -n "$LAB" link add uplink type veth peer name uplink-peer
+ip -n "$LAB" link set uplink master br-wan up
+ip -n "$LAB" link set uplink-peer up
+ip -n "$LAB" link set br-wan up
+settle "$LAB"
+system_bus
+start_daemon "$LAB"
+snapshot "$LAB" >"$WORKDIR/before"
+
+nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+prop() { busctl --system get-property net.l2wg1 "/net/l2wg1/tunnel/$1" net.l2wg1.Tunnel "$2"; }
+state_is() { [ "$(prop "$1" State)" = "s \"$2\"" ]; }
+unchanged() { snapshot "$LAB" >"$WORKDIR/now"; diff -u "$WORKDIR/before" "$WORKDIR/now"; }
+handshake() { ip netns exec "$LAB" ping -c 1 -W 2 10.0.31.10 >/dev/null; }
+has_type() { [[ "$(prop lab "$1")" == "$2 "* ]]; }
+json_get() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+
+# --- The CLI, bridge mode --------------------------------------------------------------------
+check "l2wg up creates the bridged tunnel" "$L2WG" up lab --wg "$WGL" --peer 10.0.31.10 --bridge br-wan
+check "its tap is a port of br-wan" link_has "$LAB" l2-lab 'master br-wan'
+handshake
+check "the tunnel reaches state up once WireGuard has a handshake" wait_for 15 state_is lab up
+check "Manager introspection shows the contract's methods" bash -c \
+  "busctl --system introspect net.l2wg1 /net/l2wg1 net.l2wg1.Manager | grep -E '^\.CreateTunnel +method +sa\{sv\}b +o' &&
+   busctl --system introspect net.l2wg1 /net/l2wg1 net.l2wg1.Manager | grep -E '^\.ListTunnels +method +- +a\(so\)'"
+check "ObjectManager is on /net/l2wg1" busctl --system call net.l2wg1 /net/l2wg1 \
+  org.freedesktop.DBus.ObjectManager GetManagedObjects
+for p in "Name s" "State s" "StateReason s" "WireGuard s" "PeerPublicKey s" "LocalAddress s" \
+  "RemoteAddress s" "Interface s" "Bridge s" "Datapath s" "MTU u" "PeerEndpoint s" \
+  "LastHandshake t" "DelegatedPrefixes a(stt)" "LANPrefixes a(ss)" "UpstreamRouter s" "Persistent b"; do
+  set -- $p
+  check "property $1 has type $2" has_type "$1" "$2"
+done
+check "Version property" bash -c "busctl --system get-property net.l2wg1 /net/l2wg1 net.l2wg1.Manager Version | grep -q '^s \"'"
+check "l2wg show --json parses and names the tunnel" bash -c \
+  "[ \"\$($L2WG show lab --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[\"Name\"], d[\"Bridge\"], d[\"State\"])')\" = 'lab br-wan up' ]"
+check "l2wg list shows it" bash -c "$L2WG list | grep -q lab"
+check "l2wg down removes it" "$L2WG" down lab
+check "namespace exactly as before after l2wg down" unchanged
+
+# --- Policy ----------------------------------------------------------------------------------
+"$L2WG" up pol --wg "$WGL" --peer 10.0.31.10 >/dev/null
+check "an unprivileged caller reads properties" nobody busctl --system get-property net.l2wg1 /net/l2wg1/tunnel/pol net.l2wg1.Tunnel State
+check "an unprivileged caller calls Describe" nobody busctl --system call net.l2wg1 /net/l2wg1/tunnel/pol net.l2wg1.Tunnel Describe
+check "an unprivileged caller lists tunnels with l2wg" nobody "$L2WG" list
+check_fails "an unprivileged caller gets AccessDenied for CreateTunnel" "Access denied" \
+  nobody busctl --system call net.l2wg1 /net/l2wg1 net.l2wg1.Manager CreateTunnel 'sa{sv}b' x 2 WireGuard s "$WGL" Peer s 10.0.31.10 false
+check_fails "an unprivileged caller cannot delete" "Access denied|access denied|Rejected send message" nobody "$L2WG" down pol
+"$L2WG" down pol
+
+# --- Bad input: a named error and nothing left behind -------------------------------------------
+create() { busctl --system call net.l2wg1 /net/l2wg1 net.l2wg1.Manager CreateTunnel 'sa{sv}b' "$@"; }
+refused() {  # refused DESCRIPTION PATTERN CMD...
+  local what=$1 pattern=$2
+  shift 2
+  check_fails "$what" "$pattern" "$@"
+  check "$what: nothing left behind" unchanged
+  check "$what: no tunnel object left" bash -c "[ \"\$(busctl --system call net.l2wg1 /net/l2wg1 net.l2wg1.Manager ListTunnels)\" = 'a(so) 0' ]"
+}
+refused "unknown key" "Foo" create bad 3 WireGuard s "$WGL" Peer s 10.0.31.10 Foo s bar false
+refused "wrong variant type" "Peer: expected type s" create bad 2 WireGuard s "$WGL" Peer u 5 false
+refused "bad name" "name" create 'bad/name' 2 WireGuard s "$WGL" Peer s 10.0.31.10 false
+refused "name over 12 characters" "name" create abcdefghijklm 2 WireGuard s "$WGL" Peer s 10.0.31.10 false
+refused "both Bridge and PrefixDelegation" "exclusive" \
+  create bad 4 WireGuard s "$WGL" Peer s 10.0.31.10 Bridge s br-wan LAN as 1 eth0 false
+refused "a peer outside every allowed IP" "no peer of $WGL has 10.0.31.99" \
+  create bad 2 WireGuard s "$WGL" Peer s 10.0.31.99 false
+refused "a bridge that is not a bridge" "not a bridge" \
+  create bad 3 WireGuard s "$WGL" Peer s 10.0.31.10 Bridge s "ve-$TAG-a" false
+"$L2WG" up dup --wg "$WGL" --peer 10.0.31.10 >/dev/null
+check_fails "a duplicate name" "already exists" create dup 2 WireGuard s "$WGL" Peer s 10.0.31.10 false
+check_fails "l2wg reports a refusal with exit status 1" "^l2wg: " "$L2WG" up dup --wg "$WGL" --peer 10.0.31.10
+check "exit status is 1 for a refusal" bash -c "$L2WG up dup --wg $WGL --peer 10.0.31.10; [ \$? -eq 1 ]"
+check "exit status is 2 for a usage error" bash -c "$L2WG up x --create-bridge; [ \$? -eq 2 ]"
+"$L2WG" down dup
+
+# --- Config files, SIGHUP and Reload ----------------------------------------------------------
+cat >"$WORKDIR/etc/cfg.conf" <<CONF
+[Tunnel]
+WireGuard=$WGL
+Peer=10.0.31.10
+Key=77
+
+[Bridge]
+Bridge=br-wan
+CONF
+printf '[Tunnel]\nWireGuard=%s\nPeer 10.0.31.10\n' "$WGL" >"$WORKDIR/etc/broken.conf"
+kill -HUP "$DAEMON_PID"
+check "a config file creates its tunnel on SIGHUP" wait_for 10 link_has "$LAB" l2-cfg 'master br-wan'
+check "a config file with a syntax error is reported with file and line" \
+  grep -q 'broken.conf:3' "$WORKDIR/l2wgd.log"
+check_fails "Reload reports the broken file, having applied the others" "broken.conf:3" \
+  busctl --system call net.l2wg1 /net/l2wg1 net.l2wg1.Manager Reload
+check "a tunnel from a file is Persistent" bash -c "[ \"\$(busctl --system get-property net.l2wg1 /net/l2wg1/tunnel/cfg net.l2wg1.Tunnel Persistent)\" = 'b true' ]"
+rm "$WORKDIR/etc/cfg.conf" "$WORKDIR/etc/broken.conf"
+busctl --system call net.l2wg1 /net/l2wg1 net.l2wg1.Manager Reload
+check "removing the file and reloading deletes the tunnel" unchanged
+
+# --- persist and a restart ---------------------------------------------------------------------
+check "l2wg up --persist" "$L2WG" up keep --wg "$WGL" --peer 10.0.31.10 --bridge br-wan --persist
+check "persist wrote keep.conf" grep -q "WireGuard=$WGL" "$WORKDIR/etc/keep.conf"
+ifindex=$(ip -n "$LAB" -o link show l2-keep | cut -d: -f1)
+stop_pid "$DAEMON_PID"
+check "SIGTERM leaves the tap in place" link_has "$LAB" l2-keep 'master br-wan'
+start_daemon "$LAB"
+check "after a restart the tunnel is back" wait_for 10 state_is keep up
+check "the tap was adopted, not recreated" test "$(ip -n "$LAB" -o link show l2-keep | cut -d: -f1)" = "$ifindex"
+
+# --- kill -9 and adoption, traffic after --------------------------------------------------------
+kill -KILL "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null || true
+start_daemon "$LAB"
+check "after kill -9 the tap is adopted again" test "$(ip -n "$LAB" -o link show l2-keep | cut -d: -f1)" = "$ifindex"
+check "no second tap appeared" bash -c "[ \$(ip -n $LAB -o link show | grep -c l2-) -eq 1 ]"
+ip -n "$LAB" addr add 198.51.100.1/24 dev br-wan
+"$L2WG_BUILD_DIR/examples/l2wg-plumb" --help >/dev/null  # (built alongside; the dorm side uses it)
+bg_in "$DORM" "$WORKDIR/dorm-plumb.log" "$L2WG_BUILD_DIR/examples/l2wg-plumb" --wg "$WGD" --peer 10.0.31.1 --interface l2-dorm
+wait_for 10 grep -q '^{' "$WORKDIR/dorm-plumb.log"
+DORM_PLUMB=$BG_PID
+ip -n "$DORM" addr add 198.51.100.2/24 dev l2-dorm
+check "traffic crosses the adopted tunnel" ip netns exec "$DORM" ping -c 3 -i 0.2 -W 2 198.51.100.1
+stop_pid "$DORM_PLUMB"
+ip -n "$LAB" addr del 198.51.100.1/24 dev br-wan
+
+# --- The WireGuard interface deleted and recreated -------------------------------------------------
+wg_pid=${_l2wg_pids[0]}  # wireguard-go of the lab side (first started)
+ip netns exec "$LAB" wg showconf "$WGL" >"$WORKDIR/wgl.conf"
+stop_pid "$wg_pid"
+check "with the WireGuard interface gone the tunnel waits" wait_for 10 state_is keep waiting-for-peer
+wg_link "$LAB" "$WGL"
+ip netns exec "$LAB" wg setconf "$WGL" "$WORKDIR/wgl.conf"
+ip -n "$LAB" addr add 10.0.31.1/24 dev "$WGL"
+ip -n "$LAB" link set "$WGL" up
+handshake || handshake
+check "the tunnel returns to up by itself" wait_for 20 state_is keep up
+check "l2wg down of a persistent tunnel deletes its file" "$L2WG" down keep
+check "keep.conf is gone" test ! -e "$WORKDIR/etc/keep.conf"
+
+# --- 100 tunnels created and deleted: no leaks ---------------------------------------------------
+# One tunnel first: the userspace datapath opens its workers' wakeup fds on first use, once.
+create warm 2 WireGuard s "$WGL" Peer s 10.0.31.10 false >/dev/null
+"$L2WG" down warm
+fds_before=$(ls "/proc/$DAEMON_PID/fd" | wc -l)
+snapshot "$LAB" >"$WORKDIR/before"
+for i in $(seq 100); do
+  create "t$i" 4 WireGuard s "$WGL" Peer s 10.0.31.10 Interface s "l2-t$i" Bridge s br-wan false >/dev/null
+done
+check "100 tunnels exist" bash -c "[ \$(ip -n $LAB -o link show master br-wan | grep -c l2-t) -eq 100 ]"
+for i in $(seq 100); do "$L2WG" down "t$i"; done
+check "after deleting 100 tunnels no kernel object is left" unchanged
+check "and no file descriptor leaked" test "$(ls "/proc/$DAEMON_PID/fd" | wc -l)" -eq "$fds_before"
+
+stop_pid "$DAEMON_PID"
+finish
