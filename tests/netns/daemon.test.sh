@@ -30,6 +30,11 @@ has_type() { [[ "$(prop lab "$1")" == "$2 "* ]]; }
 json_get() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
 # --- The CLI, bridge mode --------------------------------------------------------------------
+# Every change is announced (InterfacesAdded/Removed, PropertiesChanged): l2wg monitor sees them.
+bg_in "$LAB" "$WORKDIR/monitor.log" "$L2WG" monitor --json
+MONITOR_PID=$BG_PID
+sleep 0.5
+monitored() { grep -q "$1" "$WORKDIR/monitor.log"; }
 check "l2wg up creates the bridged tunnel" "$L2WG" up lab --wg "$WGL" --peer 10.0.31.10 --bridge br-wan
 check "its tap is a port of br-wan" link_has "$LAB" l2-lab 'master br-wan'
 handshake
@@ -50,6 +55,16 @@ check "l2wg show --json parses and names the tunnel" bash -c \
   "[ \"\$($L2WG show lab --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[\"Name\"], d[\"Bridge\"], d[\"State\"])')\" = 'lab br-wan up' ]"
 check "l2wg list shows it" bash -c "$L2WG list | grep -q lab"
 check "l2wg down removes it" "$L2WG" down lab
+check "monitor saw the tunnel added" wait_for 5 monitored '"event":"added".*"tunnel":"lab"'
+check "monitor saw its state change to up (PropertiesChanged)" \
+  wait_for 5 monitored '"event":"state".*"state":"up".*"tunnel":"lab"'
+check "monitor saw its handshake (PropertiesChanged of LastHandshake)" \
+  wait_for 5 monitored '"property":"LastHandshake".*"tunnel":"lab"'
+check "monitor saw it removed" wait_for 5 monitored '"event":"removed".*"tunnel":"lab"'
+check "every monitor line is one JSON object" python3 -c "
+import json, sys
+for line in open('$WORKDIR/monitor.log'):
+    json.loads(line)"
 check "namespace exactly as before after l2wg down" unchanged
 
 # --- Policy ----------------------------------------------------------------------------------
@@ -115,6 +130,8 @@ check "l2wg up --persist" "$L2WG" up keep --wg "$WGL" --peer 10.0.31.10 --bridge
 check "persist wrote keep.conf" grep -q "WireGuard=$WGL" "$WORKDIR/etc/keep.conf"
 ifindex=$(ip -n "$LAB" -o link show l2-keep | cut -d: -f1)
 stop_pid "$DAEMON_PID"
+check "monitor saw the daemon go away" wait_for 5 monitored '"event":"daemon-gone"'
+stop_pid "$MONITOR_PID"
 check "SIGTERM leaves the tap in place" link_has "$LAB" l2-keep 'master br-wan'
 start_daemon "$LAB"
 check "after a restart the tunnel is back" wait_for 10 state_is keep up
