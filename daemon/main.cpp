@@ -74,6 +74,7 @@ int main(int argc, char** argv) {
     l2wg::dp::Datapath datapath;
     l2wg::TunnelManager manager(*netlink, *wireguard, datapath, *clock, options);
     l2wg::nl::LinkWatcher watcher(*netlink);
+    manager.restore();
     manager.reload();
     l2wg::BusService bus(manager, L2WG_VERSION);
     bus.request_name();

@@ -42,9 +42,50 @@ std::filesystem::path TunnelManager::config_file(const std::string& name) const 
   return options_.config_dir / (name + ".conf");
 }
 
-// What a previous run must know to adopt a tunnel: whether it created the bridge.
+// What a later run must know to adopt a tunnel: whether it created the bridge, and for a tunnel
+// that has no config file, its configuration.
 std::filesystem::path TunnelManager::state_file(const std::string& name) const {
   return options_.state_dir / "tunnels" / (name + ".json");
+}
+
+void TunnelManager::save_record(const Entry& entry) {
+  nlohmann::json record = {
+      {"created_bridge", entry.plumbing && entry.plumbing->created_bridge},
+      {"config", entry.persistent ? nlohmann::json() : nlohmann::json(config::render_tunnel(entry.config))}};
+  const auto path = state_file(entry.config.name);
+  std::filesystem::create_directories(path.parent_path());
+  config::write_file_atomically(path, record.dump() + "\n");
+}
+
+void TunnelManager::restore() {
+  std::error_code error;
+  std::filesystem::directory_iterator it(options_.state_dir / "tunnels", error);
+  if (error) return;  // first start: nothing recorded
+  for (const auto& file : it) {
+    if (file.path().extension() != ".json") continue;
+    const std::string name = file.path().stem().string();
+    std::ifstream in(file.path());
+    const auto record = nlohmann::json::parse(in, nullptr, false);
+    if (record.is_discarded() || !record.contains("config") || !record["config"].is_string() ||
+        std::filesystem::exists(config_file(name)))
+      continue;  // a tunnel with a config file comes back through reload()
+    try {
+      auto tunnel = config::parse_tunnel(record["config"].get<std::string>(), name + ".conf");
+      // Its tap outlives a daemon restart but not a reboot: without it, the tunnel is history.
+      if (!netlink_.link(tunnel.spec.tap_name)) {
+        std::filesystem::remove(file.path(), error);
+        continue;
+      }
+      Entry entry{std::move(tunnel), false, std::nullopt, {}};
+      entry.status.name = name;
+      bring_up(entry, /*strict=*/false);
+      auto [inserted, ok] = tunnels_.emplace(name, std::move(entry));
+      spdlog::info("{}: restored (created over D-Bus by a previous run)", name);
+      if (observer_) observer_->tunnel_added(inserted->second.status);
+    } catch (const Error& e) {
+      spdlog::error("{}: cannot restore: {}", file.path().string(), e.what());
+    }
+  }
 }
 
 TunnelStatus TunnelManager::base_status(const Entry& e) const {
@@ -95,11 +136,7 @@ void TunnelManager::bring_up(Entry& entry, bool strict) {
     } else {
       entry.plumbing = builder_.setup(spec);
     }
-    if (entry.plumbing->created_bridge) {
-      std::filesystem::create_directories(state_file(entry.config.name).parent_path());
-      config::write_file_atomically(state_file(entry.config.name),
-                                    nlohmann::json{{"created_bridge", true}}.dump() + "\n");
-    }
+    save_record(entry);
   } catch (const Error& e) {
     if (strict) throw;
     next.state = TunnelState::Failed;
@@ -157,8 +194,6 @@ void TunnelManager::tear_down(Entry& entry) {
   if (!entry.plumbing) return;
   builder_.teardown(*entry.plumbing);
   entry.plumbing.reset();
-  std::error_code ignored;
-  std::filesystem::remove(state_file(entry.config.name), ignored);
 }
 
 void TunnelManager::rebuild(Entry& entry, const std::string& why) {
@@ -192,14 +227,17 @@ TunnelStatus TunnelManager::create(const config::Tunnel& tunnel, bool persist) {
   Entry entry{tunnel, persist, std::nullopt, {}};
   entry.status.name = tunnel.name;
   bring_up(entry, /*strict=*/true);
-  if (persist) {
-    try {
+  try {
+    if (persist) {
       std::filesystem::create_directories(options_.config_dir);
       config::write_file_atomically(config_file(tunnel.name), config::render_tunnel(tunnel));
-    } catch (const std::exception& e) {
-      tear_down(entry);
-      throw Error(ErrorCode::Io, std::string("cannot persist the tunnel: ") + e.what());
     }
+    save_record(entry);
+  } catch (const std::exception& e) {
+    tear_down(entry);
+    std::error_code ignored;
+    if (persist) std::filesystem::remove(config_file(tunnel.name), ignored);
+    throw Error(ErrorCode::Io, std::string("cannot record the tunnel: ") + e.what());
   }
   auto [it, inserted] = tunnels_.emplace(tunnel.name, std::move(entry));
   if (observer_) observer_->tunnel_added(it->second.status);
@@ -210,6 +248,7 @@ void TunnelManager::remove_entry(std::map<std::string, Entry>::iterator it) {
   tear_down(it->second);
   std::error_code ignored;
   std::filesystem::remove(config_file(it->first), ignored);
+  std::filesystem::remove(state_file(it->first), ignored);
   const std::string name = it->first;
   tunnels_.erase(it);
   if (observer_) observer_->tunnel_removed(name);

@@ -30,7 +30,9 @@ sleep 2
 kill -KILL "$DAEMON_PID"
 wait "$DAEMON_PID" 2>/dev/null || true
 start_daemon "$LAB"
-check "the restarted daemon adopted the tap" \
+check "the restarted daemon knows the tunnel (created without --persist)" \
+  busctl --system get-property net.l2wg1 /net/l2wg1/tunnel/lab net.l2wg1.Tunnel State
+check "and adopted its tap (same ifindex)" \
   test "$(ip -n "$LAB" -o link show l2-lab | cut -d: -f1)" = "$ifindex"
 check "no second tap" bash -c "[ \$(ip -n $LAB -o link show | grep -c l2-) -eq 1 ]"
 wait "$PING_PID" || true

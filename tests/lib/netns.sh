@@ -200,6 +200,13 @@ system_bus() {
   export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$socket
 }
 
+# daemon_on_bus: net.l2wg1 has an owner (asked of the bus itself: `busctl status` needs creds
+# that a system without systemd, like the kernel tier's VM, cannot give).
+daemon_on_bus() {
+  [ "$(busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
+    NameHasOwner s net.l2wg1 2>/dev/null)" = "b true" ]
+}
+
 # start_daemon NS [ARGS...]: l2wgd in NS with config and state under $WORKDIR, waits until it
 # owns its bus name. Sets DAEMON_PID.
 start_daemon() {
@@ -209,6 +216,6 @@ start_daemon() {
   bg_in "$ns" "$WORKDIR/l2wgd.log" "$L2WG_BUILD_DIR/daemon/l2wgd" --config-dir "$WORKDIR/etc" \
     --state-dir "$WORKDIR/state" --log-level debug "$@"
   DAEMON_PID=$BG_PID
-  wait_for 10 busctl --system status net.l2wg1 ||
+  wait_for 20 daemon_on_bus ||
     { echo "l2wgd did not come up:"; cat "$WORKDIR/l2wgd.log"; return 1; }
 }

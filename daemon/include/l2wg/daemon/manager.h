@@ -50,6 +50,10 @@ class TunnelManager {
 
   void set_observer(ManagerObserver* observer) { observer_ = observer; }
 
+  // At start: brings back the tunnels a previous run created over D-Bus without persist, when
+  // their tap still exists (the daemon restarted; the host did not reboot). Call before reload().
+  void restore();
+
   // Applies the config directory: new files create tunnels (adopting taps a previous run left),
   // changed files re-apply, removed files delete theirs. Returns the errors of bad files, which
   // create nothing; the other files still apply.
@@ -87,6 +91,7 @@ class TunnelManager {
   void apply_peer(Entry& entry, const wg::Device* device, TunnelStatus& next);
   TunnelStatus base_status(const Entry& entry) const;
   void remove_entry(std::map<std::string, Entry>::iterator it);
+  void save_record(const Entry& entry);
   std::filesystem::path config_file(const std::string& name) const;
   std::filesystem::path state_file(const std::string& name) const;
 
