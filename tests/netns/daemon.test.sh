@@ -63,6 +63,19 @@ for line in open('$WORKDIR/monitor.log'):
     json.loads(line)"
 check "namespace exactly as before after l2wg down" unchanged
 
+# --- doctor ------------------------------------------------------------------------------------
+check "a tunnel whose WireGuard interface does not exist yet is accepted, waiting" \
+  "$L2WG" up ghost --wg wgnothere --peer 10.0.31.10
+check "it waits for the interface" state_is ghost waiting-for-peer
+check_fails "l2wg doctor explains it and exits 1" "wgnothere" "$L2WG" doctor ghost
+check "doctor --json is one JSON document" bash -c "$L2WG doctor ghost --json | python3 -c 'import json,sys; json.load(sys.stdin)'"
+"$L2WG" down ghost
+"$L2WG" up fine --wg "$WGL" --peer 10.0.31.10 >/dev/null
+handshake
+wait_for 15 state_is fine up
+check "l2wg doctor finds nothing wrong with a healthy tunnel (exit 0)" "$L2WG" doctor fine
+"$L2WG" down fine
+
 # --- Policy ----------------------------------------------------------------------------------
 "$L2WG" up pol --wg "$WGL" --peer 10.0.31.10 >/dev/null
 check "an unprivileged caller reads properties" nobody busctl --system get-property net.l2wg1 /net/l2wg1/tunnel/pol net.l2wg1.Tunnel State
