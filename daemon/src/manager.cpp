@@ -319,6 +319,11 @@ const TunnelStatus* TunnelManager::find(const std::string& name) const {
 
 void TunnelManager::handle(const std::vector<nl::Event>& events) {
   for (const auto& event : events) {
+    // The interface an added address belongs to, looked up once for all tunnels.
+    std::string address_link;
+    if (const auto* added = std::get_if<nl::AddressAdded>(&event)) {
+      if (auto link = netlink_.link(added->address.ifindex)) address_link = link->name;
+    }
     for (auto& [name, entry] : tunnels_) {
       const auto& spec = entry.config.spec;
       const auto* plumbing = entry.plumbing ? &*entry.plumbing : nullptr;
@@ -347,12 +352,8 @@ void TunnelManager::handle(const std::vector<nl::Event>& events) {
                               spec.wireguard + ".";
           update(entry, std::move(next));
         }
-      } else if (const auto* back = std::get_if<nl::AddressAdded>(&event)) {
-        const bool on_wireguard = plumbing ? back->address.ifindex == plumbing->wireguard_ifindex
-                                           : netlink_.link(back->address.ifindex) &&
-                                                 netlink_.link(back->address.ifindex)->name ==
-                                                     spec.wireguard;
-        if (on_wireguard && entry.status.state == TunnelState::Failed)
+      } else if (std::holds_alternative<nl::AddressAdded>(event)) {
+        if (address_link == spec.wireguard && entry.status.state == TunnelState::Failed)
           rebuild(entry, "an address was added to " + spec.wireguard);
       }
     }

@@ -18,7 +18,8 @@
 #   L2WG_VM_TIMEOUT      seconds before the VM is killed (600)
 #   L2WG_VM_LOG          console log file (CACHE/logs/SCRIPTNAME.log)
 #   L2WG_VM_OUT_DIR      host dir the guest may write to (mounted at the same path inside)
-#   L2WG_VM_MEMORY, L2WG_VM_CPUS  guest size (1024 MiB, 2)
+#   L2WG_VM_MEMORY, L2WG_VM_CPUS  guest size (1024 MiB, 1 vCPU: under TCG a second vCPU makes
+#                        netns and RCU-heavy work 2-3x slower, measured on a 2-core host)
 #   L2WG_VM_CPU_MODEL    qemu -cpu model (max)
 #   L2WG_VM_KERNEL_ARGS  extra kernel command line words, e.g. loglevel=7 to debug the boot
 set -euo pipefail
@@ -94,7 +95,7 @@ fetch_kernel() {
   }
   deb=$(ls -1 "$staging"/linux-image-*.deb)
   dpkg-deb -x "$deb" "$staging/root" || die "cannot extract $deb"
-  rm -f -- "$deb"
+  rm -f -- "$deb" "$staging/download.log"
   # Newer Debian kernels ship usr/lib/modules only; depmod -b and the guest expect lib/.
   if [[ ! -e $staging/root/lib && -d $staging/root/usr/lib/modules ]]; then
     ln -s usr/lib "$staging/root/lib"
@@ -254,7 +255,7 @@ done
 
 # shellcheck disable=SC2054  # qemu options are comma-separated
 qemu_args=(
-  -accel tcg -cpu "${L2WG_VM_CPU_MODEL:-max}" -m "${L2WG_VM_MEMORY:-1024}" -smp "${L2WG_VM_CPUS:-2}"
+  -accel tcg -cpu "${L2WG_VM_CPU_MODEL:-max}" -m "${L2WG_VM_MEMORY:-1024}" -smp "${L2WG_VM_CPUS:-1}"
   -nodefaults -no-user-config -display none -no-reboot -serial stdio
   -kernel "$kernel_image" -initrd "$initramfs"
   -append "console=ttyS0 loglevel=3 panic=-1 l2wg_modules=$modules_path l2wg_stage2=$here/guest-run.sh l2wg_job=$job_dir/job ${L2WG_VM_KERNEL_ARGS:-}"
@@ -272,7 +273,7 @@ fi
 
 # Run ----------------------------------------------------------------------------------------
 
-echo "vm.sh: kernel $version, running $script $*; console log: $log"
+echo "vm.sh: kernel $version, running $script${*:+ $*}; console log: $log"
 mkfifo "$job_dir/console"
 sed -u "s/\r\$//" <"$job_dir/console" | tee "$log" &
 tee_pid=$!
