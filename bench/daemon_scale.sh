@@ -16,6 +16,7 @@
 # Usage (root): L2WG_BUILD_DIR=build bench/daemon_scale.sh [COUNT...]     (default: 100 1000)
 #   IDLE_SECONDS=30 SETTLE_SECONDS=10 tune the idle measurement.
 #   CLIENT=busctl creates the tunnels with one busctl process per call instead.
+#   PERF=1 records l2wgd and wireguard-go with perf during the calls and prints the top symbols.
 set -euo pipefail
 
 IDLE_SECONDS=${IDLE_SECONDS:-30}
@@ -142,7 +143,14 @@ create_busctl() {
   echo
 }
 
+if [ -n "${PERF:-}" ]; then
+  perf record -q -F 499 -g -p "$DAEMON_PID,$WG_GO_PID" -o "$WORKDIR/perf.data" 2>"$WORKDIR/perf.log" &
+  PERF_PID=$!
+  _l2wg_pids+=("$PERF_PID")
+  sleep 1
+fi
 ticks_before=$(cpu_ticks "$DAEMON_PID")
+wg_ticks_before=$(cpu_ticks "$WG_GO_PID")
 start=$EPOCHREALTIME
 if [ "$CLIENT" = busctl ]; then
   create_busctl >"$WORKDIR/latencies"
@@ -151,7 +159,17 @@ else
 fi
 create_seconds=$(calc "$EPOCHREALTIME - $start")
 daemon_cpu_seconds=$(calc "($(cpu_ticks "$DAEMON_PID") - $ticks_before) / $TICKS")
+wg_cpu_seconds=$(calc "($(cpu_ticks "$WG_GO_PID") - $wg_ticks_before) / $TICKS")
 hwm_created=$(hwm_mib "$DAEMON_PID")
+if [ -n "${PERF:-}" ]; then
+  kill -INT "$PERF_PID"
+  wait "$PERF_PID" || true
+  echo "perf profile of the calls (l2wgd and wireguard-go): $WORKDIR/perf.data"
+  for sort in comm,dso comm,dso,sym; do
+    perf report -i "$WORKDIR/perf.data" --no-children -g none --sort "$sort" --stdio 2>/dev/null |
+      grep -E '^ +[0-9]' | head -25 || true
+  done
+fi
 
 ports=$(ip -n "$LAB" -o link show master br-wan | grep -c ' l2-t' || true)
 [ "$ports" -eq "$N" ] || { echo "br-wan has $ports tunnel ports, expected $N"; exit 1; }
@@ -191,7 +209,8 @@ for task in /proc/"$DAEMON_PID"/task/*; do
 done
 
 echo "created $N tunnels in ${create_seconds}s (client $CLIENT): ${per_call} ms per call," \
-  "first tenth ${first_tenth} ms, last tenth ${last_tenth} ms; daemon CPU ${daemon_cpu_seconds}s"
+  "first tenth ${first_tenth} ms, last tenth ${last_tenth} ms; CPU time meanwhile: l2wgd" \
+  "${daemon_cpu_seconds}s, wireguard-go ${wg_cpu_seconds}s"
 echo "busctl: ${busctl_ms} ms per call (GetTunnel)"
 echo "VmHWM ${hwm_created} MiB after creation, ${hwm_idle} MiB after idle;" \
   "$(grep -E '^(VmRSS|RssAnon|RssFile|Threads)' "/proc/$DAEMON_PID/status" | tr -s ' \t' ' ' | tr '\n' ' ')"

@@ -180,6 +180,17 @@ same_text() {
 
 # finish: the verdict of the test. Zero checks is a failure: a test must assert something.
 finish() {
+  # A sanitizer build reports into the logs of the programs the test ran: any report fails it.
+  local reports
+  reports=$(grep -rlE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$WORKDIR" 2>/dev/null || true)
+  _l2wg_checks=$((_l2wg_checks + 1))
+  if [ -n "$reports" ]; then
+    echo "FAIL - sanitizer reports in: $reports"
+    grep -hE -A15 'ERROR: (Address|Leak)Sanitizer|runtime error:' $reports | head -40
+    _l2wg_failures=$((_l2wg_failures + 1))
+  else
+    echo "ok - no sanitizer report in the programs' logs"
+  fi
   echo "$_l2wg_checks checks, $_l2wg_failures failed"
   [ "$_l2wg_checks" -gt 0 ] && [ "$_l2wg_failures" -eq 0 ]
 }
