@@ -16,6 +16,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
 
 #include "l2wg/bridge/link_watcher.h"
 #include "l2wg/error.h"
@@ -49,32 +50,27 @@ class KernelNetlink final : public Netlink {
   }
 
   std::vector<Link> links() override {
-    auto msg = make_message(RTM_GETLINK, NLM_F_DUMP, link_header(0));
     std::vector<Link> out;
-    sock_.query(
-        msg.get(),
-        [&](std::span<const uint8_t> datagram) {
-          for (auto& m : parse_messages(datagram))
-            if (auto* l = std::get_if<LinkMessage>(&m)) out.push_back(std::move(l->link));
+    dump(
+        RTM_GETLINK, link_header(0), "cannot list interfaces",
+        [&](const Message& m) {
+          if (auto* l = std::get_if<LinkMessage>(&m)) out.push_back(l->link);
         },
-        "cannot list interfaces");
+        [&] { out.clear(); });
     return out;
   }
 
   std::vector<Address> addresses(int ifindex) override {
     ifaddrmsg ifa{};
     ifa.ifa_family = AF_UNSPEC;
-    auto msg = make_message(RTM_GETADDR, NLM_F_DUMP, ifa);
     std::vector<Address> out;
-    sock_.query(
-        msg.get(),
-        [&](std::span<const uint8_t> datagram) {
-          for (auto& m : parse_messages(datagram)) {
-            auto* a = std::get_if<AddressMessage>(&m);
-            if (a && (ifindex == 0 || a->address.ifindex == ifindex)) out.push_back(a->address);
-          }
+    dump(
+        RTM_GETADDR, ifa, "cannot list addresses",
+        [&](const Message& m) {
+          auto* a = std::get_if<AddressMessage>(&m);
+          if (a && (ifindex == 0 || a->address.ifindex == ifindex)) out.push_back(a->address);
         },
-        "cannot list addresses");
+        [&] { out.clear(); });
     return out;
   }
 
@@ -147,6 +143,27 @@ class KernelNetlink final : public Netlink {
         },
         what);
     return err == 0 ? out : std::nullopt;
+  }
+
+  // A dump the kernel marks as interrupted (the table changed meanwhile) may have skipped
+  // entries; it is redone, a few times at most, so a consumer never misses a link.
+  template <typename Header>
+  void dump(int type, const Header& header, const std::string& what,
+            const std::function<void(const Message&)>& on_message,
+            const std::function<void()>& restart) {
+    constexpr int kAttempts = 5;
+    for (int attempt = 1;; ++attempt) {
+      auto msg = make_message(type, NLM_F_DUMP, header);
+      const int err = sock_.query(
+          msg.get(),
+          [&](std::span<const uint8_t> datagram) {
+            for (const auto& m : parse_messages(datagram)) on_message(m);
+          },
+          what);
+      if (err != EINTR) return;
+      if (attempt == kAttempts) throw Error(ErrorCode::Kernel, what + ": the table kept changing");
+      restart();
+    }
   }
 
   int created_ifindex(const std::string& name) {

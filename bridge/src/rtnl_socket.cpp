@@ -51,7 +51,7 @@ int RtnlSocket::query(nl_msg* msg,
                       const std::string& what) {
   std::string kernel_message;
   const int err = exchange(msg, &on_datagram, &kernel_message);
-  if (err != 0 && err != ENODEV && err != ENOENT) {
+  if (err != 0 && err != ENODEV && err != ENOENT && err != EINTR) {
     throw Error(ErrorCode::Kernel,
                 what + ": " + (kernel_message.empty() ? std::strerror(err) : kernel_message));
   }
@@ -81,6 +81,7 @@ int RtnlSocket::exchange(nl_msg* msg,
   const uint32_t seq = nlmsg_hdr(msg)->nlmsg_seq;
   const int fd = nl_socket_get_fd(sock_.get());
   std::vector<uint8_t> buffer(64 * 1024);
+  bool interrupted = false;
   for (;;) {
     const ssize_t n = recv(fd, buffer.data(), buffer.size(), 0);
     if (n < 0) {
@@ -92,7 +93,9 @@ int RtnlSocket::exchange(nl_msg* msg,
     bool delivered = false;
     for (; NLMSG_OK(hdr, remaining); hdr = NLMSG_NEXT(hdr, remaining)) {
       if (hdr->nlmsg_seq != seq) continue;  // a late answer to an abandoned request
-      if (hdr->nlmsg_type == NLMSG_DONE) return 0;
+      // The table changed while the kernel dumped it: entries may have been skipped.
+      if (hdr->nlmsg_flags & NLM_F_DUMP_INTR) interrupted = true;
+      if (hdr->nlmsg_type == NLMSG_DONE) return interrupted ? EINTR : 0;
       if (hdr->nlmsg_type == NLMSG_ERROR) {
         if (hdr->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) return EPROTO;
         const int error = -static_cast<const nlmsgerr*>(NLMSG_DATA(hdr))->error;

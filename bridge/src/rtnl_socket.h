@@ -41,7 +41,8 @@ class RtnlSocket {
   // Sends `msg` and waits for the kernel's acknowledgement. `what` prefixes any error message.
   void request(nl_msg* msg, const std::string& what);
   // Sends a request (a dump, or a get) and hands every reply datagram to `on_datagram`.
-  // Returns the kernel's errno (0 on success) so callers can treat ENODEV as "absent".
+  // Returns the kernel's errno (0 on success) so callers can treat ENODEV as "absent", or EINTR
+  // when a dump was interrupted by a change (NLM_F_DUMP_INTR) and must be redone.
   int query(nl_msg* msg, const std::function<void(std::span<const uint8_t>)>& on_datagram,
             const std::string& what);
 

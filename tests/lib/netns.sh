@@ -192,6 +192,14 @@ finish() {
     echo "ok - no sanitizer report in the programs' logs"
   fi
   echo "$_l2wg_checks checks, $_l2wg_failures failed"
+  if [ "$_l2wg_failures" -gt 0 ]; then  # what the programs said, for diagnosis in CI logs
+    local log
+    for log in "$WORKDIR"/*.log; do
+      [ -f "$log" ] || continue
+      echo "--- last lines of $(basename "$log")"
+      tail -n 15 "$log" | cut -c1-300
+    done
+  fi
   [ "$_l2wg_checks" -gt 0 ] && [ "$_l2wg_failures" -eq 0 ]
 }
 
