@@ -157,7 +157,6 @@ start_daemon "$LAB"
 check "after kill -9 the tap is adopted again" test "$(ip -n "$LAB" -o link show l2-keep | cut -d: -f1)" = "$ifindex"
 check "no second tap appeared" bash -c "[ \$(ip -n $LAB -o link show | grep -c l2-) -eq 1 ]"
 ip -n "$LAB" addr add 198.51.100.1/24 dev br-wan
-"$L2WG_BUILD_DIR/examples/l2wg-plumb" --help >/dev/null  # (built alongside; the dorm side uses it)
 bg_in "$DORM" "$WORKDIR/dorm-plumb.log" "$L2WG_BUILD_DIR/examples/l2wg-plumb" --wg "$WGD" --peer 10.0.31.1 --interface l2-dorm
 wait_for 10 grep -q '^{' "$WORKDIR/dorm-plumb.log"
 DORM_PLUMB=$BG_PID

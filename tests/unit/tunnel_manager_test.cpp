@@ -1,0 +1,248 @@
+// TunnelManager on a fake kernel, a fake WireGuard and a fake clock: states and their reasons,
+// change notification, link events, persistence and restore, all without privileges.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "fake_netlink.h"
+#include "l2wg/daemon/manager.h"
+#include "l2wg/error.h"
+
+namespace l2wg {
+namespace {
+
+using testing::FakeNetlink;
+using testing::FakeWireGuard;
+
+class FakeClock : public Clock {
+ public:
+  uint64_t now = 1'800'000'000'000'000;  // µs since the epoch
+  uint64_t now_us() override { return now; }
+};
+
+struct Recorder : ManagerObserver {
+  std::vector<std::string> log;
+  void tunnel_added(const TunnelStatus& s) override { log.push_back("added " + s.name); }
+  void tunnel_removed(const std::string& name) override { log.push_back("removed " + name); }
+  void tunnel_changed(const TunnelStatus& s, const std::vector<std::string>& props) override {
+    std::string line = "changed " + s.name + ":";
+    for (const auto& p : props) line += " " + p;
+    log.push_back(line);
+  }
+};
+
+wg::PublicKey key(uint8_t seed) {
+  wg::PublicKey k{};
+  k.fill(seed);
+  return k;
+}
+
+class TunnelManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = std::filesystem::temp_directory_path() /
+          ("l2wg-manager-test-" + std::to_string(::getpid()) + "-" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir);
+    add_wireguard();
+    manager = std::make_unique<TunnelManager>(
+        netlink, wireguard, datapath, clock,
+        ManagerOptions{dir / "etc", dir / "state", 180'000'000});
+    manager->set_observer(&recorder);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir); }
+
+  void add_wireguard() {
+    nl::Link wg0;
+    wg0.name = "wg0";
+    wg0.kind = "wireguard";
+    wg0.mtu = 1420;
+    wg_ifindex = netlink.add_link(wg0);
+    netlink.state.addresses.push_back({wg_ifindex, *IpPrefix::parse("10.0.31.1/24")});
+    wg::Device device;
+    device.name = "wg0";
+    wg::Peer peer;
+    peer.public_key = key(7);
+    peer.allowed_ips = {*IpPrefix::parse("10.0.31.10/32")};
+    peer.endpoint = Endpoint::parse("192.0.2.2:51820");
+    device.peers = {peer};
+    wireguard.devices = {device};
+  }
+
+  void handshake_at(uint64_t when) { wireguard.devices[0].peers[0].last_handshake_us = when; }
+
+  config::Tunnel tunnel(const std::string& name) {
+    config::Tunnel t;
+    t.name = name;
+    t.spec.wireguard = "wg0";
+    t.spec.peer = "10.0.31.10";
+    t.spec.tap_name = "l2-" + name;
+    t.spec.datapath = gre::DatapathChoice::Kernel;  // the fake kernel has gretap
+    return t;
+  }
+
+  std::filesystem::path dir;
+  FakeNetlink netlink;
+  FakeWireGuard wireguard;
+  FakeClock clock;
+  dp::Datapath datapath{1};
+  Recorder recorder;
+  std::unique_ptr<TunnelManager> manager;
+  int wg_ifindex = 0;
+};
+
+TEST_F(TunnelManagerTest, UpOnlyWhileHandshakesAreFresh) {
+  auto status = manager->create(tunnel("lab"), false);
+  EXPECT_EQ(status.state, TunnelState::WaitingForPeer);
+  EXPECT_NE(status.state_reason.find("No handshake with peer"), std::string::npos);
+  EXPECT_EQ(status.peer_endpoint, "192.0.2.2:51820");
+  EXPECT_EQ(status.datapath, "kernel");
+  EXPECT_EQ(status.mtu, 1500u);
+
+  handshake_at(clock.now - 5'000'000);
+  manager->poll_peers();
+  EXPECT_EQ(manager->find("lab")->state, TunnelState::Up);
+  EXPECT_EQ(manager->find("lab")->state_reason, "");
+  EXPECT_EQ(recorder.log.back(), "changed lab: State StateReason LastHandshake");
+
+  clock.now += 176'000'000;  // 181 s after the handshake
+  manager->poll_peers();
+  EXPECT_EQ(manager->find("lab")->state, TunnelState::WaitingForPeer);
+  EXPECT_NE(manager->find("lab")->state_reason.find("within the last 180 s"), std::string::npos);
+}
+
+TEST_F(TunnelManagerTest, NothingChangedNothingAnnounced) {
+  handshake_at(clock.now);
+  manager->create(tunnel("lab"), false);
+  const auto before = recorder.log.size();
+  manager->poll_peers();
+  manager->poll_peers();
+  EXPECT_EQ(recorder.log.size(), before);
+}
+
+TEST_F(TunnelManagerTest, AMissingWireGuardInterfaceIsWaitedFor) {
+  auto t = tunnel("lab");
+  t.spec.wireguard = "wg9";
+  const auto status = manager->create(t, false);
+  EXPECT_EQ(status.state, TunnelState::WaitingForPeer);
+  EXPECT_NE(status.state_reason.find("wg9 does not exist"), std::string::npos);
+  EXPECT_FALSE(netlink.link("l2-lab"));
+}
+
+TEST_F(TunnelManagerTest, RefusalsLeaveNothingBehind) {
+  manager->create(tunnel("lab"), false);
+  const auto links = netlink.state.links;
+  auto expect_code = [&](const config::Tunnel& t, ErrorCode code) {
+    try {
+      manager->create(t, false);
+      ADD_FAILURE() << "created " << t.name;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), code) << e.what();
+    }
+    EXPECT_EQ(netlink.state.links, links);
+  };
+  expect_code(tunnel("lab"), ErrorCode::Exists);
+  auto same_tap = tunnel("other");
+  same_tap.spec.tap_name = "l2-lab";
+  expect_code(same_tap, ErrorCode::Exists);
+  auto unknown_peer = tunnel("other");
+  unknown_peer.spec.peer = "10.0.31.99";
+  expect_code(unknown_peer, ErrorCode::NotFound);
+  auto routed = tunnel("other");
+  routed.prefix_delegation = config::PrefixDelegation{};
+  expect_code(routed, ErrorCode::InvalidArgument);
+  EXPECT_EQ(manager->list().size(), 1u);
+}
+
+TEST_F(TunnelManagerTest, TheWireGuardInterfaceGoingAndComingBack) {
+  handshake_at(clock.now);
+  manager->create(tunnel("lab"), false);
+  ASSERT_EQ(manager->find("lab")->state, TunnelState::Up);
+  const auto wg_link = *netlink.link("wg0");
+  netlink.delete_link(wg_ifindex);
+  manager->handle({nl::LinkRemoved{wg_link}});
+  EXPECT_EQ(manager->find("lab")->state, TunnelState::WaitingForPeer);
+  EXPECT_NE(manager->find("lab")->state_reason.find("disappeared"), std::string::npos);
+
+  add_wireguard();
+  handshake_at(clock.now);
+  manager->handle({nl::LinkAdded{*netlink.link("wg0")}});
+  EXPECT_EQ(manager->find("lab")->state, TunnelState::Up);
+  EXPECT_EQ(netlink.link("l2-lab")->gre->link_ifindex, wg_ifindex) << "rebuilt on the new device";
+}
+
+TEST_F(TunnelManagerTest, ATapDeletedBySomeoneElseIsRebuilt) {
+  manager->create(tunnel("lab"), false);
+  const auto tap = *netlink.link("l2-lab");
+  netlink.delete_link(tap.ifindex);
+  manager->handle({nl::LinkRemoved{tap}});
+  ASSERT_TRUE(netlink.link("l2-lab"));
+  EXPECT_NE(netlink.link("l2-lab")->ifindex, tap.ifindex);
+}
+
+TEST_F(TunnelManagerTest, PersistWritesTheFileAndRemoveDeletesIt) {
+  manager->create(tunnel("lab"), true);
+  EXPECT_TRUE(std::filesystem::exists(dir / "etc" / "lab.conf"));
+  EXPECT_TRUE(manager->find("lab")->persistent);
+  manager->remove("lab");
+  EXPECT_FALSE(std::filesystem::exists(dir / "etc" / "lab.conf"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "state" / "tunnels" / "lab.json"));
+  EXPECT_FALSE(netlink.link("l2-lab"));
+  EXPECT_EQ(recorder.log.back(), "removed lab");
+  EXPECT_THROW(manager->remove("lab"), Error);
+}
+
+TEST_F(TunnelManagerTest, ARestartAdoptsEveryTunnelWithoutRecreatingIt) {
+  manager->create(tunnel("kept"), true);
+  manager->create(tunnel("runtime"), false);
+  const auto links = netlink.state.links;
+  manager.reset();  // SIGTERM: the data plane stays
+  EXPECT_EQ(netlink.state.links, links);
+
+  TunnelManager next(netlink, wireguard, datapath, clock,
+                     ManagerOptions{dir / "etc", dir / "state", 180'000'000});
+  netlink.calls.clear();
+  next.restore();
+  next.reload();
+  EXPECT_TRUE(next.find("kept"));
+  EXPECT_TRUE(next.find("runtime"));
+  EXPECT_TRUE(next.find("kept")->persistent);
+  EXPECT_FALSE(next.find("runtime")->persistent);
+  EXPECT_EQ(netlink.state.links, links);
+  EXPECT_TRUE(netlink.calls.empty()) << "adopted, nothing recreated";
+}
+
+TEST_F(TunnelManagerTest, ARuntimeTunnelWhoseTapIsGoneIsForgotten) {
+  manager->create(tunnel("runtime"), false);
+  manager.reset();
+  netlink.delete_link(netlink.link("l2-runtime")->ifindex);  // as after a reboot
+  TunnelManager next(netlink, wireguard, datapath, clock,
+                     ManagerOptions{dir / "etc", dir / "state", 180'000'000});
+  next.restore();
+  EXPECT_FALSE(next.find("runtime"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "state" / "tunnels" / "runtime.json"));
+}
+
+TEST_F(TunnelManagerTest, ReloadFollowsTheDirectory) {
+  std::filesystem::create_directories(dir / "etc");
+  std::ofstream(dir / "etc" / "a.conf") << "[Tunnel]\nWireGuard=wg0\nPeer=10.0.31.10\n";
+  std::ofstream(dir / "etc" / "broken.conf") << "[Tunnel]\nWireGuard=wg0\nPeer 10.0.31.10\n";
+  const auto errors = manager->reload();
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("broken.conf:3"), std::string::npos) << errors[0];
+  EXPECT_TRUE(manager->find("a"));
+  EXPECT_TRUE(netlink.link("l2-a"));
+
+  std::ofstream(dir / "etc" / "a.conf") << "[Tunnel]\nWireGuard=wg0\nPeer=10.0.31.10\nKey=5\n";
+  manager->reload();
+  EXPECT_EQ(netlink.link("l2-a")->gre->key, 5u) << "a changed file re-applies";
+
+  std::filesystem::remove(dir / "etc" / "a.conf");
+  manager->reload();
+  EXPECT_FALSE(manager->find("a"));
+  EXPECT_FALSE(netlink.link("l2-a"));
+}
+
+}  // namespace
+}  // namespace l2wg
