@@ -178,7 +178,11 @@ void TunnelManager::apply_peer(Entry& entry, const wg::Device* device, TunnelSta
   const bool fresh = peer->last_handshake_us != 0 &&
                      now - std::min(now, peer->last_handshake_us) <= options_.handshake_timeout_us;
   if (fresh) {
-    next.state = TunnelState::Up;
+    // MTU=auto promises 1500-byte frames; a smaller tap (kernel ip6gretap forced) works but
+    // drops larger frames silently at the bridge, so it is degraded, not up.
+    const bool short_of_auto =
+        !entry.config.spec.mtu.fixed && entry.plumbing->plan.tap_mtu < 1500;
+    next.state = short_of_auto ? TunnelState::Degraded : TunnelState::Up;
     // The contract asks that a datapath or MTU compromise be explained even when up.
     next.state_reason = entry.plumbing->plan.note;
   } else {

@@ -112,6 +112,18 @@ TEST_F(TunnelManagerTest, UpOnlyWhileHandshakesAreFresh) {
   EXPECT_NE(manager->find("lab")->state_reason.find("within the last 180 s"), std::string::npos);
 }
 
+TEST_F(TunnelManagerTest, KernelIp6gretapShortOfMtuAutoIsDegraded) {
+  netlink.state.addresses.push_back({wg_ifindex, *IpPrefix::parse("fd00:31::1/64")});
+  wireguard.devices[0].peers[0].allowed_ips.push_back(*IpPrefix::parse("fd00:31::10/128"));
+  handshake_at(clock.now);
+  auto t = tunnel("v6");
+  t.spec.peer = "fd00:31::10";
+  const auto status = manager->create(t, false);
+  EXPECT_EQ(status.mtu, 1362u);
+  EXPECT_EQ(status.state, TunnelState::Degraded);
+  EXPECT_FALSE(status.state_reason.empty()) << "the reason explains the reduced MTU";
+}
+
 TEST_F(TunnelManagerTest, NothingChangedNothingAnnounced) {
   handshake_at(clock.now);
   manager->create(tunnel("lab"), false);
