@@ -2,11 +2,13 @@
 // datapath runs its own workers. SIGTERM/SIGINT leave the data plane in place (a restart adopts
 // it); SIGHUP re-reads the config directory.
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
+#include <cstring>
 #include <cstdlib>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/systemd_sink.h>
@@ -42,6 +44,17 @@ l2wg::UniqueFd make_signal_fd() {
   return fd;
 }
 
+// Every userspace-datapath tunnel holds a TAP and a socket: a thousand tunnels exceed the soft
+// limit of 1024 that services get by default. l2wgd uses poll/epoll only, never select().
+void raise_open_file_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0)
+      spdlog::warn("cannot raise the open-file limit: {}", std::strerror(errno));
+  }
+}
+
 l2wg::UniqueFd make_timer_fd(int seconds) {
   l2wg::UniqueFd fd(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
   if (!fd) l2wg::throw_errno("timerfd", errno, l2wg::ErrorCode::Io);
@@ -65,6 +78,7 @@ int main(int argc, char** argv) {
   options.config_dir = config_dir;
   options.state_dir = state_dir;
   setup_logging(level);
+  raise_open_file_limit();
 
   try {
     auto signals = make_signal_fd();

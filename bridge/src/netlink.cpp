@@ -63,6 +63,7 @@ class KernelNetlink final : public Netlink {
   std::vector<Address> addresses(int ifindex) override {
     ifaddrmsg ifa{};
     ifa.ifa_family = AF_UNSPEC;
+    ifa.ifa_index = static_cast<uint32_t>(ifindex);  // 0: all; honoured with strict checking
     std::vector<Address> out;
     dump(
         RTM_GETADDR, ifa, "cannot list addresses",
@@ -125,6 +126,16 @@ class KernelNetlink final : public Netlink {
     sock_.request(msg.get(), master_ifindex ? "cannot add " + describe(ifindex) + " to bridge " +
                                                   describe(master_ifindex)
                                             : "cannot release " + describe(ifindex));
+  }
+
+  void disable_ipv6_addresses(int ifindex) override {
+    auto msg = make_message(RTM_NEWLINK, 0, link_header(ifindex));
+    {
+      Nest af_spec(msg.get(), IFLA_AF_SPEC);
+      Nest inet6(msg.get(), AF_INET6);
+      put_value<uint8_t>(msg.get(), IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE);
+    }
+    sock_.request(msg.get(), "cannot turn off IPv6 addresses on " + describe(ifindex));
   }
 
   void set_bridge_port(int ifindex, const BridgePortOptions& options) override {

@@ -29,6 +29,10 @@ SocketPtr open_route_socket(std::initializer_list<int> groups) {
 }
 
 RtnlSocket::RtnlSocket() : sock_(open_route_socket()) {
+  // Lets the kernel honour the filters in dump requests (e.g. one link's addresses) instead of
+  // returning everything; kernels without it ignore the option and callers filter anyway.
+  const int on = 1;
+  setsockopt(nl_socket_get_fd(sock_.get()), SOL_NETLINK, NETLINK_GET_STRICT_CHK, &on, sizeof on);
   // Replies are matched by sequence number below; libnl's auto-ack bookkeeping is not used.
   nl_socket_disable_auto_ack(sock_.get());
 }

@@ -171,6 +171,7 @@ TunnelPlumbing TunnelBuilder::setup(const TunnelSpec& spec) {
       if (!c.bridge) throw Error(ErrorCode::Kernel, "the bridge " + spec.bridge->name + " vanished");
     }
     out.bridge_ifindex = c.bridge->ifindex;
+    netlink_.disable_ipv6_addresses(out.tap_ifindex);
     attach_to_bridge(netlink_, *spec.bridge, *c.bridge, out.tap_ifindex);
     if (out.created_bridge) netlink_.set_up(c.bridge->ifindex, true);
   }
@@ -182,6 +183,8 @@ TunnelPlumbing TunnelBuilder::setup(const TunnelSpec& spec) {
 }
 
 std::optional<TunnelPlumbing> TunnelBuilder::adopt(const TunnelSpec& spec, bool created_bridge) {
+  // Nothing to adopt is the common case (every new tunnel): skip the check that setup() repeats.
+  if (!nl::valid_ifname(spec.tap_name) || !netlink_.link(spec.tap_name)) return std::nullopt;
   Checked c = check(spec);
   TunnelPlumbing& out = c.plumbing;
   const auto tap = netlink_.link(spec.tap_name);

@@ -28,6 +28,12 @@ const char* datapath_name(gre::DatapathKind kind) {
 
 std::unique_ptr<Clock> make_system_clock() { return std::make_unique<SystemClock>(); }
 
+wg::Device TunnelManager::DeviceSnapshots::read_device(const std::string& ifname) {
+  auto it = devices_.find(ifname);
+  if (it == devices_.end()) it = devices_.emplace(ifname, reader_.read_device(ifname)).first;
+  return it->second;
+}
+
 TunnelManager::TunnelManager(nl::Netlink& netlink, wg::WireGuardReader& wireguard,
                              dp::Datapath& datapath, Clock& clock, ManagerOptions options)
     : netlink_(netlink),
@@ -58,6 +64,7 @@ void TunnelManager::save_record(const Entry& entry) {
 }
 
 void TunnelManager::restore() {
+  wireguard_.clear();
   std::error_code error;
   std::filesystem::directory_iterator it(options_.state_dir / "tunnels", error);
   if (error) return;  // first start: nothing recorded
@@ -127,7 +134,8 @@ void TunnelManager::bring_up(Entry& entry, bool strict) {
   try {
     bool created_bridge = false;
     if (std::ifstream in(state_file(entry.config.name)); in) {
-      created_bridge = nlohmann::json::parse(in, nullptr, false).value("created_bridge", false);
+      const auto record = nlohmann::json::parse(in, nullptr, false);
+      if (record.is_object()) created_bridge = record.value("created_bridge", false);
     }
     auto adopted = builder_.adopt(spec, created_bridge);
     if (adopted) {
@@ -136,13 +144,21 @@ void TunnelManager::bring_up(Entry& entry, bool strict) {
     } else {
       entry.plumbing = builder_.setup(spec);
     }
-    save_record(entry);
   } catch (const Error& e) {
     if (strict) throw;
     next.state = TunnelState::Failed;
     next.state_reason = e.what();
     update(entry, std::move(next));
     return;
+  }
+  // create() records a new tunnel itself, undoing everything when it cannot.
+  if (!strict) {
+    try {
+      save_record(entry);
+    } catch (const std::exception& e) {
+      spdlog::warn("{}: cannot record the tunnel in {}: {}", entry.config.name,
+                   options_.state_dir.string(), e.what());
+    }
   }
   next = base_status(entry);
   const wg::Device* none = nullptr;
@@ -212,6 +228,7 @@ void TunnelManager::rebuild(Entry& entry, const std::string& why) {
 }
 
 TunnelStatus TunnelManager::create(const config::Tunnel& tunnel, bool persist) {
+  wireguard_.clear();
   if (!config::valid_tunnel_name(tunnel.name))
     throw Error(ErrorCode::InvalidArgument,
                 "name '" + tunnel.name + "': use 1-12 characters of A-Z, a-z, 0-9, '_' and '-'");
@@ -265,12 +282,14 @@ void TunnelManager::remove(const std::string& name) {
 }
 
 void TunnelManager::restart(const std::string& name) {
+  wireguard_.clear();
   auto it = tunnels_.find(name);
   if (it == tunnels_.end()) throw Error(ErrorCode::NotFound, "no tunnel named " + name);
   rebuild(it->second, "restart requested");
 }
 
 std::vector<std::string> TunnelManager::reload() {
+  wireguard_.clear();
   auto loaded = config::load_directory(options_.config_dir);
   std::vector<std::string> errors;
   std::set<std::string> named_in_files;
@@ -322,6 +341,7 @@ const TunnelStatus* TunnelManager::find(const std::string& name) const {
 }
 
 void TunnelManager::handle(const std::vector<nl::Event>& events) {
+  wireguard_.clear();
   for (const auto& event : events) {
     // The interface an added address belongs to, looked up once for all tunnels.
     std::string address_link;
@@ -365,22 +385,23 @@ void TunnelManager::handle(const std::vector<nl::Event>& events) {
 }
 
 void TunnelManager::poll_peers() {
-  std::map<std::string, std::optional<wg::Device>> devices;
+  wireguard_.clear();
+  std::set<std::string> unreadable;  // tried once per poll, not once per tunnel
   for (auto& [name, entry] : tunnels_) {
     if (!entry.plumbing) continue;
-    const auto& ifname = entry.config.spec.wireguard;
-    if (!devices.count(ifname)) {
-      try {
-        devices[ifname] = wireguard_.read_device(ifname);
-      } catch (const Error& e) {
-        spdlog::debug("cannot read {}: {}", ifname, e.what());
-        devices[ifname] = std::nullopt;
-      }
-    }
     // A tunnel failed for a reason only a rebuild clears (address removed) stays failed.
     if (entry.status.state == TunnelState::Failed) continue;
+    const auto& ifname = entry.config.spec.wireguard;
+    std::optional<wg::Device> device;
+    if (!unreadable.count(ifname)) {
+      try {
+        device = wireguard_.read_device(ifname);
+      } catch (const Error& e) {
+        spdlog::debug("cannot read {}: {}", ifname, e.what());
+        unreadable.insert(ifname);
+      }
+    }
     TunnelStatus next = base_status(entry);
-    const auto& device = devices[ifname];
     apply_peer(entry, device ? &*device : nullptr, next);
     update(entry, std::move(next));
   }

@@ -128,7 +128,14 @@ class FakeNetlink : public nl::Netlink {
     last_port_options = options;
   }
 
+  void disable_ipv6_addresses(int ifindex) override {
+    record("disable_ipv6_addresses");
+    find(ifindex);
+    without_ipv6.push_back(ifindex);
+  }
+
   bool gretap_supported = true;
+  std::vector<int> without_ipv6;
   nl::BridgePortOptions last_port_options;
 
  private:

@@ -63,6 +63,8 @@ check "tap MTU is $MTU" link_has "$DORM" l2-dorm "mtu $MTU "
 check "lab tap MTU is $MTU" link_has "$LAB" l2-lab "mtu $MTU "
 check "tap is a port of br-wan" link_has "$LAB" l2-lab 'master br-wan'
 check "tap is a permanent multicast router port" link_has "$LAB" l2-lab 'mcast_router 2'
+check "the bridged tap has no IPv6 address of its own" link_has "$LAB" l2-lab 'addrgenmode none'
+check "and indeed no address" bash -c "[ -z \"\$(ip -n $LAB -6 addr show dev l2-lab)\" ]"
 check "tap MAC is the derived one" test "$(json_field "$LAB_LOG" mac)" = \
   "$(ip -n "$LAB" -j link show l2-lab | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')"
 check "host -> dorm IPv4" ip netns exec "$HOST" ping -c 3 -i 0.2 -W 2 198.51.100.20

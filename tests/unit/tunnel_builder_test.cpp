@@ -108,6 +108,7 @@ TEST_F(TunnelBuilderTest, BridgedKernelGretapOnTheWireGuardPeer) {
   EXPECT_EQ(tap->mac, gre::derive_mac(key_of(1), key_of(100)));
   EXPECT_TRUE(tap->up);
   EXPECT_EQ(tap->master_ifindex, bridge_ifindex);
+  EXPECT_EQ(netlink.without_ipv6, std::vector<int>{tap->ifindex}) << "a bridge port needs no address";
   EXPECT_TRUE(netlink.last_port_options.multicast_router_permanent);
   EXPECT_FALSE(netlink.last_port_options.isolated);
   EXPECT_EQ(netlink.link("br-wan")->mtu, 1500u);
@@ -222,8 +223,8 @@ TEST_F(TunnelBuilderTest, KernelWithoutGretapAndKernelForcedIsUnsupported) {
 
 // Fail each mutating step in turn: whatever had been done is undone.
 TEST_F(TunnelBuilderTest, AFailureAtAnyStepRollsBackEverything) {
-  for (const std::string failing : {"create_gretap", "create_bridge", "set_mtu", "set_master",
-                                    "set_bridge_port", "set_up"}) {
+  for (const std::string failing : {"create_gretap", "create_bridge", "disable_ipv6_addresses",
+                                    "set_mtu", "set_master", "set_bridge_port", "set_up"}) {
     SCOPED_TRACE(failing);
     netlink.before_call = [&](const std::string& call) {
       if (call == failing) throw Error(ErrorCode::Kernel, "injected: " + call);

@@ -77,6 +77,9 @@ class Netlink {
   virtual void set_up(int ifindex, bool up) = 0;
   virtual void set_master(int ifindex, int master_ifindex) = 0;  // 0 releases it
   virtual void set_bridge_port(int ifindex, const BridgePortOptions& options) = 0;
+  // No IPv6 address of its own (addr_gen_mode none), set before the link goes up: a bridge port
+  // needs none, and its link-local address would send router solicitations and MLD reports.
+  virtual void disable_ipv6_addresses(int ifindex) = 0;
 };
 
 std::unique_ptr<Netlink> make_kernel_netlink();

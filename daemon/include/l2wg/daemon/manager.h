@@ -95,8 +95,21 @@ class TunnelManager {
   std::filesystem::path config_file(const std::string& name) const;
   std::filesystem::path state_file(const std::string& name) const;
 
+  // One read of each WireGuard device per operation: with thousands of peers a read is costly,
+  // and one operation (a create, a reload of many files) needs the device several times.
+  class DeviceSnapshots final : public wg::WireGuardReader {
+   public:
+    explicit DeviceSnapshots(wg::WireGuardReader& reader) : reader_(reader) {}
+    wg::Device read_device(const std::string& ifname) override;
+    void clear() { devices_.clear(); }
+
+   private:
+    wg::WireGuardReader& reader_;
+    std::map<std::string, wg::Device> devices_;
+  };
+
   nl::Netlink& netlink_;
-  wg::WireGuardReader& wireguard_;
+  DeviceSnapshots wireguard_;
   TunnelBuilder builder_;
   Clock& clock_;
   ManagerOptions options_;
