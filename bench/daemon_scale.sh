@@ -16,6 +16,7 @@
 # Usage (root): L2WG_BUILD_DIR=build bench/daemon_scale.sh [COUNT...]     (default: 100 1000)
 #   IDLE_SECONDS=30 SETTLE_SECONDS=10 tune the idle measurement.
 #   CLIENT=busctl creates the tunnels with one busctl process per call instead.
+#   NOFILE=1024 starts l2wgd with that soft limit of open files (systemd's default for services).
 #   PERF=1 records l2wgd and wireguard-go with perf during the calls and prints the top symbols.
 set -euo pipefail
 
@@ -43,12 +44,17 @@ if [ "${1:-}" != --one ]; then
   echo
   echo "l2wgd scale, userspace datapath, wireguard-go, $(nproc) CPUs, load average" \
     "$(cut -d' ' -f1 /proc/loadavg), client $CLIENT, idle over ${IDLE_SECONDS}s"
-  printf '%-8s %10s %9s %11s %11s %10s %10s %10s %10s %9s\n' tunnels "create(s)" "ms/call" \
-    "first10%ms" "last10%ms" "daemonCPU" "busctl-ms" "HWM(MiB)" "idleHWM" "idleCPU%"
+  format='%-8s %9s %8s %10s %10s %8s %8s %8s %9s %8s %8s %8s\n'
+  # shellcheck disable=SC2059
+  printf "$format" tunnels "create(s)" "ms/call" "1st10%ms" "last10%ms" l2wgdCPU wgCPU "CPUwait" \
+    "busctl-ms" "HWM-MiB" "idleHWM" "idleCPU%"
   for r in "${results[@]}"; do
-    # shellcheck disable=SC2086
-    printf '%-8s %10s %9s %11s %11s %10s %10s %10s %10s %9s\n' $r
+    # shellcheck disable=SC2059,SC2086
+    printf "$format" $r
   done
+  echo "create: N CreateTunnel calls back to back ($CLIENT); l2wgd/wgCPU: CPU time of" \
+    "l2wgd / wireguard-go meanwhile; CPUwait: time they were runnable but had no CPU;" \
+    "busctl-ms: what one busctl process adds per call"
   echo "targets: 1000 tunnels in < 10 s, < 30 MiB RSS, idle CPU < 1 % of one core"
   exit 0
 fi
@@ -58,6 +64,7 @@ N=$2
 # shellcheck source=tests/lib/netns.sh
 source "$(dirname "$0")/../tests/lib/netns.sh"
 l2wg_test_init
+trap 'echo "daemon_scale: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 LAB=l2bnlab-$TAG
 WG=wgbn$TAG
 
@@ -89,9 +96,12 @@ ip -n "$LAB" link set uplink-peer up
 ip -n "$LAB" link set br-wan up
 
 system_bus
+BUS_PID=${_l2wg_pids[-1]}
 # As start_daemon, but at the default log level: debug logging is not what a deployment pays.
 mkdir -p "$WORKDIR/etc" "$WORKDIR/state"
-bg_in "$LAB" "$WORKDIR/l2wgd.log" "$L2WG_BUILD_DIR/daemon/l2wgd" --config-dir "$WORKDIR/etc" \
+limit=()
+[ -n "${NOFILE:-}" ] && limit=(prlimit "--nofile=$NOFILE:" --)
+bg_in "$LAB" "$WORKDIR/l2wgd.log" "${limit[@]}" "$L2WG_BUILD_DIR/daemon/l2wgd" --config-dir "$WORKDIR/etc" \
   --state-dir "$WORKDIR/state" --log-level info
 DAEMON_PID=$BG_PID
 wait_for 10 busctl --system status net.l2wg1 ||
@@ -99,8 +109,10 @@ wait_for 10 busctl --system status net.l2wg1 ||
 
 # calc EXPRESSION: bc with two decimals and a leading zero.
 calc() { printf '%.2f' "$(bc <<<"scale=3; $1")"; }
-# cpu_ticks PID: utime+stime of all its threads, in clock ticks.
+# cpu_ticks PID: utime+stime of all its threads, in clock ticks (children excluded).
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# waiting_ns PID: time its threads spent runnable but waiting for a CPU (schedstat), in ns.
+waiting_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $2} END {printf "%d", s}'; }
 hwm_mib() { awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 TICKS=$(getconf CLK_TCK)
 
@@ -151,6 +163,8 @@ if [ -n "${PERF:-}" ]; then
 fi
 ticks_before=$(cpu_ticks "$DAEMON_PID")
 wg_ticks_before=$(cpu_ticks "$WG_GO_PID")
+bus_ticks_before=$(cpu_ticks "$BUS_PID")
+waiting_before=$(($(waiting_ns "$DAEMON_PID") + $(waiting_ns "$WG_GO_PID")))
 start=$EPOCHREALTIME
 if [ "$CLIENT" = busctl ]; then
   create_busctl >"$WORKDIR/latencies"
@@ -160,6 +174,8 @@ fi
 create_seconds=$(calc "$EPOCHREALTIME - $start")
 daemon_cpu_seconds=$(calc "($(cpu_ticks "$DAEMON_PID") - $ticks_before) / $TICKS")
 wg_cpu_seconds=$(calc "($(cpu_ticks "$WG_GO_PID") - $wg_ticks_before) / $TICKS")
+bus_cpu_seconds=$(calc "($(cpu_ticks "$BUS_PID") - $bus_ticks_before) / $TICKS")
+waiting_seconds=$(calc "($(waiting_ns "$DAEMON_PID") + $(waiting_ns "$WG_GO_PID") - $waiting_before) / 10^9")
 hwm_created=$(hwm_mib "$DAEMON_PID")
 if [ -n "${PERF:-}" ]; then
   kill -INT "$PERF_PID"
@@ -195,11 +211,14 @@ declare -A thread_before
 for task in /proc/"$DAEMON_PID"/task/*; do thread_before[$task]=$(cpu_ticks "$DAEMON_PID/task/${task##*/}"); done
 ticks_before=$(cpu_ticks "$DAEMON_PID")
 wg_ticks_before=$(cpu_ticks "$WG_GO_PID")
+wg_tx_before=$(ip netns exec "$LAB" cat "/sys/class/net/$WG/statistics/tx_packets")
 start=$EPOCHREALTIME
 sleep "$IDLE_SECONDS"
 elapsed=$(bc <<<"scale=3; $EPOCHREALTIME - $start")
 idle_percent=$(calc "($(cpu_ticks "$DAEMON_PID") - $ticks_before) * 100 / $TICKS / $elapsed")
 wg_idle_percent=$(calc "($(cpu_ticks "$WG_GO_PID") - $wg_ticks_before) * 100 / $TICKS / $elapsed")
+wg_tx_after=$(ip netns exec "$LAB" cat "/sys/class/net/$WG/statistics/tx_packets")
+wg_tx_rate=$(calc "($wg_tx_after - $wg_tx_before) / $elapsed")
 hwm_idle=$(hwm_mib "$DAEMON_PID")
 threads=""
 for task in /proc/"$DAEMON_PID"/task/*; do
@@ -210,15 +229,16 @@ done
 
 echo "created $N tunnels in ${create_seconds}s (client $CLIENT): ${per_call} ms per call," \
   "first tenth ${first_tenth} ms, last tenth ${last_tenth} ms; CPU time meanwhile: l2wgd" \
-  "${daemon_cpu_seconds}s, wireguard-go ${wg_cpu_seconds}s"
+  "${daemon_cpu_seconds}s, wireguard-go ${wg_cpu_seconds}s, dbus-daemon ${bus_cpu_seconds}s;" \
+  "l2wgd and wireguard-go waited ${waiting_seconds}s for a CPU (other load on the host)"
 echo "busctl: ${busctl_ms} ms per call (GetTunnel)"
 echo "VmHWM ${hwm_created} MiB after creation, ${hwm_idle} MiB after idle;" \
   "$(grep -E '^(VmRSS|RssAnon|RssFile|Threads)' "/proc/$DAEMON_PID/status" | tr -s ' \t' ' ' | tr '\n' ' ')"
 echo "fds: $(ls "/proc/$DAEMON_PID/fd" | wc -l)"
 echo "idle ${IDLE_SECONDS}s: daemon ${idle_percent}% of one core (threads:${threads});" \
-  "wireguard-go ${wg_idle_percent}%"
+  "wireguard-go ${wg_idle_percent}%; ${wg_tx_rate} packets/s into $WG (the taps' multicast)"
 echo "RESULT $N $create_seconds $per_call $first_tenth $last_tenth ${daemon_cpu_seconds}s" \
-  "$busctl_ms $hwm_created $hwm_idle $idle_percent"
+  "${wg_cpu_seconds}s ${waiting_seconds}s $busctl_ms $hwm_created $hwm_idle $idle_percent"
 echo "daemon log: $(wc -l <"$WORKDIR/l2wgd.log") lines; warnings and errors:"
 grep -E '\[(warning|error|critical)\]' "$WORKDIR/l2wgd.log" | sed -E 's/^\[[^]]*\] //; s/l2-t[0-9]+/l2-tN/g' |
   sort | uniq -c | sort -rn | head -5 || true
