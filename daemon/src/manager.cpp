@@ -28,17 +28,19 @@ const char* datapath_name(gre::DatapathKind kind) {
 
 std::unique_ptr<Clock> make_system_clock() { return std::make_unique<SystemClock>(); }
 
-wg::Device TunnelManager::DeviceSnapshots::read_device(const std::string& ifname) {
-  auto it = devices_.find(ifname);
-  if (it == devices_.end()) it = devices_.emplace(ifname, reader_.read_device(ifname)).first;
-  return it->second;
+const wg::Device& TunnelManager::DeviceSnapshots::device(const std::string& ifname) {
+  const uint64_t now = clock_.now_us();
+  auto it = snapshots_.find(ifname);
+  if (it == snapshots_.end() || now - std::min(now, it->second.read_at_us) > kMaxAgeUs)
+    it = snapshots_.insert_or_assign(ifname, Snapshot{reader_.read_device(ifname), now}).first;
+  return it->second.device;
 }
 
 TunnelManager::TunnelManager(nl::Netlink& netlink, wg::WireGuardReader& wireguard,
                              dp::Datapath& datapath, Clock& clock, ManagerOptions options)
     : netlink_(netlink),
-      wireguard_(wireguard),
-      builder_(netlink, wireguard, datapath),
+      wireguard_(wireguard, clock),
+      builder_(netlink, wireguard_, datapath),
       clock_(clock),
       options_(std::move(options)) {}
 
@@ -64,7 +66,6 @@ void TunnelManager::save_record(const Entry& entry) {
 }
 
 void TunnelManager::restore() {
-  wireguard_.clear();
   std::error_code error;
   std::filesystem::directory_iterator it(options_.state_dir / "tunnels", error);
   if (error) return;  // first start: nothing recorded
@@ -161,14 +162,13 @@ void TunnelManager::bring_up(Entry& entry, bool strict) {
     }
   }
   next = base_status(entry);
-  const wg::Device* none = nullptr;
-  std::optional<wg::Device> device;
+  const wg::Device* device = nullptr;
   try {
-    device = wireguard_.read_device(spec.wireguard);
+    device = &wireguard_.device(spec.wireguard);
   } catch (const Error& e) {
     spdlog::warn("{}: cannot read {}: {}", entry.config.name, spec.wireguard, e.what());
   }
-  apply_peer(entry, device ? &*device : none, next);
+  apply_peer(entry, device, next);
   update(entry, std::move(next));
 }
 
@@ -228,7 +228,6 @@ void TunnelManager::rebuild(Entry& entry, const std::string& why) {
 }
 
 TunnelStatus TunnelManager::create(const config::Tunnel& tunnel, bool persist) {
-  wireguard_.clear();
   if (!config::valid_tunnel_name(tunnel.name))
     throw Error(ErrorCode::InvalidArgument,
                 "name '" + tunnel.name + "': use 1-12 characters of A-Z, a-z, 0-9, '_' and '-'");
@@ -247,7 +246,13 @@ TunnelStatus TunnelManager::create(const config::Tunnel& tunnel, bool persist) {
 
   Entry entry{tunnel, persist, std::nullopt, {}};
   entry.status.name = tunnel.name;
-  bring_up(entry, /*strict=*/true);
+  try {
+    bring_up(entry, /*strict=*/true);
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::NotFound) throw;
+    wireguard_.forget(tunnel.spec.wireguard);  // a peer added a moment ago: read afresh
+    bring_up(entry, /*strict=*/true);
+  }
   try {
     if (persist) {
       std::filesystem::create_directories(options_.config_dir);
@@ -282,14 +287,12 @@ void TunnelManager::remove(const std::string& name) {
 }
 
 void TunnelManager::restart(const std::string& name) {
-  wireguard_.clear();
   auto it = tunnels_.find(name);
   if (it == tunnels_.end()) throw Error(ErrorCode::NotFound, "no tunnel named " + name);
   rebuild(it->second, "restart requested");
 }
 
 std::vector<std::string> TunnelManager::reload() {
-  wireguard_.clear();
   auto loaded = config::load_directory(options_.config_dir);
   std::vector<std::string> errors;
   std::set<std::string> named_in_files;
@@ -341,7 +344,6 @@ const TunnelStatus* TunnelManager::find(const std::string& name) const {
 }
 
 void TunnelManager::handle(const std::vector<nl::Event>& events) {
-  wireguard_.clear();
   for (const auto& event : events) {
     // The interface an added address belongs to, looked up once for all tunnels.
     std::string address_link;
@@ -352,10 +354,13 @@ void TunnelManager::handle(const std::vector<nl::Event>& events) {
       const auto& spec = entry.config.spec;
       const auto* plumbing = entry.plumbing ? &*entry.plumbing : nullptr;
       if (const auto* added = std::get_if<nl::LinkAdded>(&event)) {
-        if (added->link.name == spec.wireguard)
+        if (added->link.name == spec.wireguard) {
+          wireguard_.forget(spec.wireguard);
           rebuild(entry, "the WireGuard interface " + spec.wireguard + " appeared");
+        }
       } else if (const auto* removed = std::get_if<nl::LinkRemoved>(&event)) {
         if (plumbing && removed->link.ifindex == plumbing->wireguard_ifindex) {
+          wireguard_.forget(spec.wireguard);
           TunnelStatus next = entry.status;
           next.state = TunnelState::WaitingForPeer;
           next.state_reason = "The WireGuard interface " + spec.wireguard + " disappeared.";
@@ -392,17 +397,17 @@ void TunnelManager::poll_peers() {
     // A tunnel failed for a reason only a rebuild clears (address removed) stays failed.
     if (entry.status.state == TunnelState::Failed) continue;
     const auto& ifname = entry.config.spec.wireguard;
-    std::optional<wg::Device> device;
+    const wg::Device* device = nullptr;
     if (!unreadable.count(ifname)) {
       try {
-        device = wireguard_.read_device(ifname);
+        device = &wireguard_.device(ifname);
       } catch (const Error& e) {
         spdlog::debug("cannot read {}: {}", ifname, e.what());
         unreadable.insert(ifname);
       }
     }
     TunnelStatus next = base_status(entry);
-    apply_peer(entry, device ? &*device : nullptr, next);
+    apply_peer(entry, device, next);
     update(entry, std::move(next));
   }
 }

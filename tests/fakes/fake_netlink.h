@@ -154,7 +154,9 @@ class FakeNetlink : public nl::Netlink {
 class FakeWireGuard : public wg::WireGuardReader {
  public:
   std::vector<wg::Device> devices;
+  int reads = 0;
   wg::Device read_device(const std::string& ifname) override {
+    ++reads;
     for (auto& d : devices)
       if (d.name == ifname) return d;
     throw Error(ErrorCode::NotFound, "no WireGuard interface named " + ifname);

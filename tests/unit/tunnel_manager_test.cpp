@@ -124,6 +124,27 @@ TEST_F(TunnelManagerTest, KernelIp6gretapShortOfMtuAutoIsDegraded) {
   EXPECT_FALSE(status.state_reason.empty()) << "the reason explains the reduced MTU";
 }
 
+TEST_F(TunnelManagerTest, ManyCreatesWithinASecondReadTheDeviceOnce) {
+  for (int i = 0; i < 20; ++i) manager->create(tunnel("t" + std::to_string(i)), false);
+  EXPECT_EQ(wireguard.reads, 1);
+  clock.now += 2'000'000;
+  manager->create(tunnel("later"), false);
+  EXPECT_EQ(wireguard.reads, 2) << "a snapshot older than a second is read again";
+  manager->poll_peers();
+  EXPECT_EQ(wireguard.reads, 3) << "a poll always reads afresh, once for all tunnels";
+}
+
+TEST_F(TunnelManagerTest, APeerAddedAMomentAgoIsFound) {
+  manager->create(tunnel("first"), false);  // the snapshot now lacks the new peer
+  wg::Peer peer;
+  peer.public_key = key(9);
+  peer.allowed_ips = {*IpPrefix::parse("10.0.31.20/32")};
+  wireguard.devices[0].peers.push_back(peer);
+  auto t = tunnel("second");
+  t.spec.peer = "10.0.31.20";
+  EXPECT_NO_THROW(manager->create(t, false));
+}
+
 TEST_F(TunnelManagerTest, NothingChangedNothingAnnounced) {
   handshake_at(clock.now);
   manager->create(tunnel("lab"), false);

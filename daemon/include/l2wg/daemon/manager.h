@@ -95,17 +95,27 @@ class TunnelManager {
   std::filesystem::path config_file(const std::string& name) const;
   std::filesystem::path state_file(const std::string& name) const;
 
-  // One read of each WireGuard device per operation: with thousands of peers a read is costly,
-  // and one operation (a create, a reload of many files) needs the device several times.
+  // Reading a WireGuard device with thousands of peers is costly, and creating a thousand
+  // tunnels would read it a thousand times: a read younger than a second is reused. Peer polls
+  // read afresh, a peer missing from a snapshot forces a new read (create() retries once), and
+  // a WireGuard interface appearing or vanishing drops its snapshot.
   class DeviceSnapshots final : public wg::WireGuardReader {
    public:
-    explicit DeviceSnapshots(wg::WireGuardReader& reader) : reader_(reader) {}
-    wg::Device read_device(const std::string& ifname) override;
-    void clear() { devices_.clear(); }
+    DeviceSnapshots(wg::WireGuardReader& reader, Clock& clock) : reader_(reader), clock_(clock) {}
+    wg::Device read_device(const std::string& ifname) override { return device(ifname); }
+    const wg::Device& device(const std::string& ifname);
+    void forget(const std::string& ifname) { snapshots_.erase(ifname); }
+    void clear() { snapshots_.clear(); }
 
    private:
+    static constexpr uint64_t kMaxAgeUs = 1'000'000;
+    struct Snapshot {
+      wg::Device device;
+      uint64_t read_at_us = 0;
+    };
     wg::WireGuardReader& reader_;
-    std::map<std::string, wg::Device> devices_;
+    Clock& clock_;
+    std::map<std::string, Snapshot> snapshots_;
   };
 
   nl::Netlink& netlink_;
