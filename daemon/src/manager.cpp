@@ -218,6 +218,9 @@ void TunnelManager::tear_down(Entry& entry) {
 
 void TunnelManager::rebuild(Entry& entry, const std::string& why) {
   spdlog::info("{}: rebuilding: {}", entry.config.name, why);
+  // Something changed: a snapshot taken a moment ago may not show it (a new WireGuard interface
+  // gets its peers only after it appears).
+  wireguard_.forget(entry.config.spec.wireguard);
   try {
     tear_down(entry);
   } catch (const Error& e) {
@@ -393,7 +396,12 @@ void TunnelManager::poll_peers() {
   wireguard_.clear();
   std::set<std::string> unreadable;  // tried once per poll, not once per tunnel
   for (auto& [name, entry] : tunnels_) {
-    if (!entry.plumbing) continue;
+    if (!entry.plumbing) {
+      // Not built: its WireGuard interface or peer was missing, or setup failed. Whatever was
+      // wrong may have been put right without an event l2wgd watches (wg set, wg setconf).
+      bring_up(entry, /*strict=*/false);
+      continue;
+    }
     // A tunnel failed for a reason only a rebuild clears (address removed) stays failed.
     if (entry.status.state == TunnelState::Failed) continue;
     const auto& ifname = entry.config.spec.wireguard;

@@ -275,6 +275,9 @@ fi
 
 echo "vm.sh: kernel $version, running $script${*:+ $*}; console log: $log"
 mkfifo "$job_dir/console"
+# Emptied here, before anything reads it: tee truncates it only once it runs, and until then a
+# previous run's exit marker would pass for this run's.
+: >"$log"
 sed -u "s/\r\$//" <"$job_dir/console" | tee "$log" &
 tee_pid=$!
 started=$SECONDS

@@ -145,6 +145,24 @@ TEST_F(TunnelManagerTest, APeerAddedAMomentAgoIsFound) {
   EXPECT_NO_THROW(manager->create(t, false));
 }
 
+TEST_F(TunnelManagerTest, AWireGuardInterfaceConfiguredAfterItAppearsIsPickedUp) {
+  handshake_at(clock.now);
+  manager->create(tunnel("lab"), false);
+  const auto wg_link = *netlink.link("wg0");
+  netlink.delete_link(wg_ifindex);
+  manager->handle({nl::LinkRemoved{wg_link}});
+  // Recreated as wg-quick or wireguard-go do it: the link first, its peers a moment later.
+  add_wireguard();
+  const auto configured = wireguard.devices;
+  wireguard.devices[0].peers.clear();
+  manager->handle({nl::LinkAdded{*netlink.link("wg0")}});
+  EXPECT_EQ(manager->find("lab")->state, TunnelState::Failed);
+  wireguard.devices = configured;
+  handshake_at(clock.now);
+  manager->poll_peers();
+  EXPECT_EQ(manager->find("lab")->state, TunnelState::Up) << manager->find("lab")->state_reason;
+}
+
 TEST_F(TunnelManagerTest, NothingChangedNothingAnnounced) {
   handshake_at(clock.now);
   manager->create(tunnel("lab"), false);
