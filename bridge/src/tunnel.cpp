@@ -184,11 +184,10 @@ TunnelPlumbing TunnelBuilder::setup(const TunnelSpec& spec) {
 
 std::optional<TunnelPlumbing> TunnelBuilder::adopt(const TunnelSpec& spec, bool created_bridge) {
   // Nothing to adopt is the common case (every new tunnel): skip the check that setup() repeats.
-  if (!nl::valid_ifname(spec.tap_name) || !netlink_.link(spec.tap_name)) return std::nullopt;
-  Checked c = check(spec);
-  TunnelPlumbing& out = c.plumbing;
   const auto tap = netlink_.link(spec.tap_name);
   if (!tap) return std::nullopt;
+  Checked c = check(spec);
+  TunnelPlumbing& out = c.plumbing;
   auto mismatch = [&](const std::string& what) {
     return Error(ErrorCode::Exists, "an interface named " + spec.tap_name +
                                         " exists but is not this tunnel's: " + what);

@@ -26,7 +26,9 @@ const char* datapath_name(gre::DatapathKind kind) {
 
 }  // namespace
 
-std::unique_ptr<Clock> make_system_clock() { return std::make_unique<SystemClock>(); }
+std::unique_ptr<Clock> make_system_clock() {
+  return std::make_unique<SystemClock>();
+}
 
 const wg::Device& TunnelManager::DeviceSnapshots::device(const std::string& ifname) {
   const uint64_t now = clock_.now_us();
@@ -59,7 +61,8 @@ std::filesystem::path TunnelManager::state_file(const std::string& name) const {
 void TunnelManager::save_record(const Entry& entry) {
   nlohmann::json record = {
       {"created_bridge", entry.plumbing && entry.plumbing->created_bridge},
-      {"config", entry.persistent ? nlohmann::json() : nlohmann::json(config::render_tunnel(entry.config))}};
+      {"config",
+       entry.persistent ? nlohmann::json() : nlohmann::json(config::render_tunnel(entry.config))}};
   const auto path = state_file(entry.config.name);
   std::filesystem::create_directories(path.parent_path());
   config::write_file_atomically(path, record.dump() + "\n");
@@ -196,17 +199,16 @@ void TunnelManager::apply_peer(Entry& entry, const wg::Device* device, TunnelSta
   if (fresh) {
     // MTU=auto promises 1500-byte frames; a smaller tap (kernel ip6gretap forced) works but
     // drops larger frames silently at the bridge, so it is degraded, not up.
-    const bool short_of_auto =
-        !entry.config.spec.mtu.fixed && entry.plumbing->plan.tap_mtu < 1500;
+    const bool short_of_auto = !entry.config.spec.mtu.fixed && entry.plumbing->plan.tap_mtu < 1500;
     next.state = short_of_auto ? TunnelState::Degraded : TunnelState::Up;
     // The contract asks that a datapath or MTU compromise be explained even when up.
     next.state_reason = entry.plumbing->plan.note;
   } else {
     next.state = TunnelState::WaitingForPeer;
     const auto seconds = std::to_string(options_.handshake_timeout_us / 1'000'000);
-    next.state_reason = peer->last_handshake_us == 0
-                            ? "No handshake with peer " + key + " yet."
-                            : "No handshake with peer " + key + " within the last " + seconds + " s.";
+    next.state_reason = peer->last_handshake_us == 0 ? "No handshake with peer " + key + " yet."
+                                                     : "No handshake with peer " + key +
+                                                           " within the last " + seconds + " s.";
   }
 }
 
@@ -348,19 +350,22 @@ const TunnelStatus* TunnelManager::find(const std::string& name) const {
 
 void TunnelManager::handle(const std::vector<nl::Event>& events) {
   for (const auto& event : events) {
-    // The interface an added address belongs to, looked up once for all tunnels.
-    std::string address_link;
-    if (const auto* added = std::get_if<nl::AddressAdded>(&event)) {
-      if (auto link = netlink_.link(added->address.ifindex)) address_link = link->name;
-    }
+    // The interface an added address belongs to: looked up only if a tunnel needs it (one that
+    // failed), and then once for all tunnels.
+    std::optional<std::string> address_link;
+    auto link_of_added_address = [&]() -> const std::string& {
+      if (!address_link) {
+        const auto link = netlink_.link(std::get<nl::AddressAdded>(event).address.ifindex);
+        address_link = link ? link->name : "";
+      }
+      return *address_link;
+    };
     for (auto& [name, entry] : tunnels_) {
       const auto& spec = entry.config.spec;
       const auto* plumbing = entry.plumbing ? &*entry.plumbing : nullptr;
       if (const auto* added = std::get_if<nl::LinkAdded>(&event)) {
-        if (added->link.name == spec.wireguard) {
-          wireguard_.forget(spec.wireguard);
+        if (added->link.name == spec.wireguard)
           rebuild(entry, "the WireGuard interface " + spec.wireguard + " appeared");
-        }
       } else if (const auto* removed = std::get_if<nl::LinkRemoved>(&event)) {
         if (plumbing && removed->link.ifindex == plumbing->wireguard_ifindex) {
           wireguard_.forget(spec.wireguard);
@@ -374,7 +379,8 @@ void TunnelManager::handle(const std::vector<nl::Event>& events) {
       } else if (const auto* changed = std::get_if<nl::LinkChanged>(&event)) {
         if (plumbing && changed->after.ifindex == plumbing->wireguard_ifindex &&
             changed->after.mtu != changed->before.mtu)
-          rebuild(entry, spec.wireguard + "'s MTU changed to " + std::to_string(changed->after.mtu));
+          rebuild(entry,
+                  spec.wireguard + "'s MTU changed to " + std::to_string(changed->after.mtu));
       } else if (const auto* gone = std::get_if<nl::AddressRemoved>(&event)) {
         if (plumbing && gone->address.ifindex == plumbing->wireguard_ifindex &&
             gone->address.prefix.address == plumbing->local) {
@@ -385,7 +391,7 @@ void TunnelManager::handle(const std::vector<nl::Event>& events) {
           update(entry, std::move(next));
         }
       } else if (std::holds_alternative<nl::AddressAdded>(event)) {
-        if (address_link == spec.wireguard && entry.status.state == TunnelState::Failed)
+        if (entry.status.state == TunnelState::Failed && link_of_added_address() == spec.wireguard)
           rebuild(entry, "an address was added to " + spec.wireguard);
       }
     }
