@@ -1,0 +1,185 @@
+// The DHCPv6 prefix-delegation client (RFC 8415, one IA_PD) as a pure state machine: no sockets,
+// no files, no threads. Time comes from an injected Clock, packets leave through an injected
+// Transport and arrive through receive(), randomness (jitter, transaction ids) from an injected
+// Random. The owner arms a timer for next_deadline() and calls on_timer() when it passes, so every
+// timer path can be tested on a fake clock in microseconds.
+//
+// What it does, and why where the RFC leaves a choice:
+// - Solicit after the §18.2.1 random delay (skippable for a tunnel a user just brought up); server
+//   selection by preference, 255 at once, else the best Advertise when the first RT ends;
+//   optional Rapid Commit. SOL_MAX_RT/INF_MAX_RT are taken from every Advertise and Reply, even
+//   those otherwise ignored (§18.2.9), within 60..86400 s (§21.24/§21.25).
+// - Request; Renew at T1; Rebind at T2; expiry of each prefix at its valid lifetime; §7.6
+//   constants and §15 retransmission with jitter (RAND in [-0.1, 0.1]).
+// - start() with a stored lease that is still valid Rebinds at once (no initial delay), so a
+//   restart keeps the prefix; link_changed() Rebinds too (§18.2.12). Both use Confirm's timing
+//   (CNF_MAX_RD): without an answer the client keeps the lease and its T1/T2/expiry schedule.
+// - Release only when release() is called; stop() never sends anything and keeps the lease.
+// - Every packet is checked (codec bounds, transaction id, our Client Identifier, a Server
+//   Identifier, message type for the state); anything else is dropped and counted, never trusted.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "l2wg/dhcp6/message.h"
+#include "l2wg/ip.h"
+
+namespace l2wg::dhcp6 {
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  // Timers run on this one: it never jumps (CLOCK_BOOTTIME, so time asleep counts).
+  virtual uint64_t monotonic_us() = 0;
+  // µs since the epoch: what leases are stored with and what users see.
+  virtual uint64_t wall_us() = 0;
+};
+std::unique_ptr<Clock> make_system_clock();
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  // Sends to All_DHCP_Relay_Agents_and_Servers (ff02::1:2) port 547 on the client's link. A send
+  // that fails is a lost packet to the state machine: retransmission covers it.
+  virtual void send(std::span<const uint8_t> packet) = 0;
+};
+
+class Random {
+ public:
+  virtual ~Random() = default;
+  virtual uint32_t next() = 0;  // uniformly distributed over all 32-bit values
+};
+std::unique_ptr<Random> make_system_random();  // seeded from getrandom()
+
+// One delegated prefix, with absolute lifetimes (wall clock, µs since the epoch; UINT64_MAX for
+// an infinite lifetime).
+struct DelegatedPrefix {
+  IpPrefix prefix;
+  uint64_t preferred_until_us = 0;
+  uint64_t valid_until_us = 0;
+  std::optional<IpPrefix> exclude;  // RFC 6603: not to be used on the LAN
+  bool operator==(const DelegatedPrefix&) const = default;
+};
+
+// What the client holds: everything the daemon needs to announce the prefixes, and everything the
+// client needs to Rebind after a restart. Times are wall clock, µs since the epoch; UINT64_MAX is
+// never.
+struct Lease {
+  uint32_t iaid = 0;
+  Duid server_id;
+  uint64_t renew_at_us = 0;   // T1 as an absolute time
+  uint64_t rebind_at_us = 0;  // T2 as an absolute time
+  std::vector<DelegatedPrefix> prefixes;
+  std::vector<IpAddress> dns_servers;
+  std::vector<std::string> domain_search;
+  bool operator==(const Lease&) const = default;
+};
+
+enum class State {
+  Idle,        // not started, stopped, or released
+  Delaying,    // the §18.2.1 random delay before the first Solicit
+  Soliciting,
+  Requesting,
+  Bound,
+  Renewing,
+  Rebinding,
+  Releasing,
+};
+const char* to_string(State state);
+
+// Counters for `l2wg show`/logs and for tests: what was sent, received, dropped and why.
+struct Counters {
+  uint64_t sent = 0;
+  uint64_t received = 0;          // passed every check and was acted on
+  uint64_t dropped_malformed = 0; // the codec refused it
+  uint64_t dropped_unexpected = 0;// well-formed, but not for us or not now (xid, ids, type, state)
+  bool operator==(const Counters&) const = default;
+};
+
+// Callbacks, on the thread that drives the client. Lifetimes in DelegatedPrefix are absolute.
+class Observer {
+ public:
+  virtual ~Observer() = default;
+  virtual void prefix_added(const DelegatedPrefix& /*prefix*/, const Lease& /*lease*/) {}
+  // Lifetimes (or the excluded prefix) changed, e.g. after a Renew.
+  virtual void prefix_changed(const DelegatedPrefix& /*prefix*/, const Lease& /*lease*/) {}
+  // reason: "expired", "withdrawn by the server", "released", "replaced by the server's new
+  // binding", "rebind failed, the server has no binding"...
+  virtual void prefix_lost(const IpPrefix& /*prefix*/, std::string_view /*reason*/) {}
+  // Called on every change of the lease (prefixes, lifetimes, T1/T2, server, DNS), nullopt once
+  // the client holds nothing. The owner writes it to disk, atomically.
+  virtual void lease_changed(const std::optional<Lease>& /*lease*/) {}
+  virtual void state_changed(State /*state*/) {}
+  virtual void message_sent(MessageType /*type*/, uint32_t /*transaction_id*/) {}
+  virtual void message_received(MessageType /*type*/, uint32_t /*transaction_id*/) {}
+  virtual void message_dropped(std::string_view /*reason*/) {}
+};
+
+struct ClientConfig {
+  Duid client_id;
+  uint32_t iaid = 0;
+  uint8_t prefix_length_hint = 0;  // 0 = no hint
+  bool rapid_commit = false;
+  // The SHOULD of §18.2.1: a random delay of up to SOL_MAX_DELAY (1 s) before the first Solicit,
+  // so that many clients starting together do not flood the server. Skip it only for a tunnel a
+  // user just brought up.
+  bool initial_delay = true;
+};
+
+class Client {
+ public:
+  // `stored` is the lease a previous run left (see Observer::lease_changed), if any.
+  Client(ClientConfig config, std::optional<Lease> stored, Clock& clock, Transport& transport,
+         Random& random, Observer& observer);
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Begins: Rebind at once with a stored lease that is still valid for at least one prefix;
+  // otherwise (dropping an expired lease) Solicit, after the initial delay if configured.
+  void start();
+  // Stops sending; keeps the lease (a restart Rebinds). Never sends Release.
+  void stop();
+  // A user asked to renew: Renew now when bound (Rebind if T2 has passed), else Solicit now.
+  void renew();
+  // Gives the prefixes back: reports them lost ("released"), clears the lease, sends Release
+  // (REL_MAX_RC transmissions) and ends Idle. Nothing to release: just goes Idle.
+  void release();
+  // The link went down and up, or the interface was recreated: Rebind when holding a lease.
+  void link_changed();
+
+  // A packet from UDP port 547 on the client's link.
+  void receive(std::span<const uint8_t> packet);
+
+  // When on_timer() must be called next (monotonic µs), nullopt when nothing is pending.
+  std::optional<uint64_t> next_deadline_us() const;
+  // Runs everything due at the clock's current time (retransmissions, T1, T2, expiries).
+  void on_timer();
+
+  State state() const { return state_; }
+  const std::optional<Lease>& lease() const { return lease_; }
+  const Counters& counters() const { return counters_; }
+  uint32_t sol_max_rt() const { return sol_max_rt_; }  // seconds, as last set by a server
+  uint32_t inf_max_rt() const { return inf_max_rt_; }
+
+ private:
+  struct Impl;  // defined in client.cpp
+  ClientConfig config_;
+  Clock& clock_;
+  Transport& transport_;
+  Random& random_;
+  Observer& observer_;
+  State state_ = State::Idle;
+  std::optional<Lease> lease_;
+  Counters counters_;
+  uint32_t sol_max_rt_ = 3600;
+  uint32_t inf_max_rt_ = 3600;
+};
+
+}  // namespace l2wg::dhcp6
