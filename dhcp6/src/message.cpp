@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "l2wg/dns_name.h"
 #include "l2wg/error.h"
 
 namespace l2wg::dhcp6 {
@@ -15,8 +16,6 @@ constexpr size_t kOptionHeaderSize = 4;    // option-code, option-len
 constexpr size_t kIaPdFixedSize = 12;      // IAID, T1, T2
 constexpr size_t kIaPrefixFixedSize = 25;  // preferred, valid, prefix-length, IPv6 prefix
 constexpr size_t kMaxDuidSize = 130;
-constexpr size_t kMaxLabelSize = 63;
-constexpr size_t kMaxNameSize = 255;  // wire form, terminating root label included
 constexpr uint32_t kMaxTransactionId = 0xffffff;
 
 // The message-level options the codec interprets that may appear only once (all but IA_PD).
@@ -101,26 +100,6 @@ std::vector<uint8_t> status_body(const Status& status) {
   put_u16(body, status.code);
   put_bytes(body, reinterpret_cast<const uint8_t*>(status.message.data()), status.message.size());
   return body;
-}
-
-void put_name(std::vector<uint8_t>& out, const std::string& name) {
-  const size_t start = out.size();
-  if (!name.empty()) {
-    for (size_t begin = 0;;) {
-      const size_t dot = std::min(name.find('.', begin), name.size());
-      const size_t label = dot - begin;
-      if (label == 0 || label > kMaxLabelSize)
-        unencodable("domain \"" + name + "\" has a label of " + std::to_string(label) +
-                    " octets, must be 1..63");
-      out.push_back(static_cast<uint8_t>(label));
-      put_bytes(out, reinterpret_cast<const uint8_t*>(name.data()) + begin, label);
-      if (dot == name.size()) break;
-      begin = dot + 1;
-    }
-  }
-  out.push_back(0);
-  if (out.size() - start > kMaxNameSize)
-    unencodable("domain \"" + name + "\" is longer than 255 octets in wire form");
 }
 
 // The bits of `exclude` past the delegated prefix length, left-aligned (RFC 6603 §4.2).
@@ -255,26 +234,10 @@ Status parse_status(std::span<const uint8_t> body, const std::string& where) {
 
 std::vector<std::string> parse_domain_list(std::span<const uint8_t> body) {
   std::vector<std::string> names;
-  size_t pos = 0;
-  while (pos < body.size()) {
-    std::string name;
-    const size_t start = pos;
-    for (;;) {
-      if (pos >= body.size()) malformed("domain list: name not terminated by the root label");
-      const uint8_t label = body[pos++];
-      if (label == 0) break;
-      if ((label & 0xc0) == 0xc0) malformed("domain list: compression pointer (not allowed)");
-      if (label > kMaxLabelSize)
-        malformed("domain list: label of " + std::to_string(label) + " octets, over 63");
-      if (label > body.size() - pos) malformed("domain list: label runs past the end");
-      const std::string_view text(reinterpret_cast<const char*>(body.data()) + pos, label);
-      if (text.find('.') != std::string_view::npos) malformed("domain list: label contains a '.'");
-      if (!name.empty()) name += '.';
-      name += text;
-      pos += label;
-      if (pos - start >= kMaxNameSize) malformed("domain list: name longer than 255 octets");
-    }
-    names.push_back(std::move(name));
+  try {
+    for (size_t pos = 0; pos < body.size();) names.push_back(read_dns_name(body, pos));
+  } catch (const Error& error) {
+    malformed(std::string("domain list: ") + error.what());
   }
   return names;
 }
@@ -471,7 +434,13 @@ std::vector<uint8_t> encode(const Message& m) {
   }
   if (!m.domain_search.empty()) {
     std::vector<uint8_t> body;
-    for (const auto& name : m.domain_search) put_name(body, name);
+    for (const auto& name : m.domain_search) {
+      try {
+        append_dns_name(body, name);
+      } catch (const Error& error) {
+        unencodable(error.what());
+      }
+    }
     options.add(option::kDomainList, std::move(body));
   }
   if (m.status) options.add(option::kStatusCode, status_body(*m.status));
