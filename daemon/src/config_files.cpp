@@ -1,11 +1,10 @@
-// The file side of the config library: loading /etc/l2wg and writing NAME.conf for `persist`.
+// The file side of the config library: loading /etc/l2wg. NAME.conf is written for `persist`
+// with l2wg::write_file_atomically (common/).
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -45,7 +44,7 @@ std::vector<fs::path> conf_files(const fs::path& dir) {
   if (ec == std::errc::no_such_file_or_directory) return files;
   for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    // Dot files include the temporaries of write_file_atomically and editors' leftovers.
+    // Dot files include the temporaries of l2wg::write_file_atomically and editors' leftovers.
     if (name.starts_with(".") || it->path().extension() != ".conf") continue;
     std::error_code type_ec;
     if (it->is_regular_file(type_ec)) files.push_back(it->path());
@@ -84,49 +83,6 @@ LoadedDirectory load_directory(const fs::path& dir) {
     }
   }
   return loaded;
-}
-
-void write_file_atomically(const fs::path& path, std::string_view content) {
-  const fs::path dir = path.has_parent_path() ? path.parent_path() : fs::path(".");
-  const auto fail = [&path](const std::string& step) {
-    const int err = errno;
-    throw_errno("writing " + path.string() + ": " + step, err, ErrorCode::Io);
-  };
-
-  // A dot name: load_directory never picks up a temporary left by a crash.
-  static std::atomic<unsigned> counter{0};
-  fs::path temp;
-  UniqueFd fd;
-  while (!fd) {
-    temp = dir / ("." + path.filename().string() + ".tmp." + std::to_string(::getpid()) + "." +
-                  std::to_string(counter++));
-    fd.reset(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-    if (!fd && errno != EEXIST) fail("creating a temporary file in " + dir.string());
-  }
-  struct RemoveOnFailure {
-    const fs::path& temp;
-    bool renamed = false;
-    ~RemoveOnFailure() {
-      if (!renamed) ::unlink(temp.c_str());
-    }
-  } cleanup{temp};
-
-  if (::fchmod(fd.get(), 0644) != 0) fail("fchmod");  // independent of the umask
-  while (!content.empty()) {
-    const ssize_t n = ::write(fd.get(), content.data(), content.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail("write");
-    content.remove_prefix(static_cast<size_t>(n));
-  }
-  if (::fsync(fd.get()) != 0) fail("fsync");
-  if (::close(fd.release()) != 0) fail("close");
-  if (::rename(temp.c_str(), path.c_str()) != 0) fail("rename");
-  cleanup.renamed = true;
-
-  // The rename itself is durable only once the directory is synced.
-  const UniqueFd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dir_fd) fail("opening the directory " + dir.string());
-  if (::fsync(dir_fd.get()) != 0) fail("fsync of " + dir.string());
 }
 
 }  // namespace l2wg::config

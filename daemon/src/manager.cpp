@@ -2,23 +2,15 @@
 
 #include <spdlog/spdlog.h>
 
-#include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "l2wg/error.h"
+#include "l2wg/file.h"
 
 namespace l2wg {
 namespace {
-
-class SystemClock final : public Clock {
- public:
-  uint64_t now_us() override {
-    using namespace std::chrono;
-    return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
-  }
-};
 
 const char* datapath_name(gre::DatapathKind kind) {
   return kind == gre::DatapathKind::Kernel ? "kernel" : "userspace";
@@ -26,12 +18,8 @@ const char* datapath_name(gre::DatapathKind kind) {
 
 }  // namespace
 
-std::unique_ptr<Clock> make_system_clock() {
-  return std::make_unique<SystemClock>();
-}
-
 const wg::Device& TunnelManager::DeviceSnapshots::device(const std::string& ifname) {
-  const uint64_t now = clock_.now_us();
+  const uint64_t now = clock_.monotonic_us();
   auto it = snapshots_.find(ifname);
   if (it == snapshots_.end() || now - std::min(now, it->second.read_at_us) > kMaxAgeUs)
     it = snapshots_.insert_or_assign(ifname, Snapshot{reader_.read_device(ifname), now}).first;
@@ -65,7 +53,7 @@ void TunnelManager::save_record(const Entry& entry) {
        entry.persistent ? nlohmann::json() : nlohmann::json(config::render_tunnel(entry.config))}};
   const auto path = state_file(entry.config.name);
   std::filesystem::create_directories(path.parent_path());
-  config::write_file_atomically(path, record.dump() + "\n");
+  write_file_atomically(path, record.dump() + "\n");
 }
 
 void TunnelManager::restore() {
@@ -193,7 +181,7 @@ void TunnelManager::apply_peer(Entry& entry, const wg::Device* device, TunnelSta
   }
   next.peer_endpoint = peer->endpoint ? peer->endpoint->str() : "";
   next.last_handshake_us = peer->last_handshake_us;
-  const uint64_t now = clock_.now_us();
+  const uint64_t now = clock_.wall_us();  // handshakes are wall-clock timestamps
   const bool fresh = peer->last_handshake_us != 0 &&
                      now - std::min(now, peer->last_handshake_us) <= options_.handshake_timeout_us;
   if (fresh) {
@@ -261,7 +249,7 @@ TunnelStatus TunnelManager::create(const config::Tunnel& tunnel, bool persist) {
   try {
     if (persist) {
       std::filesystem::create_directories(options_.config_dir);
-      config::write_file_atomically(config_file(tunnel.name), config::render_tunnel(tunnel));
+      write_file_atomically(config_file(tunnel.name), config::render_tunnel(tunnel));
     }
     save_record(entry);
   } catch (const std::exception& e) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "l2wg/error.h"
+#include "l2wg/file.h"
 
 namespace l2wg::config {
 namespace {

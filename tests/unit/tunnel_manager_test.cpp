@@ -18,7 +18,8 @@ using testing::FakeWireGuard;
 class FakeClock : public Clock {
  public:
   uint64_t now = 1'800'000'000'000'000;  // µs since the epoch
-  uint64_t now_us() override { return now; }
+  uint64_t wall_us() override { return now; }
+  uint64_t monotonic_us() override { return now - 1'700'000'000'000'000; }
 };
 
 struct Recorder : ManagerObserver {

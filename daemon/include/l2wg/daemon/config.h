@@ -81,8 +81,4 @@ struct LoadedDirectory {
 // Every *.conf in `dir` (missing dir: empty result), sorted by name.
 LoadedDirectory load_directory(const std::filesystem::path& dir);
 
-// Writes via a temporary file in the same directory, fsync and rename, so readers never see a
-// half-written file. Throws Error(Io) naming the path.
-void write_file_atomically(const std::filesystem::path& path, std::string_view content);
-
 }  // namespace l2wg::config

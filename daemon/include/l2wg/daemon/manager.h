@@ -13,17 +13,11 @@
 
 #include "l2wg/bridge/link_watcher.h"
 #include "l2wg/bridge/tunnel.h"
+#include "l2wg/clock.h"
 #include "l2wg/daemon/config.h"
 #include "l2wg/daemon/status.h"
 
 namespace l2wg {
-
-class Clock {
- public:
-  virtual ~Clock() = default;
-  virtual uint64_t now_us() = 0;  // µs since the epoch
-};
-std::unique_ptr<Clock> make_system_clock();
 
 class ManagerObserver {
  public:
