@@ -28,21 +28,13 @@
 #include <string_view>
 #include <vector>
 
+#include "l2wg/clock.h"
 #include "l2wg/dhcp6/message.h"
 #include "l2wg/ip.h"
 
 namespace l2wg::dhcp6 {
 
-class Clock {
- public:
-  virtual ~Clock() = default;
-  // Timers run on this one: it never jumps (CLOCK_BOOTTIME, so time asleep counts).
-  virtual uint64_t monotonic_us() = 0;
-  // µs since the epoch: what leases are stored with and what users see.
-  virtual uint64_t wall_us() = 0;
-};
-std::unique_ptr<Clock> make_system_clock();
-
+// Clock and Random (l2wg/clock.h) are l2wg-wide; the transport is the client's own.
 class Transport {
  public:
   virtual ~Transport() = default;
@@ -50,13 +42,6 @@ class Transport {
   // that fails is a lost packet to the state machine: retransmission covers it.
   virtual void send(std::span<const uint8_t> packet) = 0;
 };
-
-class Random {
- public:
-  virtual ~Random() = default;
-  virtual uint32_t next() = 0;  // uniformly distributed over all 32-bit values
-};
-std::unique_ptr<Random> make_system_random();  // seeded from getrandom()
 
 // One delegated prefix, with absolute lifetimes (wall clock, µs since the epoch; UINT64_MAX for
 // an infinite lifetime).
@@ -169,14 +154,106 @@ class Client {
   uint32_t inf_max_rt() const { return inf_max_rt_; }
 
  private:
-  struct Impl;  // defined in client.cpp
+  // §15 retransmission parameters in µs; 0 means no limit. Solicit's MRT is sol_max_rt_.
+  struct Timing {
+    uint64_t irt_us = 0;
+    uint64_t mrt_us = 0;
+    uint32_t mrc = 0;
+  };
+  // The message exchange in progress: one message, retransmitted with a fresh Elapsed Time.
+  struct Exchange {
+    Message message;
+    Timing timing;
+    bool confirming = false;        // a Rebind after start()/link_changed(), on Confirm's timing
+    uint64_t started_us = 0;        // first transmission, monotonic
+    uint64_t ends_us = UINT64_MAX;  // MRD as a deadline
+    uint64_t rt_us = 0;
+    uint32_t transmissions = 0;
+    uint64_t next_us = 0;  // the next retransmission, or the end, or (Solicit) the first RT's end
+  };
+  // A prefix held, with its end on the monotonic clock (timers never follow the wall clock).
+  struct HeldPrefix {
+    DelegatedPrefix prefix;
+    uint64_t valid_until_mono_us = 0;
+    bool announced = false;  // prefix_added was called (a stored lease's are not, until confirmed)
+  };
+  struct Binding {
+    Duid server_id;
+    uint64_t renew_at_us = 0;  // wall, as in Lease
+    uint64_t rebind_at_us = 0;
+    uint64_t renew_at_mono_us = 0;
+    uint64_t rebind_at_mono_us = 0;
+    std::vector<HeldPrefix> prefixes;
+    std::vector<IpAddress> dns_servers;
+    std::vector<std::string> domain_search;
+  };
+  // The best Advertise seen during the first RT of a Solicit.
+  struct Offer {
+    Duid server_id;
+    std::vector<IaPrefix> prefixes;
+    uint8_t preference = 0;
+  };
+  // What a server said about our IA_PD, after every check.
+  struct IaVerdict {
+    bool present = false;  // our IAID, with T1 <= T2
+    uint16_t status = 0;   // the IA_PD's status code
+    uint32_t t1 = 0, t2 = 0;
+    std::vector<IaPrefix> prefixes;  // usable ones, valid lifetime 0 included
+    bool grants() const;             // a success with at least one non-zero valid lifetime
+  };
+  struct PrefixEvent {
+    enum class Kind { Added, Changed, Lost } kind;
+    DelegatedPrefix prefix;
+    const char* reason = "";
+  };
+
+  void set_state(State state);
+  bool adopt_stored_lease();
+  void begin_delay(uint64_t delay_us);
+  void begin_solicit();
+  void begin_request(const Duid& server_id, const std::vector<IaPrefix>& prefixes);
+  void begin_renew();
+  void begin_rebind(bool confirming);
+  void begin_exchange(State state, Message message, Timing timing, uint64_t ends_us,
+                      bool confirming = false);
+  void transmit(uint64_t now);
+  void exchange_timer(uint64_t now);
+  void exchange_failed(uint64_t now);
+  void resume_schedule(uint64_t now);
+  Message client_message(MessageType type) const;
+  IaPd our_ia(const std::vector<IaPrefix>& prefixes) const;
+  std::vector<IaPrefix> held_as_ia_prefixes() const;
+
+  bool expects(MessageType type) const;
+  void take_max_rt(const Message& message);
+  IaVerdict judge_ia(const Message& message);
+  void accept(const Message& message);
+  void ignore(const std::string& reason);
+  void on_advertise(const Message& message);
+  void on_reply(const Message& message);
+  void on_renew_or_rebind_reply(const Message& message, const IaVerdict& ia);
+  void bind(const Message& message, const IaVerdict& ia, bool fresh);
+  bool apply_withdrawals(const IaVerdict& ia, std::vector<PrefixEvent>& events);
+  void refused();
+  void lose_everything(const char* reason);
+  void expire_prefixes(uint64_t now);
+  void commit(const std::vector<PrefixEvent>& events);
+
+  uint64_t jittered(uint64_t base_us, bool strictly_above = false);
+  uint64_t uniform_us(uint64_t max_us);
+
   ClientConfig config_;
   Clock& clock_;
   Transport& transport_;
   Random& random_;
   Observer& observer_;
   State state_ = State::Idle;
-  std::optional<Lease> lease_;
+  std::optional<Lease> lease_;      // what lease() shows: binding_ on the wall clock
+  std::optional<Binding> binding_;  // empty until start() adopts a stored lease
+  std::optional<Exchange> exchange_;
+  std::optional<Offer> offer_;
+  uint64_t delay_until_us_ = 0;  // Delaying: when the Solicit starts
+  uint32_t refusals_ = 0;        // Requests refused in a row: grows the pause before Soliciting
   Counters counters_;
   uint32_t sol_max_rt_ = 3600;
   uint32_t inf_max_rt_ = 3600;
