@@ -25,7 +25,9 @@ struct SessionOptions {
 
 // The host's DUID: a DUID-UUID (RFC 6355) made once from getrandom() and kept in
 // STATE_DIR/dhcp6/duid, so it survives restarts and tunnels being recreated (unlike a DUID from a
-// MAC). Throws l2wg::Error(Io) when the state dir cannot be read or written.
+// MAC). Throws l2wg::Error(Io) when the state dir cannot be read or written, and
+// Error(InvalidArgument) naming the file when it holds no DUID (it is never overwritten: servers
+// know this host by it).
 Duid load_or_create_duid(const std::filesystem::path& state_dir);
 
 // The IAID for a tunnel name: stable across restarts and independent of any MAC (FNV-1a of the
@@ -52,13 +54,24 @@ class Session {
   Session& operator=(const Session&) = delete;
 
   std::vector<int> fds() const;
-  void handle(int fd);  // one of fds() is readable
+  // One of fds() is readable. A lease file that could not be written is an Error(Io) thrown
+  // from here (and from the calls below) once the client has finished acting: the session keeps
+  // running on its in-memory lease and the next change of the lease writes the file again.
+  void handle(int fd);
 
+  // start() and link_changed() wait for the interface to have a usable link-local address (not
+  // tentative: duplicate address detection over) before the client acts, since a packet sent
+  // from a tentative address is lost and would only be sent again a whole retransmission time
+  // later; a renew() meanwhile adds nothing to what is pending, stop() and release() cancel it.
+  // link_changed() is for the same interface going down and up; a recreated interface needs a
+  // new Session.
   void start();
   void stop();
   void renew();
   void release();
   void link_changed();
+  // True while start() or link_changed() waits for the link-local address: worth a log line.
+  bool waiting_for_link_local() const;
 
   const Client& client() const;
 
