@@ -15,7 +15,7 @@ test_packages=(
   iproute2 iputils-ping iperf3 nftables procps util-linux tcpdump
   wireguard-tools wireguard-go
   dbus dbus-daemon
-  kea-dhcp6-server ndisc6 tshark dhcpcd5
+  kea-dhcp6-server ndisc6 tshark dhcpcd5 python3
   qemu-system-x86 busybox-static cpio kmod
 )
 
