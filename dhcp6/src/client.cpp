@@ -89,6 +89,19 @@ IpPrefix prefix_of(const IaPrefix& prefix) {
   return IpPrefix{prefix.prefix, prefix.length};
 }
 
+// The ranges no router can number a LAN from (RFC 4291 §2.4): a server offering one is broken or
+// hostile, and routing it would break the host (multicast, link-local, loopback and unspecified).
+std::optional<std::string> special_range_overlapped(const IpPrefix& prefix) {
+  static const std::pair<IpPrefix, const char*> kSpecial[] = {
+      {*IpPrefix::parse("::/8", true), "::/8 (unspecified, loopback, IPv4-mapped)"},
+      {*IpPrefix::parse("fe80::/10", true), "fe80::/10 (link-local)"},
+      {*IpPrefix::parse("ff00::/8", true), "ff00::/8 (multicast)"},
+  };
+  for (const auto& [range, name] : kSpecial)
+    if (range.contains(prefix.address) || prefix.contains(range.address)) return std::string(name);
+  return std::nullopt;
+}
+
 // Why a prefix offered by a server cannot be used (§21.22, RFC 6603), or nullopt.
 std::optional<std::string> prefix_problem(const IaPrefix& prefix) {
   const std::string name = "prefix " + prefix_of(prefix).str();
@@ -98,6 +111,8 @@ std::optional<std::string> prefix_problem(const IaPrefix& prefix) {
     return name + " has length " + std::to_string(prefix.length) + ", must be 1..128";
   if (prefix.prefix.masked(prefix.length) != prefix.prefix)
     return name + " has bits set past its length";
+  if (auto special = special_range_overlapped(prefix_of(prefix)))
+    return name + " overlaps " + *special + ", which cannot be delegated";
   if (prefix.preferred_lifetime > prefix.valid_lifetime)
     return name + " preferred lifetime > valid (" + std::to_string(prefix.preferred_lifetime) +
            " > " + std::to_string(prefix.valid_lifetime) + ")";
@@ -107,7 +122,8 @@ std::optional<std::string> prefix_problem(const IaPrefix& prefix) {
 bool usable_stored(const DelegatedPrefix& prefix) {
   return prefix.prefix.address.is_v6() && prefix.prefix.length >= 1 &&
          prefix.prefix.length <= 128 &&
-         prefix.prefix.address.masked(prefix.prefix.length) == prefix.prefix.address;
+         prefix.prefix.address.masked(prefix.prefix.length) == prefix.prefix.address &&
+         !special_range_overlapped(prefix.prefix);
 }
 
 }  // namespace
@@ -728,7 +744,7 @@ bool Client::apply_withdrawals(const IaVerdict& ia, std::vector<PrefixEvent>& ev
 void Client::bind(const Message& message, const IaVerdict& ia, bool fresh) {
   const uint64_t now_mono = clock_.monotonic_us();
   const uint64_t now_wall = clock_.wall_us();
-  if (!binding_) binding_.emplace();
+  if (!binding_) binding_ = Binding{};  // not emplace(): clang 14 rejects it for a nested type
   std::vector<PrefixEvent> events;
   apply_withdrawals(ia, events);
 

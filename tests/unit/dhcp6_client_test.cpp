@@ -818,7 +818,9 @@ TEST_F(Dhcp6ClientTest, BadPrefixesAreIgnored) {
   deliver(answer(MessageType::Reply, last(), kServerA,
                  {ia_pd(kIaid, 50, 80,
                         {pfx("2001:db8:300::/56", 300, 200), pfx("::/0", 100, 200), refused,
-                         host_bits, pfx("2001:db8:100::/56", 100, 200)})}));
+                         host_bits, pfx("ff05:1::/56", 100, 200), pfx("fe80::/64", 100, 200),
+                         pfx("::/64", 100, 200), pfx("8000::/1", 100, 200),
+                         pfx("2001:db8:100::/56", 100, 200)})}));
   ASSERT_TRUE(client_->lease());
   ASSERT_EQ(client_->lease()->prefixes.size(), 1u);
   EXPECT_EQ(client_->lease()->prefixes[0].prefix, ip_prefix("2001:db8:100::/56"));
@@ -827,6 +829,10 @@ TEST_F(Dhcp6ClientTest, BadPrefixesAreIgnored) {
   EXPECT_THAT(observer_.dropped, Contains(HasSubstr("prefix ::/0 has length 0")));
   EXPECT_THAT(observer_.dropped, Contains(HasSubstr("2001:db8:500::/56 has status NoPrefixAvail")));
   EXPECT_THAT(observer_.dropped, Contains(HasSubstr("has bits set past its length")));
+  EXPECT_THAT(observer_.dropped, Contains(HasSubstr("ff05:1::/56 overlaps ff00::/8 (multicast)")));
+  EXPECT_THAT(observer_.dropped, Contains(HasSubstr("fe80::/64 overlaps fe80::/10 (link-local)")));
+  EXPECT_THAT(observer_.dropped, Contains(HasSubstr("prefix ::/64 overlaps ::/8")));
+  EXPECT_THAT(observer_.dropped, Contains(HasSubstr("prefix 8000::/1 overlaps fe80::/10")));
 }
 
 TEST_F(Dhcp6ClientTest, PrefixChangesInAReply) {
