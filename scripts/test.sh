@@ -3,7 +3,8 @@
 # kernel) with one summary at the end. Exits non-zero if anything failed or a tier could not run.
 #
 #   scripts/test.sh                 all three tiers on a RelWithDebInfo build in ./build
-#   scripts/test.sh --sanitizers    additionally the unit and netns tiers on an ASan+UBSan build
+#   scripts/test.sh --sanitizers    additionally the unit and netns tiers on an ASan+UBSan build,
+#                                   and with the unit tier the libFuzzer targets (a clang build)
 #   scripts/test.sh --tiers unit,netns   only these tiers
 set -uo pipefail
 
@@ -78,6 +79,19 @@ if [ "$sanitizers" = 1 ]; then
     failed=$((failed + 1))
     summary+=("asan build: FAILED")
   fi
+  # The fuzzers need clang's libFuzzer; that build holds only them and the libraries they use.
+  case ",$tiers," in
+    *",unit,"*)
+      if build "$root/build-fuzz" -DL2WG_FUZZ=ON \
+        -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++; then
+        run_tier "$root/build-fuzz" fuzz "fuzz (libfuzzer+asan+ubsan)"
+      else
+        echo "test.sh: the fuzz build failed (see above and $root/build-fuzz.configure.log)"
+        failed=$((failed + 1))
+        summary+=("fuzz build: FAILED")
+      fi
+      ;;
+  esac
 fi
 
 echo "=== summary"
