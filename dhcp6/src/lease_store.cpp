@@ -16,6 +16,7 @@
 #include <system_error>
 
 #include "l2wg/dhcp6/session.h"
+#include "l2wg/bytes.h"
 #include "l2wg/error.h"
 #include "l2wg/fd.h"
 #include "l2wg/file.h"
@@ -31,33 +32,11 @@ constexpr uint16_t kDuidUuid = 4;  // RFC 6355
 constexpr size_t kMaxDuidBytes = 130;
 constexpr mode_t kFileMode = 0600;
 
-std::string to_hex(const std::vector<uint8_t>& bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string hex;
-  for (uint8_t b : bytes) {
-    hex += kDigits[b >> 4];
-    hex += kDigits[b & 0xf];
-  }
-  return hex;
-}
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // A DUID as hex text, 1..130 octets; nullopt for anything else.
 std::optional<Duid> duid_from_hex(std::string_view hex) {
-  if (hex.empty() || hex.size() % 2 || hex.size() / 2 > kMaxDuidBytes) return std::nullopt;
-  Duid duid;
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    const int high = hex_digit(hex[i]), low = hex_digit(hex[i + 1]);
-    if (high < 0 || low < 0) return std::nullopt;
-    duid.bytes.push_back(static_cast<uint8_t>(high << 4 | low));
-  }
-  return duid;
+  auto bytes = from_hex(hex);
+  if (!bytes || bytes->empty() || bytes->size() > kMaxDuidBytes) return std::nullopt;
+  return Duid{std::move(*bytes)};
 }
 
 // The whole file; nullopt when it does not exist.

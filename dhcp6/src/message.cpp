@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "l2wg/bytes.h"
 #include "l2wg/dns_name.h"
 #include "l2wg/error.h"
 
@@ -44,16 +45,6 @@ void sort_by_code(std::vector<UnknownOption>& options) {
   throw Error(ErrorCode::InvalidArgument, "cannot encode DHCPv6 message: " + what);
 }
 
-void put_u16(std::vector<uint8_t>& out, uint16_t value) {
-  out.push_back(static_cast<uint8_t>(value >> 8));
-  out.push_back(static_cast<uint8_t>(value));
-}
-
-void put_u32(std::vector<uint8_t>& out, uint32_t value) {
-  put_u16(out, static_cast<uint16_t>(value >> 16));
-  put_u16(out, static_cast<uint16_t>(value));
-}
-
 void put_bytes(std::vector<uint8_t>& out, const uint8_t* data, size_t size) {
   out.insert(out.end(), data, data + size);
 }
@@ -78,8 +69,8 @@ class OptionWriter {
       if (option.data.size() > UINT16_MAX)
         unencodable("option " + std::to_string(option.code) + " is " +
                     std::to_string(option.data.size()) + " bytes, more than 65535");
-      put_u16(out, option.code);
-      put_u16(out, static_cast<uint16_t>(option.data.size()));
+      put_be16(out, option.code);
+      put_be16(out, static_cast<uint16_t>(option.data.size()));
       put_bytes(out, option.data.data(), option.data.size());
     }
   }
@@ -97,7 +88,7 @@ std::vector<uint8_t> duid_body(const Duid& duid, std::string_view what) {
 
 std::vector<uint8_t> status_body(const Status& status) {
   std::vector<uint8_t> body;
-  put_u16(body, status.code);
+  put_be16(body, status.code);
   put_bytes(body, reinterpret_cast<const uint8_t*>(status.message.data()), status.message.size());
   return body;
 }
@@ -124,8 +115,8 @@ std::vector<uint8_t> ia_prefix_body(const IaPrefix& prefix) {
   if (prefix.length > 128)
     unencodable("IAPREFIX length " + std::to_string(prefix.length) + " is over 128");
   std::vector<uint8_t> body;
-  put_u32(body, prefix.preferred_lifetime);
-  put_u32(body, prefix.valid_lifetime);
+  put_be32(body, prefix.preferred_lifetime);
+  put_be32(body, prefix.valid_lifetime);
   body.push_back(prefix.length);
   put_v6(body, prefix.prefix, "IAPREFIX");
   OptionWriter options;
@@ -138,9 +129,9 @@ std::vector<uint8_t> ia_prefix_body(const IaPrefix& prefix) {
 
 std::vector<uint8_t> ia_pd_body(const IaPd& ia) {
   std::vector<uint8_t> body;
-  put_u32(body, ia.iaid);
-  put_u32(body, ia.t1);
-  put_u32(body, ia.t2);
+  put_be32(body, ia.iaid);
+  put_be32(body, ia.t1);
+  put_be32(body, ia.t2);
   OptionWriter options;
   if (ia.status) options.add(option::kStatusCode, status_body(*ia.status));
   for (const auto& prefix : ia.prefixes) options.add(option::kIaPrefix, ia_prefix_body(prefix));
@@ -151,7 +142,7 @@ std::vector<uint8_t> ia_pd_body(const IaPd& ia) {
 
 std::vector<uint8_t> u32_body(uint32_t value) {
   std::vector<uint8_t> body;
-  put_u32(body, value);
+  put_be32(body, value);
   return body;
 }
 
@@ -164,13 +155,6 @@ struct Malformed {
 
 [[noreturn]] void malformed(std::string reason) {
   throw Malformed{std::move(reason)};
-}
-
-uint16_t get_u16(const uint8_t* p) {
-  return static_cast<uint16_t>(p[0] << 8 | p[1]);
-}
-uint32_t get_u32(const uint8_t* p) {
-  return uint32_t{get_u16(p)} << 16 | get_u16(p + 2);
 }
 
 IpAddress get_v6(const uint8_t* p) {
@@ -186,8 +170,8 @@ void for_each_option(std::span<const uint8_t> area, const std::string& where, F&
     if (area.size() < kOptionHeaderSize)
       malformed(where + ": option header truncated (" + std::to_string(area.size()) +
                 " bytes left)");
-    const uint16_t code = get_u16(area.data());
-    const uint16_t length = get_u16(area.data() + 2);
+    const uint16_t code = get_be16(area.data());
+    const uint16_t length = get_be16(area.data() + 2);
     if (length > area.size() - kOptionHeaderSize)
       malformed(where + ": option " + std::to_string(code) + " length " + std::to_string(length) +
                 " runs past the end (" + std::to_string(area.size() - kOptionHeaderSize) +
@@ -229,7 +213,7 @@ Status parse_status(std::span<const uint8_t> body, const std::string& where) {
   if (body.size() < 2)
     malformed(where + ": status code option shorter than 2 bytes (" + std::to_string(body.size()) +
               ")");
-  return Status{get_u16(body.data()), std::string(body.begin() + 2, body.end())};
+  return Status{get_be16(body.data()), std::string(body.begin() + 2, body.end())};
 }
 
 std::vector<std::string> parse_domain_list(std::span<const uint8_t> body) {
@@ -267,8 +251,8 @@ IaPrefix parse_ia_prefix(std::span<const uint8_t> body, const std::string& paren
   if (body.size() < kIaPrefixFixedSize)
     malformed(parent + ": IAPREFIX shorter than 25 bytes (" + std::to_string(body.size()) + ")");
   IaPrefix prefix;
-  prefix.preferred_lifetime = get_u32(body.data());
-  prefix.valid_lifetime = get_u32(body.data() + 4);
+  prefix.preferred_lifetime = get_be32(body.data());
+  prefix.valid_lifetime = get_be32(body.data() + 4);
   prefix.length = body[8];
   prefix.prefix = get_v6(body.data() + 9);
   const std::string where =
@@ -297,9 +281,9 @@ IaPd parse_ia_pd(std::span<const uint8_t> body) {
   if (body.size() < kIaPdFixedSize)
     malformed("IA_PD shorter than 12 bytes (" + std::to_string(body.size()) + ")");
   IaPd ia;
-  ia.iaid = get_u32(body.data());
-  ia.t1 = get_u32(body.data() + 4);
-  ia.t2 = get_u32(body.data() + 8);
+  ia.iaid = get_be32(body.data());
+  ia.t1 = get_be32(body.data() + 4);
+  ia.t2 = get_be32(body.data() + 8);
   const std::string where = "IA_PD " + hex32(ia.iaid);
   SingletonGuard once(where);
   for_each_option(body.subspan(kIaPdFixedSize), where, [&](uint16_t code, auto data) {
@@ -341,19 +325,19 @@ void parse_option(Message& m, uint16_t code, std::span<const uint8_t> data) {
     case option::kOptionRequest:
       if (data.size() % 2 != 0)
         malformed("option request length " + std::to_string(data.size()) + " is odd");
-      for (size_t i = 0; i < data.size(); i += 2) m.option_request.push_back(get_u16(&data[i]));
+      for (size_t i = 0; i < data.size(); i += 2) m.option_request.push_back(get_be16(&data[i]));
       break;
     case option::kElapsedTime:
       expect_length(data, 2, "elapsed time option");
-      m.elapsed_time = get_u16(data.data());
+      m.elapsed_time = get_be16(data.data());
       break;
     case option::kSolMaxRt:
       expect_length(data, 4, "SOL_MAX_RT option");
-      m.sol_max_rt = get_u32(data.data());
+      m.sol_max_rt = get_be32(data.data());
       break;
     case option::kInfMaxRt:
       expect_length(data, 4, "INF_MAX_RT option");
-      m.inf_max_rt = get_u32(data.data());
+      m.inf_max_rt = get_be32(data.data());
       break;
     case option::kDnsServers:
       if (data.size() % 16 != 0)
@@ -407,7 +391,7 @@ std::vector<uint8_t> encode(const Message& m) {
   std::vector<uint8_t> out;
   out.push_back(static_cast<uint8_t>(m.type));
   out.push_back(static_cast<uint8_t>(m.transaction_id >> 16));
-  put_u16(out, static_cast<uint16_t>(m.transaction_id));
+  put_be16(out, static_cast<uint16_t>(m.transaction_id));
 
   OptionWriter options;
   if (m.client_id) options.add(option::kClientId, duid_body(*m.client_id, "client"));
@@ -417,12 +401,12 @@ std::vector<uint8_t> encode(const Message& m) {
   if (m.rapid_commit) options.add(option::kRapidCommit, {});
   if (!m.option_request.empty()) {
     std::vector<uint8_t> body;
-    for (uint16_t code : m.option_request) put_u16(body, code);
+    for (uint16_t code : m.option_request) put_be16(body, code);
     options.add(option::kOptionRequest, std::move(body));
   }
   if (m.elapsed_time) {
     std::vector<uint8_t> body;
-    put_u16(body, *m.elapsed_time);
+    put_be16(body, *m.elapsed_time);
     options.add(option::kElapsedTime, std::move(body));
   }
   if (m.sol_max_rt) options.add(option::kSolMaxRt, u32_body(*m.sol_max_rt));
@@ -460,7 +444,7 @@ ParseResult parse(std::span<const uint8_t> packet) {
       malformed("unsupported message type " + std::to_string(type));
     Message m;
     m.type = static_cast<MessageType>(type);
-    m.transaction_id = uint32_t{packet[1]} << 16 | get_u16(&packet[2]);
+    m.transaction_id = uint32_t{packet[1]} << 16 | get_be16(&packet[2]);
     SingletonGuard once("message");
     for_each_option(packet.subspan(kHeaderSize), "message", [&](uint16_t code, auto data) {
       if (std::ranges::find(kSingletonOptions, code) != kSingletonOptions.end()) once.see(code);

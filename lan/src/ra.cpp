@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "l2wg/bytes.h"
 #include "l2wg/dns_name.h"
 #include "l2wg/error.h"
 
@@ -36,22 +37,8 @@ struct Malformed {
   throw Malformed{std::move(reason)};
 }
 
-void put_u16(std::vector<uint8_t>& out, uint16_t value) {
-  out.push_back(static_cast<uint8_t>(value >> 8));
-  out.push_back(static_cast<uint8_t>(value));
-}
-void put_u32(std::vector<uint8_t>& out, uint32_t value) {
-  put_u16(out, static_cast<uint16_t>(value >> 16));
-  put_u16(out, static_cast<uint16_t>(value));
-}
 void put_v6(std::vector<uint8_t>& out, const IpAddress& address, size_t bytes) {
   out.insert(out.end(), address.data(), address.data() + bytes);
-}
-uint16_t get_u16(const uint8_t* p) {
-  return static_cast<uint16_t>(p[0] << 8 | p[1]);
-}
-uint32_t get_u32(const uint8_t* p) {
-  return uint32_t{get_u16(p)} << 16 | get_u16(p + 2);
 }
 IpAddress get_v6(const uint8_t* p, size_t bytes) {
   std::array<uint8_t, 16> address{};
@@ -119,8 +106,8 @@ PrefixInformation parse_prefix(std::span<const uint8_t> body) {
   if (length > 128) malformed("prefix information length " + std::to_string(length) + " over 128");
   pio.on_link = body[1] & kOnLinkFlag;
   pio.autonomous = body[1] & kAutonomousFlag;
-  pio.valid_lifetime = get_u32(body.data() + 2);
-  pio.preferred_lifetime = get_u32(body.data() + 6);
+  pio.valid_lifetime = get_be32(body.data() + 2);
+  pio.preferred_lifetime = get_be32(body.data() + 6);
   pio.prefix = IpPrefix{get_v6(body.data() + 14, 16).masked(length), length};
   return pio;
 }
@@ -134,21 +121,21 @@ RouteInformation parse_route(std::span<const uint8_t> body) {
   if (length > 128 || size_t{length} + 7 > prefix_bytes * 8 + 7)
     malformed("route information length " + std::to_string(length) + " does not fit the option");
   return RouteInformation{IpPrefix{get_v6(body.data() + 6, prefix_bytes).masked(length), length},
-                          preference_from(body[1]), get_u32(body.data() + 2)};
+                          preference_from(body[1]), get_be32(body.data() + 2)};
 }
 
 RecursiveDnsServers parse_rdnss(std::span<const uint8_t> body) {
   // RFC 8106 §5.1: length 3 + 2n, at least one address.
   if (body.size() < 22 || (body.size() - 6) % 16 != 0)
     malformed("RDNSS option of " + std::to_string(body.size() + 2) + " octets");
-  RecursiveDnsServers rdnss{get_u32(body.data() + 2), {}};
+  RecursiveDnsServers rdnss{get_be32(body.data() + 2), {}};
   for (size_t at = 6; at < body.size(); at += 16) rdnss.servers.push_back(get_v6(body.data() + at, 16));
   return rdnss;
 }
 
 DnsSearchList parse_dnssl(std::span<const uint8_t> body) {
   if (body.size() < 14) malformed("DNSSL option shorter than 16 octets");
-  DnsSearchList dnssl{get_u32(body.data() + 2), {}};
+  DnsSearchList dnssl{get_be32(body.data() + 2), {}};
   const auto names = body.subspan(6);
   size_t pos = 0;
   try {
@@ -184,13 +171,13 @@ std::vector<uint8_t> encode(const RouterAdvertisement& ra) {
   std::vector<uint8_t> out{kRouterAdvertisement, 0, 0, 0, ra.hop_limit};
   out.push_back(static_cast<uint8_t>((ra.managed ? kManagedFlag : 0) | (ra.other ? kOtherFlag : 0) |
                                      preference_bits(ra.preference)));
-  put_u16(out, ra.router_lifetime);
-  put_u32(out, ra.reachable_time);
-  put_u32(out, ra.retrans_timer);
+  put_be16(out, ra.router_lifetime);
+  put_be32(out, ra.reachable_time);
+  put_be32(out, ra.retrans_timer);
   put_source_link_layer(out, ra.source_link_layer);
   if (ra.mtu) {
     std::vector<uint8_t> body{0, 0};
-    put_u32(body, *ra.mtu);
+    put_be32(body, *ra.mtu);
     put_option(out, kMtu, std::move(body));
   }
   for (const auto& pio : ra.prefixes) {
@@ -198,16 +185,16 @@ std::vector<uint8_t> encode(const RouterAdvertisement& ra) {
     std::vector<uint8_t> body{pio.prefix.length, static_cast<uint8_t>(
                                                      (pio.on_link ? kOnLinkFlag : 0) |
                                                      (pio.autonomous ? kAutonomousFlag : 0))};
-    put_u32(body, pio.valid_lifetime);
-    put_u32(body, pio.preferred_lifetime);
-    put_u32(body, 0);
+    put_be32(body, pio.valid_lifetime);
+    put_be32(body, pio.preferred_lifetime);
+    put_be32(body, 0);
     put_v6(body, pio.prefix.address.masked(pio.prefix.length), 16);
     put_option(out, kPrefixInformation, std::move(body));
   }
   for (const auto& rio : ra.routes) {
     check_prefix(rio.prefix, "route");
     std::vector<uint8_t> body{rio.prefix.length, preference_bits(rio.preference)};
-    put_u32(body, rio.lifetime);
+    put_be32(body, rio.lifetime);
     // The shortest form that holds the prefix (RFC 4191 §2.3).
     const size_t bytes = rio.prefix.length == 0 ? 0 : rio.prefix.length <= 64 ? 8 : 16;
     put_v6(body, rio.prefix.address.masked(rio.prefix.length), bytes);
@@ -216,7 +203,7 @@ std::vector<uint8_t> encode(const RouterAdvertisement& ra) {
   if (ra.dns_servers) {
     if (ra.dns_servers->servers.empty()) unencodable("RDNSS without a server");
     std::vector<uint8_t> body{0, 0};
-    put_u32(body, ra.dns_servers->lifetime);
+    put_be32(body, ra.dns_servers->lifetime);
     for (const auto& server : ra.dns_servers->servers) {
       if (!server.is_v6()) unencodable("DNS server " + server.str() + " is not IPv6");
       put_v6(body, server, 16);
@@ -226,7 +213,7 @@ std::vector<uint8_t> encode(const RouterAdvertisement& ra) {
   if (ra.search_list) {
     if (ra.search_list->domains.empty()) unencodable("DNSSL without a domain");
     std::vector<uint8_t> body{0, 0};
-    put_u32(body, ra.search_list->lifetime);
+    put_be32(body, ra.search_list->lifetime);
     for (const auto& domain : ra.search_list->domains) {
       if (domain.empty()) unencodable("DNSSL with an empty domain");
       try {
@@ -255,15 +242,15 @@ std::variant<RouterAdvertisement, ParseError> parse_router_advertisement(
     ra.managed = icmp[5] & kManagedFlag;
     ra.other = icmp[5] & kOtherFlag;
     ra.preference = preference_from(icmp[5]);
-    ra.router_lifetime = get_u16(icmp.data() + 6);
-    ra.reachable_time = get_u32(icmp.data() + 8);
-    ra.retrans_timer = get_u32(icmp.data() + 12);
+    ra.router_lifetime = get_be16(icmp.data() + 6);
+    ra.reachable_time = get_be32(icmp.data() + 8);
+    ra.retrans_timer = get_be32(icmp.data() + 12);
     for_each_option(icmp.subspan(kRaHeaderSize), [&](uint8_t type, std::span<const uint8_t> body) {
       switch (type) {
         case kSourceLinkLayer: set_once(ra.source_link_layer, parse_mac(body), "link-layer address"); break;
         case kMtu:
           if (body.size() != 6) malformed("MTU option is not 8 octets");
-          set_once(ra.mtu, get_u32(body.data() + 2), "MTU");
+          set_once(ra.mtu, get_be32(body.data() + 2), "MTU");
           break;
         case kPrefixInformation: ra.prefixes.push_back(parse_prefix(body)); break;
         case kRouteInformation: ra.routes.push_back(parse_route(body)); break;

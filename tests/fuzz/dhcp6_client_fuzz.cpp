@@ -41,6 +41,7 @@
 #include <variant>
 #include <vector>
 
+#include "l2wg/bytes.h"
 #include "l2wg/dhcp6/client.h"
 #include "l2wg/dhcp6/message.h"
 
@@ -69,20 +70,11 @@ constexpr uint32_t kIaid = 1;  // what the Kea captures carry
   std::abort();
 }
 
-Bytes from_hex(const std::string& hex) {
-  Bytes out;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
-    if (hex[i] == '\n') break;
-    out.push_back(static_cast<uint8_t>(std::stoul(hex.substr(i, 2), nullptr, 16)));
-  }
-  return out;
-}
-
 Bytes load_capture(const char* name) {
   const std::string path = std::string(L2WG_TEST_DATA_DIR) + "/" + name;
   std::ifstream in(path);
   if (!in) finding("cannot read %s", path.c_str());
-  return from_hex(std::string(std::istreambuf_iterator<char>(in), {}));
+  return *from_hex(std::string(std::istreambuf_iterator<char>(in), {}));
 }
 
 // The Kea exchange the setup replays (tests/unit/data/dhcp6_kea_capture.sh); the client uses the
@@ -90,8 +82,8 @@ Bytes load_capture(const char* name) {
 struct Captures {
   Bytes advertise = load_capture("dhcp6_kea_advertise.hex");
   Bytes reply = load_capture("dhcp6_kea_reply.hex");
-  Duid client_id{from_hex("0003000102005e100001")};
-  Duid server_id{from_hex("0003000102005e100002")};
+  Duid client_id{*from_hex("0003000102005e100001")};
+  Duid server_id{*from_hex("0003000102005e100002")};
 };
 const Captures* captures;
 

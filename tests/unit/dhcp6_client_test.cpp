@@ -13,6 +13,7 @@
 #include <variant>
 #include <vector>
 
+#include "l2wg/bytes.h"
 #include "l2wg/dhcp6/client.h"
 #include "l2wg/dhcp6/message.h"
 
@@ -37,19 +38,9 @@ constexpr uint32_t kRandMiddle = 0x80000000;
 constexpr uint32_t kRandLowest = 0;            // RAND = -0.1
 constexpr uint32_t kRandHighest = 0xffffffff;  // RAND = +0.1
 
-Bytes from_hex(const std::string& hex) {
-  Bytes bytes;
-  std::string digits;
-  for (char c : hex)
-    if (!std::isspace(static_cast<unsigned char>(c))) digits += c;
-  for (size_t i = 0; i + 1 < digits.size(); i += 2)
-    bytes.push_back(static_cast<uint8_t>(std::stoi(digits.substr(i, 2), nullptr, 16)));
-  return bytes;
-}
-
-const Duid kClientDuid{from_hex("0003000102005e100001")};
-const Duid kServerA{from_hex("0003000102005e100002")};
-const Duid kServerB{from_hex("0003000102005e100003")};
+const Duid kClientDuid{*from_hex("0003000102005e100001")};
+const Duid kServerA{*from_hex("0003000102005e100002")};
+const Duid kServerB{*from_hex("0003000102005e100003")};
 
 IpPrefix ip_prefix(const char* text) {
   return *IpPrefix::parse(text, /*strict=*/true);
@@ -283,7 +274,7 @@ TEST_F(Dhcp6ClientTest, SolicitBytes) {
   start();
   ASSERT_EQ(sent_count(), 1u);
   EXPECT_EQ(transport_.packets[0],
-            from_hex("01 123456"
+            *from_hex("01 123456"
                      "0001 000a 0003000102005e100001"        // Client Identifier
                      "0006 000a 0017 0018 0043 0052 0053"    // ORO 23 24 67 82 83
                      "0008 0002 0000"                        // Elapsed Time 0
@@ -427,7 +418,7 @@ TEST_F(Dhcp6ClientTest, BestAdvertiseAtTheEndOfTheFirstRt) {
     m.preference = preference;
     return m;
   };
-  const Duid serverC{from_hex("0003000102005e100004")};
+  const Duid serverC{*from_hex("0003000102005e100004")};
   deliver(advertise(kServerB, std::nullopt, "2001:db8:200::/56"));
   deliver(advertise(kServerA, 20, "2001:db8:100::/56"));
   deliver(advertise(serverC, 20, "2001:db8:300::/56"));  // a tie: the first one stays
@@ -1079,7 +1070,7 @@ TEST_F(Dhcp6ClientTest, MalformedPacketsAreDroppedAndCounted) {
   const auto packet = [&](const std::string& options) {
     Bytes p = {2};  // ADVERTISE
     p.insert(p.end(), xid.begin(), xid.end());
-    const Bytes rest = from_hex(options);
+    const Bytes rest = *from_hex(options);
     p.insert(p.end(), rest.begin(), rest.end());
     return p;
   };
@@ -1093,7 +1084,7 @@ TEST_F(Dhcp6ClientTest, MalformedPacketsAreDroppedAndCounted) {
              "0019 0029 01020304 00000000 00000000"
              "  001a 0019 00000064 000000c8 81 20010db8010000000000000000000000"));
   // A relay message.
-  deliver_raw(from_hex("0c00"));
+  deliver_raw(*from_hex("0c00"));
   EXPECT_EQ(client_->counters().dropped_malformed, 5u);
   EXPECT_EQ(client_->state(), State::Soliciting);
   EXPECT_THAT(observer_.dropped, Contains(HasSubstr("malformed: packet of 0 bytes")));

@@ -8,6 +8,7 @@
 #include <variant>
 #include <vector>
 
+#include "l2wg/bytes.h"
 #include "l2wg/dhcp6/message.h"
 #include "l2wg/error.h"
 
@@ -17,31 +18,11 @@ namespace {
 using ::testing::HasSubstr;
 using Bytes = std::vector<uint8_t>;
 
-Bytes from_hex(const std::string& hex) {
-  Bytes bytes;
-  std::string digits;
-  for (char c : hex)
-    if (!std::isspace(static_cast<unsigned char>(c))) digits += c;
-  for (size_t i = 0; i + 1 < digits.size(); i += 2)
-    bytes.push_back(static_cast<uint8_t>(std::stoi(digits.substr(i, 2), nullptr, 16)));
-  return bytes;
-}
-
-std::string to_hex(const Bytes& bytes) {
-  std::string out;
-  for (uint8_t b : bytes) {
-    static constexpr char kDigits[] = "0123456789abcdef";
-    out += kDigits[b >> 4];
-    out += kDigits[b & 0xf];
-  }
-  return out;
-}
-
 // Captured by tests/unit/data/dhcp6_kea_capture.sh from Kea 2.2.0.
 Bytes load_capture(const std::string& name) {
   std::ifstream in(std::string(L2WG_TEST_DATA_DIR) + "/" + name);
   EXPECT_TRUE(in) << name;
-  return from_hex(std::string(std::istreambuf_iterator<char>(in), {}));
+  return *from_hex(std::string(std::istreambuf_iterator<char>(in), {}));
 }
 
 Bytes cat(std::initializer_list<Bytes> parts) {
@@ -76,12 +57,12 @@ std::string rejection(const Bytes& packet) {
   return {};
 }
 
-const Duid kClientDuid{from_hex("0003000102005e100001")};  // DUID-LL 02:00:5e:10:00:01
-const Duid kServerDuid{from_hex("0003000102005e100002")};
+const Duid kClientDuid{*from_hex("0003000102005e100001")};  // DUID-LL 02:00:5e:10:00:01
+const Duid kServerDuid{*from_hex("0003000102005e100002")};
 
 // The Solicit sent to Kea for the captures: client id, ORO (DNS, domain list, PD exclude,
 // SOL_MAX_RT), elapsed time 0, IA_PD 1 with a /56 hint.
-const Bytes kSolicit = from_hex(
+const Bytes kSolicit = *from_hex(
     "01 123456"                             // SOLICIT, transaction id
     "0001 000a 0003000102005e100001"        // client id
     "0006 0008 0017 0018 0043 0052"         // option request
@@ -115,7 +96,7 @@ TEST(Dhcp6Codec, EncodesRapidCommitBetweenElapsedTimeAndIaPd) {
   Message m = solicit();
   m.rapid_commit = true;
   const Bytes with_rapid_commit =
-      cat({Bytes(kSolicit.begin(), kSolicit.begin() + 36), from_hex("000e0000"),
+      cat({Bytes(kSolicit.begin(), kSolicit.begin() + 36), *from_hex("000e0000"),
            Bytes(kSolicit.begin() + 36, kSolicit.end())});
   EXPECT_EQ(encode(m), with_rapid_commit);
   EXPECT_EQ(parsed(with_rapid_commit), m);
@@ -214,7 +195,7 @@ TEST(Dhcp6Codec, EveryFieldRoundTrips) {
 }
 
 TEST(Dhcp6Codec, OtherOptionOrderParsesToTheSameValuesButReencodesCanonically) {
-  const Bytes reordered = from_hex(
+  const Bytes reordered = *from_hex(
       "07000001"
       "000e0000"                      // rapid commit
       "0001000a0003000102005e100001"  // client id
@@ -223,14 +204,14 @@ TEST(Dhcp6Codec, OtherOptionOrderParsesToTheSameValuesButReencodesCanonically) {
   EXPECT_TRUE(m.rapid_commit);
   EXPECT_EQ(m.client_id, kClientDuid);
   EXPECT_EQ(m.elapsed_time, 0xff);
-  EXPECT_EQ(encode(m), from_hex("07000001"
+  EXPECT_EQ(encode(m), *from_hex("07000001"
                                 "0001000a0003000102005e100001"
                                 "0008000200ff"
                                 "000e0000"));
 }
 
 Bytes reply(std::initializer_list<Bytes> options) {
-  Bytes packet = from_hex("07000001");
+  Bytes packet = *from_hex("07000001");
   for (const auto& o : options) packet.insert(packet.end(), o.begin(), o.end());
   return packet;
 }
@@ -238,9 +219,9 @@ Bytes reply(std::initializer_list<Bytes> options) {
 Bytes ia_pd(const Bytes& fixed_and_options) {
   return opt(option::kIaPd, fixed_and_options);
 }
-const Bytes kIaPdFixed = from_hex("00000001 00000000 00000000");
+const Bytes kIaPdFixed = *from_hex("00000001 00000000 00000000");
 const Bytes kIaPrefixFixed =
-    from_hex("00000000 00000000 38 20010db8010000000000000000000000");  // 2001:db8:100::/56
+    *from_hex("00000000 00000000 38 20010db8010000000000000000000000");  // 2001:db8:100::/56
 
 struct Rejection {
   const char* name;
@@ -251,13 +232,13 @@ struct Rejection {
 TEST(Dhcp6Codec, RejectsMalformedPacketsWithAReason) {
   const std::vector<Rejection> cases = {
       {"empty", {}, "shorter than the header"},
-      {"short header", from_hex("070000"), "shorter than the header"},
-      {"relay-forward", from_hex("0c000000"), "relay message"},
-      {"relay-reply", from_hex("0d000000"), "relay message"},
-      {"type 0", from_hex("00000000"), "unsupported message type 0"},
-      {"leasequery", from_hex("0e000000"), "unsupported message type 14"},
-      {"option header past end", reply({from_hex("000100")}), "option header truncated"},
-      {"option length past end", reply({from_hex("00010005 0003")}), "runs past the end"},
+      {"short header", *from_hex("070000"), "shorter than the header"},
+      {"relay-forward", *from_hex("0c000000"), "relay message"},
+      {"relay-reply", *from_hex("0d000000"), "relay message"},
+      {"type 0", *from_hex("00000000"), "unsupported message type 0"},
+      {"leasequery", *from_hex("0e000000"), "unsupported message type 14"},
+      {"option header past end", reply({*from_hex("000100")}), "option header truncated"},
+      {"option length past end", reply({*from_hex("00010005 0003")}), "runs past the end"},
       {"empty client id", reply({opt(1, {})}), "client DUID is 0 octets"},
       {"server id over 130", reply({opt(2, Bytes(131, 1))}), "server DUID is 131 octets"},
       {"two client ids", reply({opt(1, {1}), opt(1, {2})}), "option 1 appears twice"},
@@ -275,10 +256,10 @@ TEST(Dhcp6Codec, RejectsMalformedPacketsWithAReason) {
       {"DNS list of 17", reply({opt(23, Bytes(17))}), "not a multiple of 16"},
       {"DNS list of 8", reply({opt(23, Bytes(8))}), "not a multiple of 16"},
       {"label of 64", reply({opt(24, cat({{64}, Bytes(64, 'a'), {0}}))}), "label of 64 octets"},
-      {"compression pointer", reply({opt(24, from_hex("01610000 c000"))}), "compression pointer"},
-      {"unterminated name", reply({opt(24, from_hex("0161"))}), "not terminated"},
-      {"label past end", reply({opt(24, from_hex("0561"))}), "label runs past the end"},
-      {"label with a dot", reply({opt(24, from_hex("03612e6200"))}), "contains a '.'"},
+      {"compression pointer", reply({opt(24, *from_hex("01610000 c000"))}), "compression pointer"},
+      {"unterminated name", reply({opt(24, *from_hex("0161"))}), "not terminated"},
+      {"label past end", reply({opt(24, *from_hex("0561"))}), "label runs past the end"},
+      {"label with a dot", reply({opt(24, *from_hex("03612e6200"))}), "contains a '.'"},
       {"name over 255",
        reply({opt(24, cat({{63},
                            Bytes(63, 'a'),
@@ -291,9 +272,9 @@ TEST(Dhcp6Codec, RejectsMalformedPacketsWithAReason) {
                            {0}}))}),
        "longer than 255"},
       {"IA_PD of 11", reply({ia_pd(Bytes(11))}), "IA_PD shorter than 12 bytes (11)"},
-      {"IA_PD sub-option past IA_PD", reply({ia_pd(cat({kIaPdFixed, from_hex("000d0004 0000")}))}),
+      {"IA_PD sub-option past IA_PD", reply({ia_pd(cat({kIaPdFixed, *from_hex("000d0004 0000")}))}),
        "IA_PD 0x00000001: option 13 length 4 runs past the end"},
-      {"IA_PD sub-option header cut", reply({ia_pd(cat({kIaPdFixed, from_hex("000d00")}))}),
+      {"IA_PD sub-option header cut", reply({ia_pd(cat({kIaPdFixed, *from_hex("000d00")}))}),
        "IA_PD 0x00000001: option header truncated"},
       {"IA_PD two status codes",
        reply({ia_pd(cat({kIaPdFixed, opt(13, {0, 6}), opt(13, {0, 6})}))}),
@@ -304,7 +285,7 @@ TEST(Dhcp6Codec, RejectsMalformedPacketsWithAReason) {
        reply({ia_pd(cat({kIaPdFixed, opt(26, cat({Bytes(8), {129}, Bytes(16)}))}))}),
        "prefix length over 128"},
       {"IAPREFIX sub-option past IAPREFIX",
-       reply({ia_pd(cat({kIaPdFixed, opt(26, cat({kIaPrefixFixed, from_hex("000d0003 0000")}))}))}),
+       reply({ia_pd(cat({kIaPdFixed, opt(26, cat({kIaPrefixFixed, *from_hex("000d0003 0000")}))}))}),
        "IAPREFIX 2001:db8:100::/56: option 13 length 3 runs past the end"},
       {"IAPREFIX bad status",
        reply({ia_pd(cat({kIaPdFixed, opt(26, cat({kIaPrefixFixed, opt(13, {6})}))}))}),
@@ -337,9 +318,9 @@ TEST(Dhcp6Codec, KeepsSemanticOddities) {
   // Preferred > valid, T1 > T2, an unknown status, several IA_PDs with the same IAID: the state
   // machine judges those, the codec reports them faithfully.
   const Bytes packet =
-      reply({ia_pd(cat({from_hex("00000001 00000009 00000003"),
-                        opt(26, cat({from_hex("00000009 00000001 40"), Bytes(16)}))})),
-             ia_pd(kIaPdFixed), opt(13, from_hex("0063 6869"))});
+      reply({ia_pd(cat({*from_hex("00000001 00000009 00000003"),
+                        opt(26, cat({*from_hex("00000009 00000001 40"), Bytes(16)}))})),
+             ia_pd(kIaPdFixed), opt(13, *from_hex("0063 6869"))});
   const Message m = parsed(packet);
   ASSERT_EQ(m.ia_pds.size(), 2u);
   EXPECT_EQ(m.ia_pds[0].t1, 9u);

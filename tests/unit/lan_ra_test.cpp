@@ -6,6 +6,7 @@
 #include <variant>
 #include <vector>
 
+#include "l2wg/bytes.h"
 #include "l2wg/error.h"
 #include "l2wg/lan/ra.h"
 
@@ -14,16 +15,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using Bytes = std::vector<uint8_t>;
-
-Bytes from_hex(const std::string& hex) {
-  Bytes bytes;
-  std::string digits;
-  for (char c : hex)
-    if (std::isxdigit(static_cast<unsigned char>(c))) digits += c;
-  for (size_t i = 0; i + 1 < digits.size(); i += 2)
-    bytes.push_back(static_cast<uint8_t>(std::stoi(digits.substr(i, 2), nullptr, 16)));
-  return bytes;
-}
 
 IpPrefix prefix(const char* text) {
   return *IpPrefix::parse(text, true);
@@ -58,11 +49,11 @@ const char* kFullRa =
     "1f 05 0000 00000708 076578616d706c6503636f6d00 036c6162076578616d706c65036f726700 0000";
 
 TEST(LanRa, EncodesEveryOptionByteForByte) {
-  EXPECT_EQ(encode(full_ra()), from_hex(kFullRa));
+  EXPECT_EQ(encode(full_ra()), *from_hex(kFullRa));
 }
 
 TEST(LanRa, ParsesWhatItEncodes) {
-  const auto parsed = parse_router_advertisement(from_hex(kFullRa));
+  const auto parsed = parse_router_advertisement(*from_hex(kFullRa));
   ASSERT_TRUE(std::holds_alternative<RouterAdvertisement>(parsed));
   EXPECT_EQ(std::get<RouterAdvertisement>(parsed), full_ra());
 }
@@ -70,7 +61,7 @@ TEST(LanRa, ParsesWhatItEncodes) {
 TEST(LanRa, DeprecatingRaHasZeroLifetimes) {
   RouterAdvertisement ra;
   ra.prefixes.push_back({prefix("2001:db8:100:1::/64"), true, true, 0, 0});
-  EXPECT_EQ(encode(ra), from_hex("86 00 0000 00 00 0000 00000000 00000000"
+  EXPECT_EQ(encode(ra), *from_hex("86 00 0000 00 00 0000 00000000 00000000"
                                  "03 04 40 c0 00000000 00000000 00000000 20010db8010000010000000000000000"));
 }
 
@@ -78,7 +69,7 @@ TEST(LanRa, RouteInformationUsesTheShortestForm) {
   RouterAdvertisement ra;
   ra.routes.push_back({prefix("::/0"), RouterPreference::Low, 60});
   ra.routes.push_back({prefix("2001:db8:1:2:3::/80"), RouterPreference::Medium, 60});
-  const Bytes expected = from_hex("86 00 0000 00 00 0000 00000000 00000000"
+  const Bytes expected = *from_hex("86 00 0000 00 00 0000 00000000 00000000"
                                   "18 01 00 18 0000003c"
                                   "18 03 50 00 0000003c 20010db8000100020003000000000000");
   EXPECT_EQ(encode(ra), expected);
@@ -128,7 +119,7 @@ TEST(LanRa, RefusesMalformedAdvertisements) {
       {"odd link-layer option", header + "01 02 02005e100001 0000000000000000", "not 8 octets"},
   };
   for (const auto& c : cases) {
-    const auto parsed = parse_router_advertisement(from_hex(c.hex));
+    const auto parsed = parse_router_advertisement(*from_hex(c.hex));
     ASSERT_TRUE(std::holds_alternative<ParseError>(parsed)) << c.name;
     EXPECT_THAT(std::get<ParseError>(parsed).reason, HasSubstr(c.reason)) << c.name;
   }
@@ -137,7 +128,7 @@ TEST(LanRa, RefusesMalformedAdvertisements) {
 TEST(LanRa, SkipsUnknownOptionsAndReadsReservedPreferenceAsMedium) {
   // Flags 0x10: preference bits 10, reserved (RFC 4191 §2.2). Option 14 (nonce) is not ours.
   const auto parsed = parse_router_advertisement(
-      from_hex("86 00 0000 40 10 0708 00000000 00000000 0e 01 010203040506"));
+      *from_hex("86 00 0000 40 10 0708 00000000 00000000 0e 01 010203040506"));
   ASSERT_TRUE(std::holds_alternative<RouterAdvertisement>(parsed));
   const auto& ra = std::get<RouterAdvertisement>(parsed);
   EXPECT_EQ(ra.preference, RouterPreference::Medium);
@@ -146,12 +137,12 @@ TEST(LanRa, SkipsUnknownOptionsAndReadsReservedPreferenceAsMedium) {
 
 TEST(LanRa, RouterSolicitationRoundTrip) {
   RouterSolicitation rs{MacAddress::parse("02:00:5e:10:00:02")};
-  const Bytes wire = from_hex("85 00 0000 00000000 01 01 02005e100002");
+  const Bytes wire = *from_hex("85 00 0000 00000000 01 01 02005e100002");
   EXPECT_EQ(encode(rs), wire);
   EXPECT_EQ(std::get<RouterSolicitation>(parse_router_solicitation(wire)), rs);
-  EXPECT_EQ(std::get<RouterSolicitation>(parse_router_solicitation(from_hex("85 00 0000 00000000"))),
+  EXPECT_EQ(std::get<RouterSolicitation>(parse_router_solicitation(*from_hex("85 00 0000 00000000"))),
             RouterSolicitation{});
-  const auto short_rs = parse_router_solicitation(from_hex("85 00 0000"));
+  const auto short_rs = parse_router_solicitation(*from_hex("85 00 0000"));
   ASSERT_TRUE(std::holds_alternative<ParseError>(short_rs));
   EXPECT_THAT(std::get<ParseError>(short_rs).reason, HasSubstr("shorter than 8 octets"));
 }
