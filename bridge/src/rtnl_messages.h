@@ -52,4 +52,13 @@ MessagePtr build_new_gretap(const NewGretap& spec);
 // RTM_SETLINK (AF_BRIDGE) with the bridge port's own settings, as `bridge link set` sends them.
 MessagePtr build_bridge_port(int ifindex, const BridgePortOptions& options);
 
+// RTM_NEWADDR (create, exclusive: an address already there is EEXIST) or RTM_DELADDR.
+MessagePtr build_address(int type, const Address& address);
+// RTM_NEWROUTE (create, exclusive, proto static) or RTM_DELROUTE, as `ip route` sends them.
+MessagePtr build_route(int type, const Route& route);
+// RTM_NEWRULE (create, exclusive, proto static) or RTM_DELRULE, as `ip rule` sends them.
+MessagePtr build_rule(int type, const Rule& rule);
+// RTM_GETROUTE dump of one table (the kernel filters by it when strict checking is on).
+MessagePtr build_route_dump(IpAddress::Family family, uint32_t table);
+
 }  // namespace l2wg::nl

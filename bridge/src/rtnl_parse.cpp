@@ -1,5 +1,8 @@
-// Pure decoding of rtnetlink link and address messages into value types.
+// Pure decoding of rtnetlink link, address, route and rule messages into value types.
+#include "rtnl_parse.h"
+
 #include <arpa/inet.h>
+#include <linux/fib_rules.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/if_tunnel.h>
@@ -103,7 +106,109 @@ std::optional<Address> parse_address(nlmsghdr* hdr) {
   return Address{static_cast<int>(ifa->ifa_index), IpPrefix{*address, ifa->ifa_prefixlen}};
 }
 
+// The prefix of `length` bits at `attr`, or the family's "any" prefix when the attribute is absent
+// (the kernel omits it for a zero length); nullopt when malformed.
+std::optional<IpPrefix> prefix_attr(const nlattr* attr, uint8_t family, uint8_t length) {
+  if (family != AF_INET && family != AF_INET6) return std::nullopt;
+  IpAddress address = family == AF_INET ? IpAddress::v4({}) : IpAddress::v6({});
+  if (attr) {
+    auto given = address_attr(attr);
+    if (!given || given->af() != family) return std::nullopt;
+    address = *given;
+  }
+  if (length > address.size() * 8) return std::nullopt;
+  return IpPrefix{address, length};
+}
+
+std::optional<Route> parse_route(nlmsghdr* hdr) {
+  if (!nlmsg_valid_hdr(hdr, sizeof(rtmsg))) return std::nullopt;
+  nlattr* tb[RTA_MAX + 1] = {};
+  if (nlmsg_parse(hdr, sizeof(rtmsg), tb, RTA_MAX, nullptr) < 0) return std::nullopt;
+  const auto* rtm = static_cast<const rtmsg*>(nlmsg_data(hdr));
+  if (rtm->rtm_flags & RTM_F_CLONED || rtm->rtm_src_len != 0 || tb[RTA_MULTIPATH])
+    return std::nullopt;
+  Route route;
+  if (rtm->rtm_type == RTN_UNICAST)
+    route.type = RouteType::Unicast;
+  else if (rtm->rtm_type == RTN_UNREACHABLE)
+    route.type = RouteType::Unreachable;
+  else
+    return std::nullopt;
+  auto destination = prefix_attr(tb[RTA_DST], rtm->rtm_family, rtm->rtm_dst_len);
+  if (!destination) return std::nullopt;
+  route.destination = *destination;
+  route.table = fixed_attr<uint32_t>(tb[RTA_TABLE]).value_or(rtm->rtm_table);
+  if (tb[RTA_GATEWAY]) {
+    route.gateway = address_attr(tb[RTA_GATEWAY]);
+    if (!route.gateway || route.gateway->af() != rtm->rtm_family) return std::nullopt;
+  }
+  if (route.type == RouteType::Unicast)
+    route.ifindex = static_cast<int>(fixed_attr<uint32_t>(tb[RTA_OIF]).value_or(0));
+  route.metric = fixed_attr<uint32_t>(tb[RTA_PRIORITY]).value_or(0);
+  return route;
+}
+
+std::optional<Rule> parse_rule(nlmsghdr* hdr) {
+  if (!nlmsg_valid_hdr(hdr, sizeof(fib_rule_hdr))) return std::nullopt;
+  const auto* frh = static_cast<const fib_rule_hdr*>(nlmsg_data(hdr));
+  if (frh->action != FR_ACT_TO_TBL || frh->dst_len != 0 || frh->tos != 0 ||
+      frh->flags & FIB_RULE_INVERT)
+    return std::nullopt;
+  // Any attribute beyond these is another selector (iif, fwmark, uid range, ports, ...).
+  const nlattr* src = nullptr;
+  std::optional<uint32_t> table, priority;
+  const nlattr* attr;
+  int remaining;
+  nlmsg_for_each_attr(attr, hdr, sizeof(fib_rule_hdr), remaining) {
+    switch (nla_type(attr)) {
+      case FRA_SRC:
+        src = attr;
+        break;
+      case FRA_TABLE:
+        table = fixed_attr<uint32_t>(attr);
+        break;
+      case FRA_PRIORITY:
+        priority = fixed_attr<uint32_t>(attr);
+        break;
+      case FRA_PROTOCOL:
+      case FRA_PAD:
+        break;
+      case FRA_SUPPRESS_PREFIXLEN:  // dumped as -1 when not set
+      case FRA_SUPPRESS_IFGROUP:
+        if (fixed_attr<uint32_t>(attr) != UINT32_MAX) return std::nullopt;
+        break;
+      default:
+        return std::nullopt;
+    }
+  }
+  if (remaining > 0) return std::nullopt;  // trailing bytes: a malformed attribute
+  auto source = prefix_attr(src, frh->family, frh->src_len);
+  if (!source) return std::nullopt;
+  return Rule{priority.value_or(0), *source, table.value_or(frh->table)};
+}
+
+template <typename T>
+std::vector<T> parse_all(std::span<const uint8_t> datagram, int type,
+                         std::optional<T> (*parse)(nlmsghdr*)) {
+  std::vector<T> out;
+  auto* hdr = reinterpret_cast<nlmsghdr*>(const_cast<uint8_t*>(datagram.data()));
+  int remaining = static_cast<int>(datagram.size());
+  for (; nlmsg_ok(hdr, remaining); hdr = nlmsg_next(hdr, &remaining)) {
+    if (hdr->nlmsg_type != type) continue;
+    if (auto value = parse(hdr)) out.push_back(*value);
+  }
+  return out;
+}
+
 }  // namespace
+
+std::vector<Route> parse_routes(std::span<const uint8_t> datagram) {
+  return parse_all<Route>(datagram, RTM_NEWROUTE, parse_route);
+}
+
+std::vector<Rule> parse_rules(std::span<const uint8_t> datagram) {
+  return parse_all<Rule>(datagram, RTM_NEWRULE, parse_rule);
+}
 
 std::vector<Message> parse_messages(std::span<const uint8_t> datagram) {
   std::vector<Message> out;

@@ -37,14 +37,14 @@ RtnlSocket::RtnlSocket() : sock_(open_route_socket()) {
   nl_socket_disable_auto_ack(sock_.get());
 }
 
-void RtnlSocket::request(nl_msg* msg, const std::string& what) {
+void RtnlSocket::request(nl_msg* msg, const std::string& what, int absent_errno) {
   nlmsg_hdr(msg)->nlmsg_flags |= NLM_F_ACK;
   std::string kernel_message;
   if (int err = exchange(msg, nullptr, &kernel_message); err != 0) {
     const std::string text = kernel_message.empty() ? std::strerror(err) : kernel_message;
     ErrorCode code = ErrorCode::Kernel;
     if (err == EOPNOTSUPP) code = ErrorCode::Unsupported;
-    if (err == ENODEV) code = ErrorCode::NotFound;
+    if (err == ENODEV || (absent_errno != 0 && err == absent_errno)) code = ErrorCode::NotFound;
     if (err == EEXIST) code = ErrorCode::Exists;
     throw Error(code, what + ": " + text);
   }

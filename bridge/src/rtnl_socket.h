@@ -39,7 +39,9 @@ class RtnlSocket {
   RtnlSocket();
 
   // Sends `msg` and waits for the kernel's acknowledgement. `what` prefixes any error message.
-  void request(nl_msg* msg, const std::string& what);
+  // ENODEV, and `absent_errno` (how the kernel says that the route, rule or address to delete is
+  // not there: ESRCH, ENOENT, EADDRNOTAVAIL), become Error(NotFound); EEXIST becomes Exists.
+  void request(nl_msg* msg, const std::string& what, int absent_errno = 0);
   // Sends a request (a dump, or a get) and hands every reply datagram to `on_datagram`.
   // Returns the kernel's errno (0 on success) so callers can treat ENODEV as "absent", or EINTR
   // when a dump was interrupted by a change (NLM_F_DUMP_INTR) and must be redone.

@@ -1,5 +1,6 @@
-// The rtnetlink seam: every kernel object l2wg touches (links, addresses, bridge ports) goes
-// through Netlink, so tunnel logic can be tested against a fake and the real thing is one class.
+// The rtnetlink seam: every kernel object l2wg touches (links, addresses, bridge ports, routes,
+// rules, per-interface IPv6 settings) goes through Netlink, so tunnel logic can be tested against a
+// fake and the real thing is one class.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +11,7 @@
 
 #include "l2wg/ip.h"
 #include "l2wg/mac.h"
+#include "l2wg/route.h"
 
 namespace l2wg::nl {
 
@@ -37,12 +39,7 @@ struct Link {
   bool operator==(const Link&) const = default;
 };
 
-struct Address {
-  int ifindex = 0;
-  IpPrefix prefix;  // the address with its prefix length
-
-  bool operator==(const Address&) const = default;
-};
+using Address = InterfaceAddress;
 
 struct BridgePortOptions {
   bool multicast_router_permanent = true;  // IFLA_BRPORT_MULTICAST_ROUTER = 2
@@ -57,7 +54,8 @@ struct NewGretap {
 };
 
 // Failures throw l2wg::Error: Kernel with the kernel's own text (and its extended ack message when
-// it gives one), Unsupported when the kernel lacks the link kind, NotFound for a vanished index.
+// it gives one), Unsupported when the kernel lacks the link kind, NotFound for a vanished index or
+// when the address, route or rule to delete is not there, Exists when the one to add already is.
 class Netlink {
  public:
   virtual ~Netlink() = default;
@@ -80,6 +78,28 @@ class Netlink {
   // No IPv6 address of its own (addr_gen_mode none), set before the link goes up: a bridge port
   // needs none, and its link-local address would send router solicitations and MLD reports.
   virtual void disable_ipv6_addresses(int ifindex) = 0;
+
+  // Routed mode (lan/routing.h plans these). An address is added as `ip addr add` does: DAD as
+  // the interface's settings say, permanent, with its prefix route in main.
+  virtual void add_address(const Address& address) = 0;
+  virtual void delete_address(const Address& address) = 0;
+  // The unicast and unreachable routes of one table, as the kernel reports them (other types,
+  // multipath and cached routes are left out); empty when the table does not exist.
+  virtual std::vector<Route> routes(IpAddress::Family family, uint32_t table) = 0;
+  // Added with `proto static`. Deleting matches the destination, table, and the gateway,
+  // interface and metric where given.
+  virtual void add_route(const Route& route) = 0;
+  virtual void delete_route(const Route& route) = 0;
+  // The rules that are plainly "from PREFIX lookup TABLE" (rules with other selectors or actions
+  // are left out), in priority order.
+  virtual std::vector<Rule> rules(IpAddress::Family family) = 0;
+  virtual void add_rule(const Rule& rule) = 0;
+  virtual void delete_rule(const Rule& rule) = 0;
+  // Writes /proc/sys/net/ipv6/conf/IF/KEY, e.g. accept_ra 0 or optimistic_dad 1 on the tap
+  // (rtnetlink reads these settings but cannot write them). NotFound when the interface or the
+  // setting does not exist (an interface without IPv6 has none); InvalidArgument for a key that
+  // is not a plain setting name.
+  virtual void set_ipv6_conf(int ifindex, const std::string& key, int value) = 0;
 };
 
 std::unique_ptr<Netlink> make_kernel_netlink();
