@@ -1,0 +1,137 @@
+// The sockets of Router Discovery (RFC 4861 §6): LanRaSocket sends our Router Advertisements on a
+// LAN and hears its Router Solicitations; UpstreamRouterListener, on the tap, solicits and hears
+// the upstream router's advertisements. Both are raw ICMPv6 sockets, so the kernel checks and
+// fills in checksums and picks the link-local source. What RFC 4861 §6.1 leaves to the receiver
+// (hop limit 255, the source address) is checked by pure functions, as is when to solicit.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "l2wg/clock.h"
+#include "l2wg/fd.h"
+#include "l2wg/ip.h"
+#include "l2wg/lan/advertiser.h"
+#include "l2wg/lan/ra.h"
+#include "l2wg/mac.h"
+
+namespace l2wg::lan {
+
+// RFC 4861 §6.1.1: a Router Solicitation to answer. Besides what the parser refuses: an IP hop
+// limit other than 255 (it came from off-link), and a source link-layer address option on one
+// sent from the unspecified address.
+std::variant<RouterSolicitation, ParseError> validate_solicitation(std::span<const uint8_t> icmp,
+                                                                   const IpAddress& source,
+                                                                   uint8_t hop_limit);
+// RFC 4861 §6.1.2: a Router Advertisement to believe: hop limit 255 and a link-local source.
+std::variant<RouterAdvertisement, ParseError> validate_advertisement(std::span<const uint8_t> icmp,
+                                                                     const IpAddress& source,
+                                                                     uint8_t hop_limit);
+
+// What the sockets tell their owner, for its log: neither stops them.
+class SocketObserver {
+ public:
+  virtual ~SocketObserver() = default;
+  virtual void dropped(std::string_view reason) = 0;     // a packet received and ignored
+  virtual void send_failed(std::string_view error) = 0;  // a packet that could not be sent
+};
+
+// The LAN side: sends to all-nodes, receives Router Solicitations (to all-routers or to us).
+class LanRaSocket final : public RaSender {
+ public:
+  // Throws Error(NotFound) when there is no such interface, Error(InvalidArgument) when it is not
+  // Ethernet, Error(Io) when the socket cannot be set up (without CAP_NET_RAW, say).
+  LanRaSocket(std::string interface, SocketObserver& observer);
+
+  int fd() const { return socket_.get(); }
+  // What goes into RouterSettings::mac.
+  const MacAddress& mac() const { return mac_; }
+  // The fd is readable: reads what is pending (at most a bounded batch, so that a flood cannot
+  // starve the owner's loop) and returns how many valid Router Solicitations were among it.
+  uint32_t read();
+  uint64_t dropped() const { return dropped_; }
+
+  void send(std::span<const uint8_t> icmp) override;
+
+ private:
+  std::string interface_;
+  int ifindex_;
+  SocketObserver& observer_;
+  UniqueFd socket_;
+  MacAddress mac_;
+  uint64_t dropped_ = 0;
+};
+
+// When to send Router Solicitations (RFC 4861 §6.3.7), as a pure state machine: the first at
+// once, then up to MAX_RTR_SOLICITATIONS in all, RTR_SOLICITATION_INTERVAL apart, until an
+// advertisement with a non-zero router lifetime is heard. No initial random delay: it is there to
+// spread the hosts of a LAN booting together, and a router's tap has no such crowd.
+class Solicitor {
+ public:
+  explicit Solicitor(Clock& clock) : clock_(clock) {}
+
+  // Starts (again, after the link came back) soliciting.
+  void start();
+  // A valid RA with a non-zero router lifetime: no more solicitations.
+  void advertisement_heard();
+
+  std::optional<uint64_t> next_deadline_us() const { return next_us_; }  // monotonic
+  // True when a solicitation is due now: the caller sends it.
+  bool on_timer();
+  uint32_t sent() const { return sent_; }
+
+ private:
+  Clock& clock_;
+  uint32_t left_ = 0;
+  std::optional<uint64_t> next_us_;
+  uint32_t sent_ = 0;
+};
+
+struct UpstreamRouter {
+  IpAddress link_local;
+  uint16_t router_lifetime = 0;  // seconds; 0: it withdrew as a default router
+  std::optional<uint32_t> mtu;
+  bool operator==(const UpstreamRouter&) const = default;
+};
+
+// The tap side: hears Router Advertisements, keeps the latest of each router, and solicits until
+// one is heard. While the tap has no usable link-local address yet (duplicate address detection),
+// it solicits from :: and so without a link-layer address option (RFC 4861 §4.1).
+class UpstreamRouterListener {
+ public:
+  // Throws like LanRaSocket. The first solicitation is due at once (next_deadline_us()).
+  UpstreamRouterListener(std::string interface, Clock& clock, SocketObserver& observer);
+
+  int fd() const { return socket_.get(); }
+  // The fd is readable: the routers heard from in what was pending, each as it last advertised.
+  std::vector<UpstreamRouter> read();
+  // Every router heard from so far, by link-local address, including those that withdrew.
+  const std::map<IpAddress, UpstreamRouter>& routers() const { return routers_; }
+
+  // Soliciting again, as after the link went down and up.
+  void solicit() { solicitor_.start(); }
+  std::optional<uint64_t> next_deadline_us() const { return solicitor_.next_deadline_us(); }
+  void on_timer();
+  uint32_t solicitations_sent() const { return solicitor_.sent(); }
+  uint64_t dropped() const { return dropped_; }
+
+ private:
+  void send_solicitation();
+
+  std::string interface_;
+  int ifindex_;
+  SocketObserver& observer_;
+  UniqueFd socket_;
+  std::optional<MacAddress> mac_;  // none on a link without Ethernet addresses
+  Solicitor solicitor_;
+  std::map<IpAddress, UpstreamRouter> routers_;
+  uint64_t dropped_ = 0;
+};
+
+}  // namespace l2wg::lan
