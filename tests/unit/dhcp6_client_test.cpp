@@ -241,8 +241,10 @@ class Dhcp6ClientTest : public ::testing::Test {
 
   static std::vector<IaPrefix> default_prefixes() { return {pfx("2001:db8:100::/56", 1000, 2000)}; }
   // Answers a Solicit with an Advertise of preference 255 and the Request with a Reply.
-  Message bind(std::vector<IaPrefix> prefixes = default_prefixes(), uint32_t t1 = 500,
-               uint32_t t2 = 800) {
+  // Starts and answers the Solicit with a preference-255 Advertise from kServerA, which the
+  // client Requests at once.
+  void start_requesting(const std::vector<IaPrefix>& prefixes = default_prefixes(),
+                        uint32_t t1 = 0, uint32_t t2 = 0) {
     if (!client_) start();
     EXPECT_EQ(last().type, MessageType::Solicit);
     Message advertise =
@@ -250,6 +252,11 @@ class Dhcp6ClientTest : public ::testing::Test {
     advertise.preference = 255;
     deliver(advertise);
     EXPECT_EQ(last().type, MessageType::Request);
+  }
+
+  Message bind(std::vector<IaPrefix> prefixes = default_prefixes(), uint32_t t1 = 500,
+               uint32_t t2 = 800) {
+    start_requesting(prefixes, t1, t2);
     Message reply = answer(MessageType::Reply, last(), kServerA, {ia_pd(kIaid, t1, t2, prefixes)});
     reply.dns_servers = {*IpAddress::parse("2001:db8::53")};
     reply.domain_search = {"example.com"};
@@ -547,11 +554,7 @@ TEST_F(Dhcp6ClientTest, ReplyToASolicitWithoutRapidCommitConfiguredIsUnexpected)
 // ---- Request ----
 
 TEST_F(Dhcp6ClientTest, RequestRetransmissionAndMrc) {
-  start();
-  Message advertise =
-      answer(MessageType::Advertise, last(), kServerA, {ia_pd(kIaid, 0, 0, default_prefixes())});
-  advertise.preference = 255;
-  deliver(advertise);
+  start_requesting();
   const Message request = last();
   const uint64_t first = last_time();
   random_.source = lcg(3);
@@ -632,11 +635,7 @@ TEST_F(Dhcp6ClientTest, T1AndT2OfZeroAreChosenFromTheShortestPreferredLifetime) 
 }
 
 TEST_F(Dhcp6ClientTest, T1GreaterThanT2DiscardsTheIaPd) {
-  start();
-  Message advertise =
-      answer(MessageType::Advertise, last(), kServerA, {ia_pd(kIaid, 0, 0, default_prefixes())});
-  advertise.preference = 255;
-  deliver(advertise);
+  start_requesting();
   deliver(
       answer(MessageType::Reply, last(), kServerA, {ia_pd(kIaid, 900, 800, default_prefixes())}));
   EXPECT_THAT(observer_.dropped, Contains(HasSubstr("T1 > T2 in IA_PD 0x01020304")));
@@ -797,11 +796,7 @@ TEST_F(Dhcp6ClientTest, WithdrawingEveryPrefixSolicitsAgain) {
 }
 
 TEST_F(Dhcp6ClientTest, BadPrefixesAreIgnored) {
-  start();
-  Message advertise =
-      answer(MessageType::Advertise, last(), kServerA, {ia_pd(kIaid, 0, 0, default_prefixes())});
-  advertise.preference = 255;
-  deliver(advertise);
+  start_requesting();
   IaPrefix refused = pfx("2001:db8:500::/56", 100, 200);
   refused.status = Status{status_code::kNoPrefixAvail, ""};
   IaPrefix host_bits = pfx("2001:db8:600::/56", 100, 200);
@@ -856,11 +851,7 @@ TEST_F(Dhcp6ClientTest, AReplyThatChangesNothingIsNotReported) {
 // ---- status codes ----
 
 TEST_F(Dhcp6ClientTest, UnspecFailAndUseMulticastAreNoAnswer) {
-  start();
-  Message advertise =
-      answer(MessageType::Advertise, last(), kServerA, {ia_pd(kIaid, 0, 0, default_prefixes())});
-  advertise.preference = 255;
-  deliver(advertise);
+  start_requesting();
   const Message request = last();
   const uint64_t deadline = *client_->next_deadline_us();
   for (uint16_t code : {status_code::kUnspecFail, status_code::kUseMulticast}) {
@@ -882,11 +873,7 @@ TEST_F(Dhcp6ClientTest, UnspecFailAndUseMulticastAreNoAnswer) {
 }
 
 TEST_F(Dhcp6ClientTest, NotOnLinkInReplyToRequestSolicitsAgain) {
-  start();
-  Message advertise =
-      answer(MessageType::Advertise, last(), kServerA, {ia_pd(kIaid, 0, 0, default_prefixes())});
-  advertise.preference = 255;
-  deliver(advertise);
+  start_requesting();
   Message reply = answer(MessageType::Reply, last(), kServerA, {});
   reply.status = Status{status_code::kNotOnLink, ""};
   deliver(reply);
@@ -956,11 +943,7 @@ TEST_F(Dhcp6ClientTest, NoPrefixAvailInReplyToRequestBacksOffMoreEachTime) {
 }
 
 TEST_F(Dhcp6ClientTest, ReplyToRequestWithoutUsablePrefixCountsAsNoPrefixAvail) {
-  start();
-  Message advertise =
-      answer(MessageType::Advertise, last(), kServerA, {ia_pd(kIaid, 0, 0, default_prefixes())});
-  advertise.preference = 255;
-  deliver(advertise);
+  start_requesting();
   deliver(answer(MessageType::Reply, last(), kServerA,
                  {ia_pd(kIaid, 0, 0, {pfx("2001:db8:100::/56", 300, 200)})}));
   EXPECT_EQ(client_->state(), State::Delaying);
@@ -985,11 +968,7 @@ TEST_F(Dhcp6ClientTest, NoPrefixAvailInReplyToRenewKeepsThePrefixesAndTheSchedul
 }
 
 TEST_F(Dhcp6ClientTest, PerPrefixStatusIgnoresThatPrefixOnly) {
-  start();
-  Message advertise =
-      answer(MessageType::Advertise, last(), kServerA, {ia_pd(kIaid, 0, 0, default_prefixes())});
-  advertise.preference = 255;
-  deliver(advertise);
+  start_requesting();
   IaPrefix refused = pfx("2001:db8:200::/56", 1000, 2000);
   refused.status = Status{status_code::kNoPrefixAvail, ""};
   deliver(answer(MessageType::Reply, last(), kServerA,
@@ -1002,11 +981,7 @@ TEST_F(Dhcp6ClientTest, PerPrefixStatusIgnoresThatPrefixOnly) {
 // ---- what is checked in every packet ----
 
 TEST_F(Dhcp6ClientTest, UnrequestedIaidIsIgnored) {
-  start();
-  Message advertise =
-      answer(MessageType::Advertise, last(), kServerA, {ia_pd(kIaid, 0, 0, default_prefixes())});
-  advertise.preference = 255;
-  deliver(advertise);
+  start_requesting();
   deliver(answer(MessageType::Reply, last(), kServerA,
                  {ia_pd(0x99, 500, 800, {pfx("2001:db8:999::/56", 1000, 2000)}),
                   ia_pd(kIaid, 500, 800, default_prefixes())}));
