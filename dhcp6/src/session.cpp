@@ -15,6 +15,7 @@
 
 #include "l2wg/error.h"
 #include "l2wg/fd.h"
+#include "l2wg/socket.h"
 #include "link_local.h"
 
 namespace l2wg::dhcp6 {
@@ -36,30 +37,21 @@ const std::string& checked_name(const std::string& name) {
   return name;
 }
 
-int interface_index(const std::string& interface) {
-  const unsigned ifindex = ::if_nametoindex(interface.c_str());
-  if (ifindex == 0) throw Error(ErrorCode::NotFound, "no interface " + interface);
-  return static_cast<int>(ifindex);
-}
-
-void set_option(int fd, int level, int name, int value, const std::string& what) {
-  if (::setsockopt(fd, level, name, &value, sizeof value) != 0)
-    throw_errno("DHCPv6 socket: " + what, errno, ErrorCode::Io);
-}
-
 // UDP [::]:546 bound to the interface. The device is bound before the port, so each tunnel's
 // session can have port 546 on its own interface.
 UniqueFd open_client_socket(const std::string& interface, int ifindex) {
   UniqueFd fd(::socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP));
   if (!fd) throw_errno("DHCPv6 socket", errno, ErrorCode::Io);
-  set_option(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, 1, "IPV6_V6ONLY");
+  set_socket_option(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, 1, "DHCPv6 socket: IPV6_V6ONLY");
   if (::setsockopt(fd.get(), SOL_SOCKET, SO_BINDTODEVICE, interface.data(),
                    static_cast<socklen_t>(interface.size())) != 0) {
     if (errno == ENODEV) throw Error(ErrorCode::NotFound, "no interface " + interface);
     throw_errno("DHCPv6 socket: binding to " + interface, errno, ErrorCode::Io);
   }
-  set_option(fd.get(), IPPROTO_IPV6, IPV6_MULTICAST_IF, ifindex, "IPV6_MULTICAST_IF");
-  set_option(fd.get(), IPPROTO_IPV6, IPV6_MULTICAST_HOPS, 1, "IPV6_MULTICAST_HOPS");
+  set_socket_option(fd.get(), IPPROTO_IPV6, IPV6_MULTICAST_IF, ifindex,
+                    "DHCPv6 socket: IPV6_MULTICAST_IF");
+  set_socket_option(fd.get(), IPPROTO_IPV6, IPV6_MULTICAST_HOPS, 1,
+                    "DHCPv6 socket: IPV6_MULTICAST_HOPS");
   sockaddr_in6 local{};
   local.sin6_family = AF_INET6;
   local.sin6_addr = in6addr_any;

@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "l2wg/error.h"
+#include "l2wg/socket.h"
 
 namespace l2wg::lan {
 namespace {
@@ -34,12 +35,6 @@ const char* kAllNodes = "ff02::1";
 const char* kAllRouters = "ff02::2";
 constexpr std::array<uint8_t, 6> kAllRoutersMac = {0x33, 0x33, 0, 0, 0, 2};  // RFC 2464 §7
 
-int interface_index(const std::string& interface) {
-  const unsigned ifindex = ::if_nametoindex(interface.c_str());
-  if (ifindex == 0) throw Error(ErrorCode::NotFound, "no interface " + interface);
-  return static_cast<int>(ifindex);
-}
-
 in6_addr v6(const char* text) {
   in6_addr address{};
   ::inet_pton(AF_INET6, text, &address);
@@ -52,12 +47,6 @@ sockaddr_in6 link_scoped(const char* group, int ifindex) {
   to.sin6_addr = v6(group);
   to.sin6_scope_id = static_cast<uint32_t>(ifindex);
   return to;
-}
-
-template <typename T>
-void set_option(int fd, int level, int name, const T& value, const std::string& what) {
-  if (::setsockopt(fd, level, name, &value, sizeof value) != 0)
-    throw_errno(what, errno, ErrorCode::Io);
 }
 
 // A raw ICMPv6 socket on `interface` that receives only ICMPv6 type `accepted` and sends with the
@@ -74,14 +63,15 @@ UniqueFd open_nd_socket(const std::string& interface, int ifindex, uint8_t accep
   icmp6_filter filter;
   ICMP6_FILTER_SETBLOCKALL(&filter);
   ICMP6_FILTER_SETPASS(accepted, &filter);
-  set_option(fd.get(), IPPROTO_ICMPV6, ICMP6_FILTER, filter, what + ": ICMP6_FILTER");
-  set_option(fd.get(), IPPROTO_IPV6, IPV6_MULTICAST_HOPS, int{kNdHopLimit},
-             what + ": IPV6_MULTICAST_HOPS");
-  set_option(fd.get(), IPPROTO_IPV6, IPV6_UNICAST_HOPS, int{kNdHopLimit},
-             what + ": IPV6_UNICAST_HOPS");
-  set_option(fd.get(), IPPROTO_IPV6, IPV6_MULTICAST_IF, ifindex, what + ": IPV6_MULTICAST_IF");
-  set_option(fd.get(), IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 0, what + ": IPV6_MULTICAST_LOOP");
-  set_option(fd.get(), IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1, what + ": IPV6_RECVHOPLIMIT");
+  set_socket_option(fd.get(), IPPROTO_ICMPV6, ICMP6_FILTER, filter, what + ": ICMP6_FILTER");
+  set_socket_option(fd.get(), IPPROTO_IPV6, IPV6_MULTICAST_HOPS, int{kNdHopLimit},
+                    what + ": IPV6_MULTICAST_HOPS");
+  set_socket_option(fd.get(), IPPROTO_IPV6, IPV6_UNICAST_HOPS, int{kNdHopLimit},
+                    what + ": IPV6_UNICAST_HOPS");
+  set_socket_option(fd.get(), IPPROTO_IPV6, IPV6_MULTICAST_IF, ifindex,
+                    what + ": IPV6_MULTICAST_IF");
+  set_socket_option(fd.get(), IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 0, what + ": IPV6_MULTICAST_LOOP");
+  set_socket_option(fd.get(), IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1, what + ": IPV6_RECVHOPLIMIT");
   // Whatever arrived before the filter and the device binding were in place.
   uint8_t discard[1];
   while (::recv(fd.get(), discard, sizeof discard, MSG_TRUNC) >= 0) {
@@ -221,8 +211,8 @@ LanRaSocket::LanRaSocket(std::string interface, SocketObserver& observer)
   mac_ = *mac;
   // Solicitations go to all-routers; a host whose forwarding is off has not joined it.
   ipv6_mreq group{v6(kAllRouters), static_cast<unsigned>(ifindex_)};
-  set_option(socket_.get(), IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, group,
-             "ICMPv6 socket on " + interface_ + ": joining ff02::2");
+  set_socket_option(socket_.get(), IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, group,
+                    "ICMPv6 socket on " + interface_ + ": joining ff02::2");
 }
 
 uint32_t LanRaSocket::read() {
