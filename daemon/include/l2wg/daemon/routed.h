@@ -1,0 +1,64 @@
+// The seams of routed mode: TunnelManager drives a prefix-delegation client on each routed tunnel's
+// tap and a Router Advertisement endpoint on each of its LANs through these interfaces, so its
+// logic is tested with fakes. The real ones wrap dhcp6::Session and lan::LanRaSocket +
+// lan::Advertiser; each owns its fds, which the daemon's loop polls through TunnelManager.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "l2wg/clock.h"
+#include "l2wg/dhcp6/session.h"
+#include "l2wg/lan/announcement.h"
+
+namespace l2wg::routed {
+
+// One tunnel's DHCPv6 prefix-delegation client (see dhcp6::Session for what each call does).
+class PdClient {
+ public:
+  virtual ~PdClient() = default;  // stops without Release; the lease file stays
+  virtual std::vector<int> fds() const = 0;
+  virtual void handle(int fd) = 0;
+  virtual void start() = 0;
+  virtual void stop() = 0;
+  virtual void renew() = 0;
+  virtual void release() = 0;
+  virtual void link_changed() = 0;
+};
+
+class PrefixDelegationFactory {
+ public:
+  virtual ~PrefixDelegationFactory() = default;
+  // Throws l2wg::Error naming the problem (no such interface, port 546 in use...).
+  virtual std::unique_ptr<PdClient> create(const dhcp6::SessionOptions& options,
+                                           dhcp6::Observer& observer) = 0;
+};
+
+// Router Advertisements on one LAN: periodic ones, answers to solicitations, final ones.
+class RaEndpoint {
+ public:
+  virtual ~RaEndpoint() = default;  // no final RAs: a daemon restart adopts the LAN as it is
+  virtual std::vector<int> fds() const = 0;
+  virtual void handle(int fd) = 0;
+  // Starts advertising `announcement`, or changes it (a material change goes out at once).
+  virtual void announce(const lan::Announcement& announcement) = 0;
+  // Final RAs: router lifetime 0, the prefixes deprecated. finished() once they are out.
+  virtual void stop() = 0;
+  virtual bool finished() const = 0;
+};
+
+class RaEndpointFactory {
+ public:
+  virtual ~RaEndpointFactory() = default;
+  // Throws l2wg::Error naming the problem (no such interface, not Ethernet, no CAP_NET_RAW...).
+  // `mtu`: what the MTU option says, 0 for none.
+  virtual std::unique_ptr<RaEndpoint> create(const std::string& lan, uint32_t mtu) = 0;
+};
+
+// The real ones. The RA endpoints' timers run on `clock` (a timerfd on CLOCK_BOOTTIME, as
+// Clock::monotonic_us), their jitter comes from `random`.
+std::unique_ptr<PrefixDelegationFactory> make_session_factory();
+std::unique_ptr<RaEndpointFactory> make_lan_ra_factory(Clock& clock, Random& random);
+
+}  // namespace l2wg::routed

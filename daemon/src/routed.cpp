@@ -1,0 +1,129 @@
+#include "l2wg/daemon/routed.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "l2wg/error.h"
+#include "l2wg/fd.h"
+#include "l2wg/lan/advertiser.h"
+#include "l2wg/lan/ra_socket.h"
+
+namespace l2wg::routed {
+namespace {
+
+class SessionClient final : public PdClient {
+ public:
+  SessionClient(const dhcp6::SessionOptions& options, dhcp6::Observer& observer)
+      : session_(options, observer) {}
+  std::vector<int> fds() const override { return session_.fds(); }
+  void handle(int fd) override { session_.handle(fd); }
+  void start() override { session_.start(); }
+  void stop() override { session_.stop(); }
+  void renew() override { session_.renew(); }
+  void release() override { session_.release(); }
+  void link_changed() override { session_.link_changed(); }
+
+ private:
+  dhcp6::Session session_;
+};
+
+class SessionFactory final : public PrefixDelegationFactory {
+ public:
+  std::unique_ptr<PdClient> create(const dhcp6::SessionOptions& options,
+                                   dhcp6::Observer& observer) override {
+    return std::make_unique<SessionClient>(options, observer);
+  }
+};
+
+class LoggingSocketObserver final : public lan::SocketObserver {
+ public:
+  explicit LoggingSocketObserver(std::string lan) : lan_(std::move(lan)) {}
+  void dropped(std::string_view reason) override {
+    spdlog::debug("{}: Router Solicitation dropped: {}", lan_, reason);
+  }
+  void send_failed(std::string_view error) override {
+    spdlog::warn("{}: cannot send a Router Advertisement: {}", lan_, error);
+  }
+
+ private:
+  std::string lan_;
+};
+
+// LanRaSocket + Advertiser + a timerfd for the Advertiser's deadlines.
+class LanRaEndpoint final : public RaEndpoint {
+ public:
+  LanRaEndpoint(const std::string& lan, uint32_t mtu, Clock& clock, Random& random)
+      : observer_(lan),
+        socket_(lan, observer_),
+        advertiser_(lan::RouterSettings{.mac = socket_.mac(), .mtu = mtu}, clock, random,
+                    socket_),
+        timer_(::timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK | TFD_CLOEXEC)) {
+    if (!timer_) throw_errno("timerfd for the Router Advertisements on " + lan, errno, ErrorCode::Io);
+  }
+
+  std::vector<int> fds() const override { return {socket_.fd(), timer_.get()}; }
+  void handle(int fd) override {
+    if (fd == socket_.fd()) {
+      for (uint32_t n = socket_.read(); n > 0; --n) advertiser_.solicited();
+    } else if (fd == timer_.get()) {
+      uint64_t expirations = 0;
+      [[maybe_unused]] auto ignored = ::read(timer_.get(), &expirations, sizeof expirations);
+      advertiser_.on_timer();
+    }
+    arm_timer();
+  }
+  void announce(const lan::Announcement& announcement) override {
+    advertiser_.update(announcement);
+    arm_timer();
+  }
+  void stop() override {
+    advertiser_.stop();
+    arm_timer();
+  }
+  bool finished() const override { return advertiser_.finished(); }
+
+ private:
+  void arm_timer() {
+    itimerspec spec{};
+    if (const auto deadline = advertiser_.next_deadline_us()) {
+      const uint64_t at = std::max<uint64_t>(*deadline, 1);  // an all-zero value would disarm
+      spec.it_value.tv_sec = static_cast<time_t>(at / 1'000'000);
+      spec.it_value.tv_nsec = static_cast<long>(at % 1'000'000 * 1000);
+    }
+    if (::timerfd_settime(timer_.get(), TFD_TIMER_ABSTIME, &spec, nullptr) != 0)
+      throw_errno("arming the Router Advertisement timer", errno, ErrorCode::Io);
+  }
+
+  LoggingSocketObserver observer_;
+  lan::LanRaSocket socket_;
+  lan::Advertiser advertiser_;
+  UniqueFd timer_;
+};
+
+class LanRaFactory final : public RaEndpointFactory {
+ public:
+  LanRaFactory(Clock& clock, Random& random) : clock_(clock), random_(random) {}
+  std::unique_ptr<RaEndpoint> create(const std::string& lan, uint32_t mtu) override {
+    return std::make_unique<LanRaEndpoint>(lan, mtu, clock_, random_);
+  }
+
+ private:
+  Clock& clock_;
+  Random& random_;
+};
+
+}  // namespace
+
+std::unique_ptr<PrefixDelegationFactory> make_session_factory() {
+  return std::make_unique<SessionFactory>();
+}
+
+std::unique_ptr<RaEndpointFactory> make_lan_ra_factory(Clock& clock, Random& random) {
+  return std::make_unique<LanRaFactory>(clock, random);
+}
+
+}  // namespace l2wg::routed
