@@ -175,6 +175,7 @@ TunnelPlumbing TunnelBuilder::setup(const TunnelSpec& spec) {
     attach_to_bridge(netlink_, *spec.bridge, *c.bridge, out.tap_ifindex);
     if (out.created_bridge) netlink_.set_up(c.bridge->ifindex, true);
   }
+  for (const auto& [key, value] : spec.ipv6_conf) netlink_.set_ipv6_conf(out.tap_ifindex, key, value);
   netlink_.set_up(out.tap_ifindex, true);
   rollback.commit();
 
@@ -229,6 +230,7 @@ std::optional<TunnelPlumbing> TunnelBuilder::adopt(const TunnelSpec& spec, bool 
     if (tap->master_ifindex != c.bridge->ifindex)
       attach_to_bridge(netlink_, *spec.bridge, *c.bridge, tap->ifindex);
   }
+  for (const auto& [key, value] : spec.ipv6_conf) netlink_.set_ipv6_conf(tap->ifindex, key, value);
   if (!tap->up) netlink_.set_up(tap->ifindex, true);
   rollback.commit();
   return out;

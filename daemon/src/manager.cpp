@@ -8,6 +8,8 @@
 
 #include "l2wg/error.h"
 #include "l2wg/file.h"
+#include "l2wg/lan/routing.h"
+#include "l2wg/lan/subnet.h"
 
 namespace l2wg {
 namespace {
@@ -16,7 +18,103 @@ const char* datapath_name(gre::DatapathKind kind) {
   return kind == gre::DatapathKind::Kernel ? "kernel" : "userspace";
 }
 
+// Source routing's table and rule: one table per tunnel, numbered from its name (as the IAID is)
+// above the 0..255 range that iproute2 names and admins number by hand; one priority for all
+// tunnels, since their rules select disjoint sources.
+constexpr uint32_t kFirstRoutedTable = 0x10000;
+constexpr uint32_t kRoutedRulePriority = 32000;
+
+uint32_t routed_table(const std::string& name) {
+  return kFirstRoutedTable + (dhcp6::iaid_for(name) & 0xffff);
+}
+
+// One plan for all of a tunnel's prefixes: their tables' fallback route is the same route, which
+// must be added once and removed only with the last prefix.
+void merge(lan::RoutingPlan& into, const lan::RoutingPlan& plan) {
+  auto add = [](auto& to, const auto& from) {
+    for (const auto& item : from)
+      if (std::find(to.begin(), to.end(), item) == to.end()) to.push_back(item);
+  };
+  add(into.addresses, plan.addresses);
+  add(into.routes, plan.routes);
+  add(into.rules, plan.rules);
+}
+
+// In reverse order (rules, routes, addresses); what is already gone counts as removed.
+void remove_plan(nl::Netlink& netlink, const lan::RoutingPlan& plan, const std::string& tunnel) {
+  auto attempt = [&](auto&& action, const std::string& what) {
+    try {
+      action();
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::NotFound)
+        spdlog::warn("{}: cannot remove {}: {}", tunnel, what, e.what());
+    }
+  };
+  for (auto it = plan.rules.rbegin(); it != plan.rules.rend(); ++it)
+    attempt([&] { netlink.delete_rule(*it); }, "rule " + it->str());
+  for (auto it = plan.routes.rbegin(); it != plan.routes.rend(); ++it)
+    attempt([&] { netlink.delete_route(*it); }, "route " + it->str());
+  for (auto it = plan.addresses.rbegin(); it != plan.addresses.rend(); ++it)
+    attempt([&] { netlink.delete_address(*it); }, "address " + it->prefix.str());
+}
+
+// In order (addresses, routes, rules); what is already there (a restart, a tap that came back)
+// counts as added. Throws the first other failure.
+void add_plan(nl::Netlink& netlink, const lan::RoutingPlan& plan) {
+  auto attempt = [](auto&& action) {
+    try {
+      action();
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::Exists) throw;
+    }
+  };
+  for (const auto& a : plan.addresses) attempt([&] { netlink.add_address(a); });
+  for (const auto& r : plan.routes) attempt([&] { netlink.add_route(r); });
+  for (const auto& r : plan.rules) attempt([&] { netlink.add_rule(r); });
+}
+
 }  // namespace
+
+// A routed tunnel's moving parts. It lives as long as the tunnel's plumbing; the client's
+// callbacks find the tunnel again by name, since an Entry moves until it is in tunnels_.
+struct TunnelManager::Routed final : dhcp6::Observer {
+  struct Bound {
+    dhcp6::DelegatedPrefix prefix;
+    std::map<std::string, IpPrefix> subnets;  // LAN → its /64
+  };
+  struct Deprecated {
+    std::string lan;
+    lan::AnnouncedPrefix subnet;  // lifetimes 0 on the LAN until subnet.valid_until_us
+  };
+
+  Routed(TunnelManager& owner, std::string tunnel) : manager(owner), name(std::move(tunnel)) {}
+
+  void prefix_added(const dhcp6::DelegatedPrefix& p, const dhcp6::Lease& l) override {
+    manager.prefix_bound(name, p, l, /*added=*/true);
+  }
+  void prefix_changed(const dhcp6::DelegatedPrefix& p, const dhcp6::Lease& l) override {
+    manager.prefix_bound(name, p, l, /*added=*/false);
+  }
+  void prefix_lost(const IpPrefix& p, std::string_view reason) override {
+    manager.prefix_gone(name, p, std::string(reason));
+  }
+  void lease_changed(const std::optional<dhcp6::Lease>& l) override {
+    manager.lease_changed(name, l);
+  }
+
+  TunnelManager& manager;
+  std::string name;
+  std::unique_ptr<routed::PdClient> client;
+  std::map<std::string, int> lans;  // LAN → ifindex, in config order by name
+  std::map<std::string, std::unique_ptr<routed::RaEndpoint>> endpoints;
+  std::map<std::string, uint64_t> remembered_ids;  // subnet ids, kept in the state dir
+  std::map<IpPrefix, Bound> bound;
+  std::vector<Deprecated> deprecated;
+  std::vector<IpAddress> lease_dns;
+  std::vector<std::string> lease_domains;
+  lan::RoutingPlan applied;
+  bool announcing = false;  // from the first prefix bound on: no RA before there is one
+};
 
 const wg::Device& TunnelManager::DeviceSnapshots::device(const std::string& ifname) {
   const uint64_t now = clock_.monotonic_us();
@@ -75,12 +173,13 @@ void TunnelManager::restore() {
         std::filesystem::remove(file.path(), error);
         continue;
       }
-      Entry entry{std::move(tunnel), false, std::nullopt, {}};
+      Entry entry{std::move(tunnel), false, std::nullopt, {}, nullptr};
       entry.status.name = name;
       bring_up(entry, /*strict=*/false);
       auto [inserted, ok] = tunnels_.emplace(name, std::move(entry));
       spdlog::info("{}: restored (created over D-Bus by a previous run)", name);
       if (observer_) observer_->tunnel_added(inserted->second.status);
+      start_routed(inserted->second);
     } catch (const Error& e) {
       spdlog::error("{}: cannot restore: {}", file.path().string(), e.what());
     }
@@ -101,6 +200,7 @@ TunnelStatus TunnelManager::base_status(const Entry& e) const {
     s.datapath = datapath_name(e.plumbing->plan.datapath);
     s.mtu = e.plumbing->plan.tap_mtu;
   }
+  routed_status(e, s);
   return s;
 }
 
@@ -110,7 +210,10 @@ void TunnelManager::update(Entry& entry, TunnelStatus next) {
     spdlog::info("{}: {}{}{}", next.name, to_string(next.state),
                  next.state_reason.empty() ? "" : ": ", next.state_reason);
   }
+  const bool state_changed = next.state != entry.status.state;
   entry.status = std::move(next);
+  // Router lifetime 0 on the LANs whenever the tunnel is not up (RFC 7084 G-5).
+  if (state_changed && entry.routed) announce(entry);
   if (!changed.empty() && observer_) observer_->tunnel_changed(entry.status, changed);
 }
 
@@ -124,17 +227,28 @@ void TunnelManager::bring_up(Entry& entry, bool strict) {
     return;
   }
   try {
+    check_routed(entry.config);
+    const TunnelSpec build = build_spec(entry.config);
     bool created_bridge = false;
     if (std::ifstream in(state_file(entry.config.name)); in) {
       const auto record = nlohmann::json::parse(in, nullptr, false);
       if (record.is_object()) created_bridge = record.value("created_bridge", false);
     }
-    auto adopted = builder_.adopt(spec, created_bridge);
+    auto adopted = builder_.adopt(build, created_bridge);
     if (adopted) {
       spdlog::info("{}: adopted the existing {}", entry.config.name, spec.tap_name);
       entry.plumbing = std::move(adopted);
     } else {
-      entry.plumbing = builder_.setup(spec);
+      entry.plumbing = builder_.setup(build);
+    }
+    if (entry.config.prefix_delegation) {
+      try {
+        // Issue 4's rule: no initial delay for a tunnel a user just created (strict: create()).
+        set_up_routed(entry, /*initial_delay=*/!strict);
+      } catch (const Error&) {
+        tear_down(entry);
+        throw;
+      }
     }
   } catch (const Error& e) {
     if (strict) throw;
@@ -200,7 +314,8 @@ void TunnelManager::apply_peer(Entry& entry, const wg::Device* device, TunnelSta
   }
 }
 
-void TunnelManager::tear_down(Entry& entry) {
+void TunnelManager::tear_down(Entry& entry, bool final) {
+  stop_routed(entry, final);
   if (!entry.plumbing) return;
   builder_.teardown(*entry.plumbing);
   entry.plumbing.reset();
@@ -218,6 +333,7 @@ void TunnelManager::rebuild(Entry& entry, const std::string& why) {
     entry.plumbing.reset();
   }
   bring_up(entry, /*strict=*/false);
+  start_routed(entry);
 }
 
 TunnelStatus TunnelManager::create(const config::Tunnel& tunnel, bool persist) {
@@ -231,13 +347,11 @@ TunnelStatus TunnelManager::create(const config::Tunnel& tunnel, bool persist) {
       throw Error(ErrorCode::Exists,
                   "the interface " + tunnel.spec.tap_name + " is already used by tunnel " + name);
   }
-  if (tunnel.prefix_delegation)
-    throw Error(ErrorCode::InvalidArgument,
-                "[PrefixDelegation] (routed mode) is not supported yet by this l2wgd");
+  check_routed(tunnel);
   if (persist && std::filesystem::exists(config_file(tunnel.name)))
     throw Error(ErrorCode::Exists, config_file(tunnel.name).string() + " already exists");
 
-  Entry entry{tunnel, persist, std::nullopt, {}};
+  Entry entry{tunnel, persist, std::nullopt, {}, nullptr};
   entry.status.name = tunnel.name;
   try {
     bring_up(entry, /*strict=*/true);
@@ -260,11 +374,12 @@ TunnelStatus TunnelManager::create(const config::Tunnel& tunnel, bool persist) {
   }
   auto [it, inserted] = tunnels_.emplace(tunnel.name, std::move(entry));
   if (observer_) observer_->tunnel_added(it->second.status);
+  start_routed(it->second);
   return it->second.status;
 }
 
 void TunnelManager::remove_entry(std::map<std::string, Entry>::iterator it) {
-  tear_down(it->second);
+  tear_down(it->second, /*final=*/true);
   std::error_code ignored;
   std::filesystem::remove(config_file(it->first), ignored);
   std::filesystem::remove(state_file(it->first), ignored);
@@ -284,6 +399,23 @@ void TunnelManager::restart(const std::string& name) {
   if (it == tunnels_.end()) throw Error(ErrorCode::NotFound, "no tunnel named " + name);
   rebuild(it->second, "restart requested");
 }
+
+TunnelManager::Routed& TunnelManager::routed_of(const std::string& name) {
+  auto it = tunnels_.find(name);
+  if (it == tunnels_.end()) throw Error(ErrorCode::NotFound, "no tunnel named " + name);
+  if (!it->second.config.prefix_delegation)
+    throw Error(ErrorCode::Unsupported, name + " is not in routed mode ([PrefixDelegation])");
+  if (!it->second.routed)
+    throw Error(ErrorCode::Unsupported, name + " has no DHCPv6 client running: " +
+                                            (it->second.status.state_reason.empty()
+                                                 ? std::string("its tap is not built")
+                                                 : it->second.status.state_reason));
+  return *it->second.routed;
+}
+
+void TunnelManager::renew(const std::string& name) { routed_of(name).client->renew(); }
+
+void TunnelManager::release(const std::string& name) { routed_of(name).client->release(); }
 
 std::vector<std::string> TunnelManager::reload() {
   auto loaded = config::load_directory(options_.config_dir);
@@ -306,16 +438,18 @@ std::vector<std::string> TunnelManager::reload() {
       rebuild(it->second, "its configuration changed");
       continue;
     }
-    if (tunnel.prefix_delegation) {
-      errors.push_back(tunnel.name + ".conf: [PrefixDelegation] is not supported yet");
+    if (tunnel.prefix_delegation &&
+        (!options_.routed.prefix_delegation || !options_.routed.router_advertisements)) {
+      errors.push_back(tunnel.name + ".conf: [PrefixDelegation] is not supported by this l2wgd");
       spdlog::error("{}", errors.back());
       continue;
     }
-    Entry entry{tunnel, true, std::nullopt, {}};
+    Entry entry{tunnel, true, std::nullopt, {}, nullptr};
     entry.status.name = tunnel.name;
     bring_up(entry, /*strict=*/false);
     auto [inserted, ok] = tunnels_.emplace(tunnel.name, std::move(entry));
     if (observer_) observer_->tunnel_added(inserted->second.status);
+    start_routed(inserted->second);
   }
   for (auto it = tunnels_.begin(); it != tunnels_.end();) {
     auto next = std::next(it);
@@ -394,6 +528,7 @@ void TunnelManager::poll_peers() {
       // Not built: its WireGuard interface or peer was missing, or setup failed. Whatever was
       // wrong may have been put right without an event l2wgd watches (wg set, wg setconf).
       bring_up(entry, /*strict=*/false);
+      start_routed(entry);
       continue;
     }
     // A tunnel failed for a reason only a rebuild clears (address removed) stays failed.
@@ -412,6 +547,272 @@ void TunnelManager::poll_peers() {
     apply_peer(entry, device, next);
     update(entry, std::move(next));
   }
+}
+
+// ---- Routed mode -------------------------------------------------------------------------------
+
+std::filesystem::path TunnelManager::routed_state_file(const std::string& name) const {
+  return options_.state_dir / "routed" / (name + ".json");
+}
+
+TunnelSpec TunnelManager::build_spec(const config::Tunnel& tunnel) const {
+  TunnelSpec spec = tunnel.spec;
+  // The tap must never give the kernel a default route from the upstream's RAs (l2wgd hears them
+  // itself), and DHCPv6 needs its link-local address usable at once.
+  if (tunnel.prefix_delegation) spec.ipv6_conf = {{"accept_ra", 0}, {"optimistic_dad", 1}};
+  return spec;
+}
+
+// What can be refused before anything is created.
+void TunnelManager::check_routed(const config::Tunnel& tunnel) const {
+  if (!tunnel.prefix_delegation) return;
+  if (!options_.routed.prefix_delegation || !options_.routed.router_advertisements)
+    throw Error(ErrorCode::InvalidArgument,
+                "[PrefixDelegation] (routed mode) is not supported by this l2wgd");
+  const auto& pd = *tunnel.prefix_delegation;
+  if (pd.lans.empty())
+    throw Error(ErrorCode::InvalidArgument, "[PrefixDelegation] needs at least one LAN=");
+  for (const auto& lan : pd.lans) {
+    if (lan == tunnel.spec.tap_name || lan == tunnel.spec.wireguard)
+      throw Error(ErrorCode::InvalidArgument,
+                  "LAN=" + lan + ": that is the tunnel's own interface, not a LAN");
+    if (!netlink_.link(lan))
+      throw Error(ErrorCode::InvalidArgument, "LAN=" + lan + ": no such interface");
+  }
+}
+
+// After the plumbing: the LAN endpoints and the client, not started. Throws, leaving no routed
+// state behind (the caller tears the plumbing down).
+void TunnelManager::set_up_routed(Entry& entry, bool initial_delay) {
+  const auto& config = entry.config;
+  check_routed(config);
+  auto routed = std::make_unique<Routed>(*this, config.name);
+  for (const auto& lan : config.prefix_delegation->lans) {
+    routed->lans[lan] = netlink_.link(lan)->ifindex;
+    routed->endpoints[lan] =
+        options_.routed.router_advertisements->create(lan, entry.plumbing->plan.tap_mtu);
+  }
+  if (std::ifstream in(routed_state_file(config.name)); in) {
+    const auto record = nlohmann::json::parse(in, nullptr, false);
+    if (record.is_object() && record.contains("subnet_ids") && record["subnet_ids"].is_object())
+      for (const auto& [lan, id] : record["subnet_ids"].items())
+        if (id.is_number_unsigned()) routed->remembered_ids[lan] = id.get<uint64_t>();
+  }
+  dhcp6::SessionOptions options;
+  options.name = config.name;
+  options.interface = config.spec.tap_name;
+  options.state_dir = options_.state_dir;
+  options.prefix_length_hint = config.prefix_delegation->prefix_length;
+  options.rapid_commit = config.prefix_delegation->rapid_commit;
+  options.initial_delay = initial_delay;
+  routed->client = options_.routed.prefix_delegation->create(options, *routed);
+  entry.routed = std::move(routed);
+}
+
+// Once the entry is in tunnels_, where the client's callbacks find it.
+void TunnelManager::start_routed(Entry& entry) {
+  if (entry.routed) entry.routed->client->start();
+}
+
+// `final` (DeleteTunnel): final RAs deprecate everything on the LANs, and the subnet ids are
+// forgotten. Either way the client stops without Release (its lease file stays for a restart)
+// and every address, route and rule routed mode added is removed.
+void TunnelManager::stop_routed(Entry& entry, bool final) {
+  if (!entry.routed) return;
+  auto routed = std::move(entry.routed);
+  routed->client->stop();
+  routed->client.reset();
+  remove_plan(netlink_, routed->applied, entry.config.name);
+  for (auto& [lan, endpoint] : routed->endpoints) {
+    if (!final || !routed->announcing) continue;
+    endpoint->stop();
+    if (!endpoint->finished()) retiring_.push_back(std::move(endpoint));
+  }
+  if (final) {
+    std::error_code ignored;
+    std::filesystem::remove(routed_state_file(entry.config.name), ignored);
+  }
+}
+
+void TunnelManager::prefix_bound(const std::string& name, const dhcp6::DelegatedPrefix& prefix,
+                                 const dhcp6::Lease& lease, bool added) {
+  auto it = tunnels_.find(name);
+  if (it == tunnels_.end() || !it->second.routed) return;
+  Entry& entry = it->second;
+  Routed& routed = *entry.routed;
+  const auto& pd = *entry.config.prefix_delegation;
+  std::map<std::string, uint64_t> configured;
+  for (const auto& [lan, id] : pd.subnet_ids) configured[lan] = id;
+  auto plan = lan::plan_subnets(prefix.prefix, prefix.exclude, pd.lans, configured,
+                                routed.remembered_ids);
+  for (const auto& problem : plan.problems) spdlog::warn("{}: {}", name, problem);
+  if (plan.ids != routed.remembered_ids) {
+    for (const auto& [lan, id] : plan.ids) routed.remembered_ids[lan] = id;
+    try {
+      const auto path = routed_state_file(name);
+      std::filesystem::create_directories(path.parent_path());
+      write_file_atomically(path,
+                            nlohmann::json{{"subnet_ids", routed.remembered_ids}}.dump() + "\n");
+    } catch (const std::exception& e) {
+      spdlog::warn("{}: cannot record the subnet ids: {}", name, e.what());
+    }
+  }
+  // A prefix bound again is no longer deprecated.
+  std::erase_if(routed.deprecated, [&](const Routed::Deprecated& d) {
+    for (const auto& [lan, subnet] : plan.subnets)
+      if (d.lan == lan && d.subnet.subnet == subnet) return true;
+    return false;
+  });
+  routed.bound[prefix.prefix] = {prefix, plan.subnets};
+  routed.lease_dns = lease.dns_servers;
+  routed.lease_domains = lease.domain_search;
+  routed.announcing = true;
+  if (added) spdlog::info("{}: prefix {} delegated", name, prefix.prefix.str());
+  apply_routing(entry);
+  announce(entry);
+  update(entry, base_status(entry));
+  if (added && observer_) observer_->prefix_delegated(entry.status, prefix.prefix);
+}
+
+void TunnelManager::prefix_gone(const std::string& name, const IpPrefix& prefix,
+                                const std::string& reason) {
+  auto it = tunnels_.find(name);
+  if (it == tunnels_.end() || !it->second.routed) return;
+  Entry& entry = it->second;
+  Routed& routed = *entry.routed;
+  auto gone = routed.bound.find(prefix);
+  if (gone == routed.bound.end()) return;
+  // Hosts were told at most kValidLimit of valid lifetime, at most what the lease had left
+  // (RFC 9096 §3.5): announce the subnets deprecated for that long.
+  const uint64_t until =
+      std::min(gone->second.prefix.valid_until_us,
+               clock_.wall_us() + uint64_t{lan::kValidLimit} * 1'000'000);
+  for (const auto& [lan, subnet] : gone->second.subnets)
+    routed.deprecated.push_back({lan, {subnet, 0, until}});
+  routed.bound.erase(gone);
+  spdlog::info("{}: prefix {} lost: {}", name, prefix.str(), reason);
+  apply_routing(entry);
+  announce(entry);
+  update(entry, base_status(entry));
+  if (observer_) observer_->prefix_lost(entry.status, prefix, reason);
+}
+
+void TunnelManager::lease_changed(const std::string& name,
+                                  const std::optional<dhcp6::Lease>& lease) {
+  auto it = tunnels_.find(name);
+  if (it == tunnels_.end() || !it->second.routed || !lease) return;
+  Routed& routed = *it->second.routed;
+  if (routed.lease_dns == lease->dns_servers && routed.lease_domains == lease->domain_search)
+    return;
+  routed.lease_dns = lease->dns_servers;
+  routed.lease_domains = lease->domain_search;
+  announce(it->second);
+}
+
+// Moves the kernel from what was applied to what the bound prefixes need.
+void TunnelManager::apply_routing(Entry& entry) {
+  Routed& routed = *entry.routed;
+  const auto& pd = *entry.config.prefix_delegation;
+  lan::RoutingPlan desired;
+  for (const auto& [prefix, bound] : routed.bound) {
+    lan::RoutingSetup setup;
+    setup.delegated = prefix;
+    for (const auto& [lan, subnet] : bound.subnets) setup.lan_subnets[routed.lans.at(lan)] = subnet;
+    setup.tap_ifindex = entry.plumbing->tap_ifindex;
+    setup.table = routed_table(entry.config.name);
+    setup.rule_priority = kRoutedRulePriority;
+    setup.source_routing = pd.source_routing;
+    try {
+      merge(desired, lan::plan_routing(setup));
+    } catch (const Error& e) {
+      spdlog::error("{}: cannot route {}: {}", entry.config.name, prefix.str(), e.what());
+    }
+  }
+  const auto change = lan::routing_change(routed.applied, desired);
+  remove_plan(netlink_, change.remove, entry.config.name);
+  try {
+    add_plan(netlink_, change.add);
+  } catch (const Error& e) {
+    spdlog::error("{}: cannot apply its routing: {}", entry.config.name, e.what());
+  }
+  routed.applied = std::move(desired);
+}
+
+lan::Announcement TunnelManager::announcement(const Entry& entry, const std::string& lan) const {
+  const Routed& routed = *entry.routed;
+  lan::Announcement a;
+  // Degraded concerns bridged frames larger than the tap's MTU; routed traffic still flows.
+  a.default_router =
+      entry.status.state == TunnelState::Up || entry.status.state == TunnelState::Degraded;
+  const uint64_t now = clock_.wall_us();
+  for (const auto& [prefix, bound] : routed.bound) {
+    if (auto subnet = bound.subnets.find(lan); subnet != bound.subnets.end())
+      a.prefixes.push_back(
+          {subnet->second, bound.prefix.preferred_until_us, bound.prefix.valid_until_us});
+    // One RIO: the first prefix's (one delegated prefix is the common case).
+    if (!a.delegated)
+      a.delegated = lan::AnnouncedPrefix{{prefix.address.masked(prefix.length), prefix.length},
+                                         bound.prefix.preferred_until_us,
+                                         bound.prefix.valid_until_us};
+  }
+  for (const auto& d : routed.deprecated)
+    if (d.lan == lan && d.subnet.valid_until_us > now) a.deprecated.push_back(d.subnet);
+  const auto& configured_dns = entry.config.prefix_delegation->dns;
+  a.dns_servers = configured_dns.empty() ? routed.lease_dns : configured_dns;
+  a.domains = routed.lease_domains;
+  return a;
+}
+
+void TunnelManager::announce(Entry& entry) {
+  Routed& routed = *entry.routed;
+  const uint64_t now = clock_.wall_us();
+  std::erase_if(routed.deprecated,
+                [&](const Routed::Deprecated& d) { return d.subnet.valid_until_us <= now; });
+  if (!routed.announcing) return;
+  for (auto& [lan, endpoint] : routed.endpoints) endpoint->announce(announcement(entry, lan));
+}
+
+void TunnelManager::routed_status(const Entry& entry, TunnelStatus& status) const {
+  status.delegated_prefixes.clear();
+  status.lan_prefixes.clear();
+  if (!entry.routed) return;
+  for (const auto& [prefix, bound] : entry.routed->bound) {
+    status.delegated_prefixes.push_back(
+        {prefix, bound.prefix.preferred_until_us, bound.prefix.valid_until_us});
+    for (const auto& [lan, subnet] : bound.subnets) status.lan_prefixes.push_back({lan, subnet});
+  }
+}
+
+std::vector<int> TunnelManager::fds() const {
+  std::vector<int> out;
+  auto append = [&](const std::vector<int>& fds) { out.insert(out.end(), fds.begin(), fds.end()); };
+  for (const auto& [name, entry] : tunnels_) {
+    if (!entry.routed) continue;
+    append(entry.routed->client->fds());
+    for (const auto& [lan, endpoint] : entry.routed->endpoints) append(endpoint->fds());
+  }
+  for (const auto& endpoint : retiring_) append(endpoint->fds());
+  return out;
+}
+
+void TunnelManager::handle_fd(int fd) {
+  auto owns = [fd](const auto& thing) {
+    const auto fds = thing.fds();
+    return std::find(fds.begin(), fds.end(), fd) != fds.end();
+  };
+  try {
+    for (auto& [name, entry] : tunnels_) {
+      if (!entry.routed) continue;
+      if (owns(*entry.routed->client)) return entry.routed->client->handle(fd);
+      for (auto& [lan, endpoint] : entry.routed->endpoints)
+        if (owns(*endpoint)) return endpoint->handle(fd);
+    }
+    for (auto& endpoint : retiring_)
+      if (owns(*endpoint)) endpoint->handle(fd);
+  } catch (const Error& e) {
+    spdlog::error("{}", e.what());
+  }
+  std::erase_if(retiring_, [](const auto& endpoint) { return endpoint->finished(); });
 }
 
 }  // namespace l2wg

@@ -49,7 +49,7 @@ class TunnelManagerTest : public ::testing::Test {
     add_wireguard();
     manager = std::make_unique<TunnelManager>(
         netlink, wireguard, datapath, clock,
-        ManagerOptions{dir / "etc", dir / "state", 180'000'000});
+        ManagerOptions{dir / "etc", dir / "state", 180'000'000, {}});
     manager->set_observer(&recorder);
   }
   void TearDown() override { std::filesystem::remove_all(dir); }
@@ -253,7 +253,7 @@ TEST_F(TunnelManagerTest, ARestartAdoptsEveryTunnelWithoutRecreatingIt) {
   EXPECT_EQ(netlink.state.links, links);
 
   TunnelManager next(netlink, wireguard, datapath, clock,
-                     ManagerOptions{dir / "etc", dir / "state", 180'000'000});
+                     ManagerOptions{dir / "etc", dir / "state", 180'000'000, {}});
   netlink.calls.clear();
   next.restore();
   next.reload();
@@ -270,7 +270,7 @@ TEST_F(TunnelManagerTest, ARuntimeTunnelWhoseTapIsGoneIsForgotten) {
   manager.reset();
   netlink.delete_link(netlink.link("l2-runtime")->ifindex);  // as after a reboot
   TunnelManager next(netlink, wireguard, datapath, clock,
-                     ManagerOptions{dir / "etc", dir / "state", 180'000'000});
+                     ManagerOptions{dir / "etc", dir / "state", 180'000'000, {}});
   next.restore();
   EXPECT_FALSE(next.find("runtime"));
   EXPECT_FALSE(std::filesystem::exists(dir / "state" / "tunnels" / "runtime.json"));

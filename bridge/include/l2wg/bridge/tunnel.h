@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "l2wg/bridge/datapath.h"
@@ -32,6 +33,9 @@ struct TunnelSpec {
   gre::DatapathChoice datapath = gre::DatapathChoice::Auto;
   std::optional<MacAddress> mac;
   std::optional<BridgeSpec> bridge;
+  // /proc/sys/net/ipv6/conf/TAP/KEY settings written before the tap first goes up (routed mode:
+  // accept_ra 0, optimistic_dad 1), and again when adopting it.
+  std::vector<std::pair<std::string, int>> ipv6_conf;
 
   bool operator==(const TunnelSpec&) const = default;
 };

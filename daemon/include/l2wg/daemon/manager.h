@@ -15,6 +15,7 @@
 #include "l2wg/bridge/tunnel.h"
 #include "l2wg/clock.h"
 #include "l2wg/daemon/config.h"
+#include "l2wg/daemon/routed.h"
 #include "l2wg/daemon/status.h"
 
 namespace l2wg {
@@ -26,12 +27,23 @@ class ManagerObserver {
   virtual void tunnel_removed(const std::string& name) = 0;
   virtual void tunnel_changed(const TunnelStatus& status,
                               const std::vector<std::string>& properties) = 0;
+  // Routed mode: the PrefixDelegated and PrefixLost signals. `status` already reflects them.
+  virtual void prefix_delegated(const TunnelStatus& /*status*/, const IpPrefix& /*prefix*/) {}
+  virtual void prefix_lost(const TunnelStatus& /*status*/, const IpPrefix& /*prefix*/,
+                           const std::string& /*reason*/) {}
+};
+
+// What routed mode ([PrefixDelegation]) runs on; without both, such tunnels are refused.
+struct RoutedServices {
+  routed::PrefixDelegationFactory* prefix_delegation = nullptr;
+  routed::RaEndpointFactory* router_advertisements = nullptr;
 };
 
 struct ManagerOptions {
   std::filesystem::path config_dir = "/etc/l2wg";
   std::filesystem::path state_dir = "/var/lib/l2wg";
   uint64_t handshake_timeout_us = 180'000'000;  // WireGuard's REJECT_AFTER_TIME
+  RoutedServices routed;
 };
 
 class TunnelManager {
@@ -61,9 +73,20 @@ class TunnelManager {
   void remove(const std::string& name);
   // Tears the tunnel's plumbing down and builds it again. Throws Error(NotFound).
   void restart(const std::string& name);
+  // Routed mode's Renew() and Release(): the DHCPv6 client renews now, or gives the prefixes back
+  // (they are deprecated on the LANs as any lost prefix is). Throws Error(NotFound), or
+  // Error(Unsupported) for a tunnel that is not routed or whose tap is not built.
+  void renew(const std::string& name);
+  void release(const std::string& name);
 
   std::vector<TunnelStatus> list() const;
   const TunnelStatus* find(const std::string& name) const;
+
+  // Routed mode's sockets and timers (DHCPv6 clients, Router Advertisements): poll fds() and call
+  // handle_fd() for each readable one. The set changes as tunnels come and go: ask again after
+  // every call into the manager.
+  std::vector<int> fds() const;
+  void handle_fd(int fd);
 
   // Link and address events from the LinkWatcher.
   void handle(const std::vector<nl::Event>& events);
@@ -71,15 +94,33 @@ class TunnelManager {
   void poll_peers();
 
  private:
+  struct Routed;  // a routed tunnel's client, LAN endpoints and prefixes (manager.cpp)
   struct Entry {
     config::Tunnel config;
     bool persistent = false;
     std::optional<TunnelPlumbing> plumbing;
     TunnelStatus status;
+    std::unique_ptr<Routed> routed;  // with plumbing, for a [PrefixDelegation] tunnel
   };
 
   void bring_up(Entry& entry, bool strict);
-  void tear_down(Entry& entry);
+  void tear_down(Entry& entry, bool final = false);
+  // Routed mode; see manager.cpp.
+  void check_routed(const config::Tunnel& tunnel) const;
+  Routed& routed_of(const std::string& name);
+  void set_up_routed(Entry& entry, bool initial_delay);
+  void start_routed(Entry& entry);
+  void stop_routed(Entry& entry, bool final);
+  void prefix_bound(const std::string& name, const dhcp6::DelegatedPrefix& prefix,
+                    const dhcp6::Lease& lease, bool added);
+  void prefix_gone(const std::string& name, const IpPrefix& prefix, const std::string& reason);
+  void lease_changed(const std::string& name, const std::optional<dhcp6::Lease>& lease);
+  void apply_routing(Entry& entry);
+  void announce(Entry& entry);
+  lan::Announcement announcement(const Entry& entry, const std::string& lan) const;
+  void routed_status(const Entry& entry, TunnelStatus& status) const;
+  TunnelSpec build_spec(const config::Tunnel& tunnel) const;
+  std::filesystem::path routed_state_file(const std::string& name) const;
   void rebuild(Entry& entry, const std::string& why);
   void update(Entry& entry, TunnelStatus next);
   void apply_peer(Entry& entry, const wg::Device* device, TunnelStatus& next);
@@ -119,6 +160,8 @@ class TunnelManager {
   ManagerOptions options_;
   ManagerObserver* observer_ = nullptr;
   std::map<std::string, Entry> tunnels_;
+  // Endpoints of deleted tunnels still sending their final Router Advertisements.
+  std::vector<std::unique_ptr<routed::RaEndpoint>> retiring_;
 };
 
 }  // namespace l2wg

@@ -1,0 +1,376 @@
+// TunnelManager in routed mode ([PrefixDelegation]) on a fake kernel, with fake DHCPv6 clients and
+// fake Router Advertisement endpoints: what a bound prefix adds to the kernel and the LAN, what a
+// lost one takes away, the tunnel's state as the LAN's default router, and deletion and refusals
+// leaving the kernel as it was.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "fake_netlink.h"
+#include "l2wg/daemon/manager.h"
+#include "l2wg/daemon/routed.h"
+#include "l2wg/error.h"
+#include "l2wg/lan/routing.h"
+#include "l2wg/lan/subnet.h"
+
+namespace l2wg {
+namespace {
+
+using testing::FakeNetlink;
+using testing::FakeWireGuard;
+
+class FakeClock : public Clock {
+ public:
+  uint64_t now = 1'800'000'000'000'000;  // µs since the epoch
+  uint64_t wall_us() override { return now; }
+  uint64_t monotonic_us() override { return now - 1'700'000'000'000'000; }
+};
+
+// What one tunnel's client was asked, kept after the client is gone.
+struct PdLog {
+  dhcp6::SessionOptions options;
+  std::vector<std::string> calls;
+  dhcp6::Observer* observer = nullptr;  // null once the client is destroyed
+};
+
+class FakePdClient final : public routed::PdClient {
+ public:
+  explicit FakePdClient(std::shared_ptr<PdLog> log) : log_(std::move(log)) {}
+  ~FakePdClient() override {
+    log_->calls.push_back("destroyed");
+    log_->observer = nullptr;
+  }
+  std::vector<int> fds() const override { return {}; }
+  void handle(int) override {}
+  void start() override { log_->calls.push_back("start"); }
+  void stop() override { log_->calls.push_back("stop"); }
+  void renew() override { log_->calls.push_back("renew"); }
+  void release() override { log_->calls.push_back("release"); }
+  void link_changed() override { log_->calls.push_back("link_changed"); }
+
+ private:
+  std::shared_ptr<PdLog> log_;
+};
+
+struct FakePdFactory final : routed::PrefixDelegationFactory {
+  std::map<std::string, std::shared_ptr<PdLog>> clients;  // by tunnel name, the latest
+  std::unique_ptr<routed::PdClient> create(const dhcp6::SessionOptions& options,
+                                           dhcp6::Observer& observer) override {
+    auto log = std::make_shared<PdLog>(PdLog{options, {}, &observer});
+    clients[options.name] = log;
+    return std::make_unique<FakePdClient>(log);
+  }
+};
+
+struct RaLog {
+  uint32_t mtu = 0;
+  std::vector<lan::Announcement> announced;
+  bool stopped = false;
+  bool alive = true;
+};
+
+class FakeRaEndpoint final : public routed::RaEndpoint {
+ public:
+  explicit FakeRaEndpoint(std::shared_ptr<RaLog> log) : log_(std::move(log)) {}
+  ~FakeRaEndpoint() override { log_->alive = false; }
+  std::vector<int> fds() const override { return {}; }
+  void handle(int) override {}
+  void announce(const lan::Announcement& a) override { log_->announced.push_back(a); }
+  void stop() override { log_->stopped = true; }
+  bool finished() const override { return log_->stopped; }  // the finals go out at once
+
+ private:
+  std::shared_ptr<RaLog> log_;
+};
+
+struct FakeRaFactory final : routed::RaEndpointFactory {
+  std::map<std::string, std::shared_ptr<RaLog>> endpoints;  // by LAN, the latest
+  std::string refuse;  // a LAN whose endpoint cannot be made (not Ethernet, say)
+  std::unique_ptr<routed::RaEndpoint> create(const std::string& lan, uint32_t mtu) override {
+    if (lan == refuse) throw Error(ErrorCode::InvalidArgument, lan + " is not Ethernet");
+    auto log = std::make_shared<RaLog>();
+    log->mtu = mtu;
+    endpoints[lan] = log;
+    return std::make_unique<FakeRaEndpoint>(log);
+  }
+};
+
+struct Recorder : ManagerObserver {
+  std::vector<std::string> log;
+  void tunnel_added(const TunnelStatus& s) override { log.push_back("added " + s.name); }
+  void tunnel_removed(const std::string& name) override { log.push_back("removed " + name); }
+  void tunnel_changed(const TunnelStatus&, const std::vector<std::string>&) override {}
+  void prefix_delegated(const TunnelStatus& s, const IpPrefix& p) override {
+    log.push_back("delegated " + s.name + " " + p.str() + " (" +
+                  std::to_string(s.delegated_prefixes.size()) + " in status)");
+  }
+  void prefix_lost(const TunnelStatus& s, const IpPrefix& p, const std::string& reason) override {
+    log.push_back("lost " + s.name + " " + p.str() + ": " + reason + " (" +
+                  std::to_string(s.delegated_prefixes.size()) + " in status)");
+  }
+};
+
+IpPrefix prefix(const char* text) { return *IpPrefix::parse(text); }
+
+constexpr uint64_t kSecond = 1'000'000;
+
+class RoutedTunnelTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = std::filesystem::temp_directory_path() /
+          ("l2wg-routed-test-" + std::to_string(::getpid()) + "-" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir);
+    nl::Link wg0;
+    wg0.name = "wg0";
+    wg0.kind = "wireguard";
+    wg0.mtu = 1420;
+    const int wg_ifindex = netlink.add_link(wg0);
+    netlink.state.addresses.push_back({wg_ifindex, prefix("10.0.31.1/24")});
+    wg::Device device;
+    device.name = "wg0";
+    wg::Peer peer;
+    peer.public_key.fill(7);
+    peer.allowed_ips = {prefix("10.0.31.10/32")};
+    peer.last_handshake_us = clock.now;
+    device.peers = {peer};
+    wireguard.devices = {device};
+    nl::Link lan0;
+    lan0.name = "lan0";
+    lan0.kind = "bridge";
+    lan0.mtu = 1500;
+    lan0.up = true;
+    lan_ifindex = netlink.add_link(lan0);
+
+    ManagerOptions options{dir / "etc", dir / "state", 180 * kSecond, {&pd, &ra}};
+    manager = std::make_unique<TunnelManager>(netlink, wireguard, datapath, clock, options);
+    manager->set_observer(&recorder);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir); }
+
+  config::Tunnel routed_tunnel() {
+    config::Tunnel t;
+    t.name = "dorm";
+    t.spec.wireguard = "wg0";
+    t.spec.peer = "10.0.31.10";
+    t.spec.tap_name = "l2-dorm";
+    t.spec.datapath = gre::DatapathChoice::Kernel;
+    config::PrefixDelegation pd_config;
+    pd_config.prefix_length = 56;
+    pd_config.lans = {"lan0"};
+    t.prefix_delegation = pd_config;
+    return t;
+  }
+
+  dhcp6::DelegatedPrefix delegated() {
+    return {prefix("2001:db8:100::/56"), clock.now + 3600 * kSecond, clock.now + 7200 * kSecond,
+            std::nullopt};
+  }
+  dhcp6::Lease lease(const dhcp6::DelegatedPrefix& p) {
+    dhcp6::Lease l;
+    l.prefixes = {p};
+    l.dns_servers = {*IpAddress::parse("2001:db8::53")};
+    l.domain_search = {"example.com"};
+    return l;
+  }
+  dhcp6::Observer& client() {
+    auto& log = pd.clients.at("dorm");
+    EXPECT_NE(log->observer, nullptr);
+    return *log->observer;
+  }
+  int tap() { return netlink.link("l2-dorm")->ifindex; }
+
+  // The plan the kernel should hold for `delegated` on lan0 with subnet id 0, in the table the
+  // manager chose (read from its rule: the number is the manager's to choose).
+  lan::RoutingPlan expected_plan(const IpPrefix& delegated_prefix) {
+    EXPECT_EQ(netlink.state.rules.size(), 1u);
+    lan::RoutingSetup setup;
+    setup.delegated = delegated_prefix;
+    setup.lan_subnets = {{lan_ifindex, *lan::subnet_of(delegated_prefix, 0)}};
+    setup.tap_ifindex = tap();
+    setup.table = netlink.state.rules.empty() ? 1 : netlink.state.rules[0].table;
+    setup.rule_priority = netlink.state.rules.empty() ? 1 : netlink.state.rules[0].priority;
+    return lan::plan_routing(setup);
+  }
+
+  std::filesystem::path dir;
+  FakeNetlink netlink;
+  FakeWireGuard wireguard;
+  FakeClock clock;
+  dp::Datapath datapath{1};
+  FakePdFactory pd;
+  FakeRaFactory ra;
+  Recorder recorder;
+  std::unique_ptr<TunnelManager> manager;
+  int lan_ifindex = 0;
+};
+
+template <typename T>
+bool has(const std::vector<T>& all, const T& item) {
+  return std::find(all.begin(), all.end(), item) != all.end();
+}
+
+TEST_F(RoutedTunnelTest, TheTapIsPlainAndTheClientStartsWithoutDelay) {
+  const auto status = manager->create(routed_tunnel(), false);
+  EXPECT_EQ(status.state, TunnelState::Up);
+  EXPECT_EQ(status.bridge, "");
+  const auto tap_link = *netlink.link("l2-dorm");
+  EXPECT_EQ(tap_link.master_ifindex, 0) << "routed mode bridges nothing";
+  EXPECT_TRUE(tap_link.up);
+  EXPECT_EQ((netlink.state.ipv6_conf.at({tap_link.ifindex, "accept_ra"})), 0);
+  EXPECT_EQ((netlink.state.ipv6_conf.at({tap_link.ifindex, "optimistic_dad"})), 1);
+  // Both before the tap went up: the kernel acts on accept_ra from the first RA it hears.
+  const auto last_conf = std::find(netlink.calls.rbegin(), netlink.calls.rend(), "set_ipv6_conf");
+  const auto last_up = std::find(netlink.calls.rbegin(), netlink.calls.rend(), "set_up");
+  EXPECT_GT(last_conf - netlink.calls.rbegin(), last_up - netlink.calls.rbegin());
+
+  const auto& log = *pd.clients.at("dorm");
+  EXPECT_EQ(log.options.interface, "l2-dorm");
+  EXPECT_EQ(log.options.prefix_length_hint, 56);
+  EXPECT_FALSE(log.options.initial_delay) << "a tunnel a user just created";
+  EXPECT_EQ(log.calls, std::vector<std::string>{"start"});
+  EXPECT_TRUE(ra.endpoints.at("lan0")->announced.empty()) << "no RA before a prefix is bound";
+  EXPECT_EQ(ra.endpoints.at("lan0")->mtu, status.mtu);
+}
+
+TEST_F(RoutedTunnelTest, ABoundPrefixIsRoutedAnnouncedAndReported) {
+  manager->create(routed_tunnel(), false);
+  const auto p = delegated();
+  client().prefix_added(p, lease(p));
+
+  const auto plan = expected_plan(p.prefix);
+  for (const auto& a : plan.addresses) EXPECT_TRUE(has(netlink.state.addresses, a));
+  for (const auto& r : plan.routes) EXPECT_TRUE(has(netlink.state.routes, r)) << r.str();
+  EXPECT_EQ(netlink.state.rules, plan.rules);
+  EXPECT_TRUE(has(netlink.state.addresses,
+                  InterfaceAddress{lan_ifindex, prefix("2001:db8:100::1/64")}));
+  EXPECT_NE(netlink.state.rules[0].table, kMainTable);
+
+  const auto* status = manager->find("dorm");
+  ASSERT_NE(status, nullptr);
+  EXPECT_EQ(status->delegated_prefixes,
+            (std::vector<DelegatedPrefix>{{p.prefix, p.preferred_until_us, p.valid_until_us}}));
+  EXPECT_EQ(status->lan_prefixes,
+            (std::vector<LanPrefix>{{"lan0", prefix("2001:db8:100::/64")}}));
+  EXPECT_EQ(recorder.log.back(), "delegated dorm 2001:db8:100::/56 (1 in status)");
+
+  const auto& announced = ra.endpoints.at("lan0")->announced;
+  ASSERT_FALSE(announced.empty()) << "the first RA goes out as soon as a prefix is bound";
+  const auto& a = announced.back();
+  EXPECT_TRUE(a.default_router);
+  EXPECT_EQ(a.prefixes, (std::vector<lan::AnnouncedPrefix>{
+                            {prefix("2001:db8:100::/64"), p.preferred_until_us, p.valid_until_us}}));
+  ASSERT_TRUE(a.delegated);
+  EXPECT_EQ(a.delegated->subnet, p.prefix);
+  EXPECT_EQ(a.dns_servers, std::vector<IpAddress>{*IpAddress::parse("2001:db8::53")});
+  EXPECT_EQ(a.domains, std::vector<std::string>{"example.com"});
+  EXPECT_TRUE(std::filesystem::exists(dir / "state" / "routed" / "dorm.json"))
+      << "the subnet ids are remembered";
+}
+
+TEST_F(RoutedTunnelTest, ALostPrefixIsUnroutedAndAnnouncedDeprecated) {
+  manager->create(routed_tunnel(), false);
+  const auto before_bind = netlink.state;
+  const auto p = delegated();
+  client().prefix_added(p, lease(p));
+  ASSERT_NE(netlink.state, before_bind);
+
+  client().prefix_lost(p.prefix, "expired");
+  EXPECT_EQ(netlink.state, before_bind) << "every address, route and rule of the prefix removed";
+  EXPECT_TRUE(manager->find("dorm")->delegated_prefixes.empty());
+  EXPECT_TRUE(manager->find("dorm")->lan_prefixes.empty());
+  EXPECT_EQ(recorder.log.back(), "lost dorm 2001:db8:100::/56: expired (0 in status)");
+
+  const auto& a = ra.endpoints.at("lan0")->announced.back();
+  EXPECT_TRUE(a.prefixes.empty());
+  // Deprecated for as long as hosts may hold it: the old valid time, at most RFC 9096's 5400 s.
+  EXPECT_EQ(a.deprecated, (std::vector<lan::AnnouncedPrefix>{
+                              {prefix("2001:db8:100::/64"), 0, clock.now + 5400 * kSecond}}));
+
+  // A new prefix: announced at once, the old one still deprecated beside it.
+  dhcp6::DelegatedPrefix next{prefix("2001:db8:200::/56"), clock.now + 3600 * kSecond,
+                              clock.now + 7200 * kSecond, std::nullopt};
+  client().prefix_added(next, lease(next));
+  const auto& b = ra.endpoints.at("lan0")->announced.back();
+  ASSERT_EQ(b.prefixes.size(), 1u);
+  EXPECT_EQ(b.prefixes[0].subnet, prefix("2001:db8:200::/64")) << "the subnet id is kept";
+  EXPECT_EQ(b.deprecated.size(), 1u);
+  EXPECT_EQ(netlink.state.rules, expected_plan(next.prefix).rules);
+}
+
+TEST_F(RoutedTunnelTest, TheLansDefaultRouterFollowsTheTunnelsState) {
+  manager->create(routed_tunnel(), false);
+  const auto p = delegated();
+  client().prefix_added(p, lease(p));
+  const auto& announced = ra.endpoints.at("lan0")->announced;
+  EXPECT_TRUE(announced.back().default_router);
+
+  clock.now += 181 * kSecond;  // no handshake for longer than REJECT_AFTER_TIME
+  manager->poll_peers();
+  ASSERT_EQ(manager->find("dorm")->state, TunnelState::WaitingForPeer);
+  EXPECT_FALSE(announced.back().default_router) << "router lifetime 0 (RFC 7084 G-5)";
+  EXPECT_EQ(announced.back().prefixes.size(), 1u) << "hosts keep their addresses";
+
+  wireguard.devices[0].peers[0].last_handshake_us = clock.now;
+  manager->poll_peers();
+  EXPECT_TRUE(announced.back().default_router);
+}
+
+TEST_F(RoutedTunnelTest, DeletionLeavesNothingBehind) {
+  const auto before = netlink.state;
+  manager->create(routed_tunnel(), false);
+  const auto p = delegated();
+  client().prefix_added(p, lease(p));
+  manager->remove("dorm");
+
+  EXPECT_EQ(netlink.state, before);
+  EXPECT_EQ(pd.clients.at("dorm")->calls,
+            (std::vector<std::string>{"start", "stop", "destroyed"}))
+      << "stopped without Release: a deleted tunnel's prefix simply expires upstream";
+  const auto& lan = *ra.endpoints.at("lan0");
+  EXPECT_TRUE(lan.stopped) << "final RAs deprecate the prefix";
+  EXPECT_FALSE(lan.alive) << "dropped once its final RAs are out";
+  EXPECT_FALSE(std::filesystem::exists(dir / "state" / "routed" / "dorm.json"));
+  EXPECT_EQ(recorder.log.back(), "removed dorm");
+}
+
+TEST_F(RoutedTunnelTest, ABadPrefixDelegationIsRefusedLeavingNothing) {
+  const auto before = netlink.state;
+  auto expect_refused = [&](const config::Tunnel& t, const std::string& words) {
+    try {
+      manager->create(t, false);
+      ADD_FAILURE() << "created";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::InvalidArgument) << e.what();
+      EXPECT_NE(std::string(e.what()).find(words), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(netlink.state, before);
+    EXPECT_EQ(manager->find("dorm"), nullptr);
+  };
+  auto no_such_lan = routed_tunnel();
+  no_such_lan.prefix_delegation->lans = {"lan9"};
+  expect_refused(no_such_lan, "LAN=lan9: no such interface");
+  auto tap_as_lan = routed_tunnel();
+  tap_as_lan.prefix_delegation->lans = {"l2-dorm"};
+  expect_refused(tap_as_lan, "the tunnel's own interface");
+  EXPECT_TRUE(pd.clients.empty());
+
+  ra.refuse = "lan0";  // found only once the tap exists: undone
+  expect_refused(routed_tunnel(), "not Ethernet");
+  EXPECT_TRUE(pd.clients.empty());
+}
+
+TEST_F(RoutedTunnelTest, AConfigFileStartsTheClientWithTheInitialDelay) {
+  std::filesystem::create_directories(dir / "etc");
+  std::ofstream(dir / "etc" / "dorm.conf") << config::render_tunnel(routed_tunnel());
+  EXPECT_TRUE(manager->reload().empty());
+  const auto& log = *pd.clients.at("dorm");
+  EXPECT_TRUE(log.options.initial_delay) << "a daemon start brings many tunnels up together";
+  EXPECT_EQ(log.calls, std::vector<std::string>{"start"});
+}
+
+}  // namespace
+}  // namespace l2wg
