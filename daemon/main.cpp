@@ -1,5 +1,6 @@
-// l2wgd: the l2wg daemon. One thread polls the bus, rtnetlink, a timer and signals; the userspace
-// datapath runs its own workers. SIGTERM/SIGINT leave the data plane in place (a restart adopts
+// l2wgd: the l2wg daemon. One thread polls the bus, rtnetlink, a timer, signals and routed mode's
+// sockets and timers (DHCPv6 clients, Router Advertisements); the userspace datapath runs its own
+// workers. SIGTERM/SIGINT leave the data plane in place (a restart adopts
 // it); SIGHUP re-reads the config directory.
 #include <poll.h>
 #include <sys/resource.h>
@@ -8,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 #include <csignal>
+#include <vector>
 #include <cstring>
 #include <cstdlib>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -16,6 +18,7 @@
 
 #include "l2wg/bridge/link_watcher.h"
 #include "l2wg/daemon/manager.h"
+#include "l2wg/daemon/routed.h"
 #include "l2wg/dbus/service.h"
 #include "l2wg/error.h"
 #include "l2wg/fd.h"
@@ -85,6 +88,10 @@ int main(int argc, char** argv) {
     auto netlink = l2wg::nl::make_kernel_netlink();
     auto wireguard = l2wg::wg::make_wireguard_reader();
     auto clock = l2wg::make_system_clock();
+    auto random = l2wg::make_system_random();
+    auto prefix_delegation = l2wg::routed::make_session_factory();
+    auto router_advertisements = l2wg::routed::make_lan_ra_factory(*clock, *random);
+    options.routed = {prefix_delegation.get(), router_advertisements.get()};
     l2wg::dp::Datapath datapath;
     l2wg::TunnelManager manager(*netlink, *wireguard, datapath, *clock, options);
     l2wg::nl::LinkWatcher watcher(*netlink);
@@ -98,12 +105,17 @@ int main(int argc, char** argv) {
 
     for (;;) {
       const auto bus_poll = bus.poll_data();
-      pollfd fds[] = {{bus_poll.fd, bus_poll.events, 0},
-                      {watcher.fd(), POLLIN, 0},
-                      {timer.get(), POLLIN, 0},
-                      {signals.get(), POLLIN, 0}};
-      if (poll(fds, std::size(fds), bus_poll.timeout_ms) < 0 && errno != EINTR)
+      std::vector<pollfd> fds = {{bus_poll.fd, bus_poll.events, 0},
+                                 {watcher.fd(), POLLIN, 0},
+                                 {timer.get(), POLLIN, 0},
+                                 {signals.get(), POLLIN, 0}};
+      constexpr size_t kRoutedFds = 4;  // the manager's own, after the four above
+      for (int fd : manager.fds()) fds.push_back({fd, POLLIN, 0});
+      if (poll(fds.data(), fds.size(), bus_poll.timeout_ms) < 0 && errno != EINTR)
         l2wg::throw_errno("poll", errno, l2wg::ErrorCode::Io);
+      // Before anything else can add or remove a tunnel and so close one of these fds.
+      for (size_t i = kRoutedFds; i < fds.size(); ++i)
+        if (fds[i].revents) manager.handle_fd(fds[i].fd);
       if (fds[1].revents) manager.handle(watcher.read_events());
       if (fds[2].revents) {
         uint64_t expirations;

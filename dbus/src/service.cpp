@@ -125,6 +125,10 @@ class TunnelObject final
   void changed(const std::vector<std::string>& properties) {
     emitPropertiesChangedSignal(net::l2wg1::Tunnel_adaptor::INTERFACE_NAME, properties);
   }
+  void prefix_delegated(const IpPrefix& prefix) { emitPrefixDelegated(prefix.str()); }
+  void prefix_lost(const IpPrefix& prefix, const std::string& reason) {
+    emitPrefixLost(prefix.str(), reason);
+  }
 
  private:
   const TunnelStatus& status() {
@@ -136,15 +140,13 @@ class TunnelObject final
   void Renew() override {
     guarded([&] {
       require_privileged(getObject());
-      status();
-      throw Error(ErrorCode::Unsupported, "Renew needs routed mode, which is not supported yet");
+      manager_.renew(name_);
     });
   }
   void Release() override {
     guarded([&] {
       require_privileged(getObject());
-      status();
-      throw Error(ErrorCode::Unsupported, "Release needs routed mode, which is not supported yet");
+      manager_.release(name_);
     });
   }
   void Restart() override {
@@ -264,6 +266,15 @@ struct BusService::Impl final : ManagerObserver {
                       const std::vector<std::string>& properties) override {
     auto it = tunnels.find(status.name);
     if (it != tunnels.end()) it->second->changed(properties);
+  }
+  void prefix_delegated(const TunnelStatus& status, const IpPrefix& prefix) override {
+    auto it = tunnels.find(status.name);
+    if (it != tunnels.end()) it->second->prefix_delegated(prefix);
+  }
+  void prefix_lost(const TunnelStatus& status, const IpPrefix& prefix,
+                   const std::string& reason) override {
+    auto it = tunnels.find(status.name);
+    if (it != tunnels.end()) it->second->prefix_lost(prefix, reason);
   }
 
   TunnelManager& manager;
