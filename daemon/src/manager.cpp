@@ -105,6 +105,9 @@ struct TunnelManager::Routed final : dhcp6::Observer {
   TunnelManager& manager;
   std::string name;
   std::unique_ptr<routed::PdClient> client;
+  std::unique_ptr<routed::UpstreamListener> upstream;
+  std::map<IpAddress, lan::UpstreamRouter> routers;  // every router heard on the tap
+  std::optional<lan::UpstreamRouter> router;         // the one T's default route goes through
   std::map<std::string, int> lans;  // LAN → ifindex, in config order by name
   std::map<std::string, std::unique_ptr<routed::RaEndpoint>> endpoints;
   std::map<std::string, uint64_t> remembered_ids;  // subnet ids, kept in the state dir
@@ -605,6 +608,8 @@ void TunnelManager::set_up_routed(Entry& entry, bool initial_delay) {
   options.prefix_length_hint = config.prefix_delegation->prefix_length;
   options.rapid_commit = config.prefix_delegation->rapid_commit;
   options.initial_delay = initial_delay;
+  routed->upstream =
+      options_.routed.router_advertisements->listen_upstream(config.spec.tap_name);
   routed->client = options_.routed.prefix_delegation->create(options, *routed);
   entry.routed = std::move(routed);
 }
@@ -719,6 +724,7 @@ void TunnelManager::apply_routing(Entry& entry) {
     setup.delegated = prefix;
     for (const auto& [lan, subnet] : bound.subnets) setup.lan_subnets[routed.lans.at(lan)] = subnet;
     setup.tap_ifindex = entry.plumbing->tap_ifindex;
+    if (routed.router) setup.upstream_router = routed.router->link_local;
     setup.table = routed_table(entry.config.name);
     setup.rule_priority = kRoutedRulePriority;
     setup.source_routing = pd.source_routing;
@@ -772,10 +778,34 @@ void TunnelManager::announce(Entry& entry) {
   for (auto& [lan, endpoint] : routed.endpoints) endpoint->announce(announcement(entry, lan));
 }
 
+// The router T's default goes through: the current one while it advertises itself as a default
+// router, else any other that does. (A router lifetime running out unrenewed is not noticed yet.)
+void TunnelManager::upstream_heard(Entry& entry, const std::vector<lan::UpstreamRouter>& heard) {
+  Routed& routed = *entry.routed;
+  for (const auto& r : heard) routed.routers[r.link_local] = r;
+  std::optional<lan::UpstreamRouter> chosen;
+  if (routed.router) {
+    const auto& current = routed.routers.at(routed.router->link_local);
+    if (current.router_lifetime > 0) chosen = current;
+  }
+  for (const auto& [address, r] : routed.routers)
+    if (!chosen && r.router_lifetime > 0) chosen = r;
+  const bool moved = (chosen ? std::optional(chosen->link_local) : std::nullopt) !=
+                     (routed.router ? std::optional(routed.router->link_local) : std::nullopt);
+  routed.router = chosen;
+  if (!moved) return;
+  spdlog::info("{}: upstream router {}", entry.config.name,
+               chosen ? chosen->link_local.str() : std::string("none"));
+  apply_routing(entry);
+  update(entry, base_status(entry));
+}
+
 void TunnelManager::routed_status(const Entry& entry, TunnelStatus& status) const {
   status.delegated_prefixes.clear();
   status.lan_prefixes.clear();
+  status.upstream_router.clear();
   if (!entry.routed) return;
+  if (entry.routed->router) status.upstream_router = entry.routed->router->link_local.str();
   for (const auto& [prefix, bound] : entry.routed->bound) {
     status.delegated_prefixes.push_back(
         {prefix, bound.prefix.preferred_until_us, bound.prefix.valid_until_us});
@@ -789,6 +819,7 @@ std::vector<int> TunnelManager::fds() const {
   for (const auto& [name, entry] : tunnels_) {
     if (!entry.routed) continue;
     append(entry.routed->client->fds());
+    append(entry.routed->upstream->fds());
     for (const auto& [lan, endpoint] : entry.routed->endpoints) append(endpoint->fds());
   }
   for (const auto& endpoint : retiring_) append(endpoint->fds());
@@ -804,6 +835,8 @@ void TunnelManager::handle_fd(int fd) {
     for (auto& [name, entry] : tunnels_) {
       if (!entry.routed) continue;
       if (owns(*entry.routed->client)) return entry.routed->client->handle(fd);
+      if (owns(*entry.routed->upstream))
+        return upstream_heard(entry, entry.routed->upstream->handle(fd));
       for (auto& [lan, endpoint] : entry.routed->endpoints)
         if (owns(*endpoint)) return endpoint->handle(fd);
     }

@@ -15,6 +15,18 @@
 namespace l2wg::routed {
 namespace {
 
+// A timerfd on CLOCK_BOOTTIME (Clock::monotonic_us) set to `deadline`, or disarmed.
+void arm(int timer, std::optional<uint64_t> deadline) {
+  itimerspec spec{};
+  if (deadline) {
+    const uint64_t at = std::max<uint64_t>(*deadline, 1);  // an all-zero value would disarm
+    spec.it_value.tv_sec = static_cast<time_t>(at / 1'000'000);
+    spec.it_value.tv_nsec = static_cast<long>(at % 1'000'000 * 1000);
+  }
+  if (::timerfd_settime(timer, TFD_TIMER_ABSTIME, &spec, nullptr) != 0)
+    throw_errno("arming a Router Discovery timer", errno, ErrorCode::Io);
+}
+
 class SessionClient final : public PdClient {
  public:
   SessionClient(const dhcp6::SessionOptions& options, dhcp6::Observer& observer)
@@ -43,10 +55,10 @@ class LoggingSocketObserver final : public lan::SocketObserver {
  public:
   explicit LoggingSocketObserver(std::string lan) : lan_(std::move(lan)) {}
   void dropped(std::string_view reason) override {
-    spdlog::debug("{}: Router Solicitation dropped: {}", lan_, reason);
+    spdlog::debug("{}: Router Discovery packet dropped: {}", lan_, reason);
   }
   void send_failed(std::string_view error) override {
-    spdlog::warn("{}: cannot send a Router Advertisement: {}", lan_, error);
+    spdlog::warn("{}: cannot send a Router Discovery packet: {}", lan_, error);
   }
 
  private:
@@ -87,20 +99,44 @@ class LanRaEndpoint final : public RaEndpoint {
   bool finished() const override { return advertiser_.finished(); }
 
  private:
-  void arm_timer() {
-    itimerspec spec{};
-    if (const auto deadline = advertiser_.next_deadline_us()) {
-      const uint64_t at = std::max<uint64_t>(*deadline, 1);  // an all-zero value would disarm
-      spec.it_value.tv_sec = static_cast<time_t>(at / 1'000'000);
-      spec.it_value.tv_nsec = static_cast<long>(at % 1'000'000 * 1000);
-    }
-    if (::timerfd_settime(timer_.get(), TFD_TIMER_ABSTIME, &spec, nullptr) != 0)
-      throw_errno("arming the Router Advertisement timer", errno, ErrorCode::Io);
-  }
+  void arm_timer() { arm(timer_.get(), advertiser_.next_deadline_us()); }
 
   LoggingSocketObserver observer_;
   lan::LanRaSocket socket_;
   lan::Advertiser advertiser_;
+  UniqueFd timer_;
+};
+
+// UpstreamRouterListener + a timerfd for its solicitations.
+class TapUpstreamListener final : public UpstreamListener {
+ public:
+  TapUpstreamListener(const std::string& tap, Clock& clock)
+      : observer_(tap),
+        listener_(tap, clock, observer_),
+        timer_(::timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK | TFD_CLOEXEC)) {
+    if (!timer_) throw_errno("timerfd for the Router Solicitations on " + tap, errno, ErrorCode::Io);
+    arm_timer();
+  }
+
+  std::vector<int> fds() const override { return {listener_.fd(), timer_.get()}; }
+  std::vector<lan::UpstreamRouter> handle(int fd) override {
+    std::vector<lan::UpstreamRouter> heard;
+    if (fd == listener_.fd()) {
+      heard = listener_.read();
+    } else if (fd == timer_.get()) {
+      uint64_t expirations = 0;
+      [[maybe_unused]] auto ignored = ::read(timer_.get(), &expirations, sizeof expirations);
+      listener_.on_timer();
+    }
+    arm_timer();
+    return heard;
+  }
+
+ private:
+  void arm_timer() { arm(timer_.get(), listener_.next_deadline_us()); }
+
+  LoggingSocketObserver observer_;
+  lan::UpstreamRouterListener listener_;
   UniqueFd timer_;
 };
 
@@ -109,6 +145,9 @@ class LanRaFactory final : public RaEndpointFactory {
   LanRaFactory(Clock& clock, Random& random) : clock_(clock), random_(random) {}
   std::unique_ptr<RaEndpoint> create(const std::string& lan, uint32_t mtu) override {
     return std::make_unique<LanRaEndpoint>(lan, mtu, clock_, random_);
+  }
+  std::unique_ptr<UpstreamListener> listen_upstream(const std::string& tap) override {
+    return std::make_unique<TapUpstreamListener>(tap, clock_);
   }
 
  private:

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <utility>
 
 #include "fake_netlink.h"
 #include "l2wg/daemon/manager.h"
@@ -86,8 +87,29 @@ class FakeRaEndpoint final : public routed::RaEndpoint {
   std::shared_ptr<RaLog> log_;
 };
 
+// What the tap's listener will report the next time its fd is handled.
+struct UpstreamLog {
+  int fd = 0;
+  std::vector<lan::UpstreamRouter> pending;
+};
+
+class FakeUpstream final : public routed::UpstreamListener {
+ public:
+  explicit FakeUpstream(std::shared_ptr<UpstreamLog> log) : log_(std::move(log)) {}
+  std::vector<int> fds() const override { return {log_->fd}; }
+  std::vector<lan::UpstreamRouter> handle(int fd) override {
+    EXPECT_EQ(fd, log_->fd);
+    return std::exchange(log_->pending, {});
+  }
+
+ private:
+  std::shared_ptr<UpstreamLog> log_;
+};
+
 struct FakeRaFactory final : routed::RaEndpointFactory {
   std::map<std::string, std::shared_ptr<RaLog>> endpoints;  // by LAN, the latest
+  std::map<std::string, std::shared_ptr<UpstreamLog>> upstreams;  // by tap, the latest
+  int next_fd = 100;  // never polled: only compared
   std::string refuse;  // a LAN whose endpoint cannot be made (not Ethernet, say)
   std::unique_ptr<routed::RaEndpoint> create(const std::string& lan, uint32_t mtu) override {
     if (lan == refuse) throw Error(ErrorCode::InvalidArgument, lan + " is not Ethernet");
@@ -95,6 +117,12 @@ struct FakeRaFactory final : routed::RaEndpointFactory {
     log->mtu = mtu;
     endpoints[lan] = log;
     return std::make_unique<FakeRaEndpoint>(log);
+  }
+  std::unique_ptr<routed::UpstreamListener> listen_upstream(const std::string& tap) override {
+    auto log = std::make_shared<UpstreamLog>();
+    log->fd = next_fd++;
+    upstreams[tap] = log;
+    return std::make_unique<FakeUpstream>(log);
   }
 };
 
@@ -185,12 +213,14 @@ class RoutedTunnelTest : public ::testing::Test {
 
   // The plan the kernel should hold for `delegated` on lan0 with subnet id 0, in the table the
   // manager chose (read from its rule: the number is the manager's to choose).
-  lan::RoutingPlan expected_plan(const IpPrefix& delegated_prefix) {
+  lan::RoutingPlan expected_plan(const IpPrefix& delegated_prefix,
+                                 std::optional<IpAddress> upstream = std::nullopt) {
     EXPECT_EQ(netlink.state.rules.size(), 1u);
     lan::RoutingSetup setup;
     setup.delegated = delegated_prefix;
     setup.lan_subnets = {{lan_ifindex, *lan::subnet_of(delegated_prefix, 0)}};
     setup.tap_ifindex = tap();
+    setup.upstream_router = upstream;
     setup.table = netlink.state.rules.empty() ? 1 : netlink.state.rules[0].table;
     setup.rule_priority = netlink.state.rules.empty() ? 1 : netlink.state.rules[0].priority;
     return lan::plan_routing(setup);
@@ -299,6 +329,37 @@ TEST_F(RoutedTunnelTest, ALostPrefixIsUnroutedAndAnnouncedDeprecated) {
   EXPECT_EQ(b.prefixes[0].subnet, prefix("2001:db8:200::/64")) << "the subnet id is kept";
   EXPECT_EQ(b.deprecated.size(), 1u);
   EXPECT_EQ(netlink.state.rules, expected_plan(next.prefix).rules);
+}
+
+TEST_F(RoutedTunnelTest, TrafficFromThePrefixLeavesThroughTheUpstreamRouter) {
+  const auto before = netlink.state;
+  manager->create(routed_tunnel(), false);
+  const auto p = delegated();
+  client().prefix_added(p, lease(p));
+  auto& upstream = *ra.upstreams.at("l2-dorm");
+  const auto fds = manager->fds();
+  ASSERT_NE(std::find(fds.begin(), fds.end(), upstream.fd), fds.end());
+
+  const auto router = *IpAddress::parse("fe80::1");
+  upstream.pending = {{router, 1800, 1400}};
+  manager->handle_fd(upstream.fd);
+  const auto plan = expected_plan(p.prefix, router);
+  for (const auto& r : plan.routes) EXPECT_TRUE(has(netlink.state.routes, r)) << r.str();
+  const auto via_router = std::count_if(plan.routes.begin(), plan.routes.end(),
+                                        [&](const Route& r) { return r.gateway == router; });
+  EXPECT_EQ(via_router, 1) << "the plan has the default via the upstream router";
+  EXPECT_EQ(manager->find("dorm")->upstream_router, "fe80::1");
+
+  // It stops being a default router: back to the table's unreachable default.
+  upstream.pending = {{router, 0, std::nullopt}};
+  manager->handle_fd(upstream.fd);
+  for (const auto& r : netlink.state.routes) EXPECT_NE(r.gateway, router) << r.str();
+  EXPECT_EQ(manager->find("dorm")->upstream_router, "");
+
+  upstream.pending = {{router, 1800, std::nullopt}};
+  manager->handle_fd(upstream.fd);
+  manager->remove("dorm");
+  EXPECT_EQ(netlink.state, before);
 }
 
 TEST_F(RoutedTunnelTest, TheLansDefaultRouterFollowsTheTunnelsState) {

@@ -11,6 +11,7 @@
 #include "l2wg/clock.h"
 #include "l2wg/dhcp6/session.h"
 #include "l2wg/lan/announcement.h"
+#include "l2wg/lan/ra_socket.h"
 
 namespace l2wg::routed {
 
@@ -48,12 +49,24 @@ class RaEndpoint {
   virtual bool finished() const = 0;
 };
 
+// The upstream router on a routed tunnel's tap: solicits, hears its Router Advertisements.
+class UpstreamListener {
+ public:
+  virtual ~UpstreamListener() = default;
+  virtual std::vector<int> fds() const = 0;
+  // The routers heard from in what was pending on `fd`, each as it last advertised.
+  virtual std::vector<lan::UpstreamRouter> handle(int fd) = 0;
+};
+
+// Router Discovery (RFC 4861 §6) on both sides of a routed tunnel.
 class RaEndpointFactory {
  public:
   virtual ~RaEndpointFactory() = default;
   // Throws l2wg::Error naming the problem (no such interface, not Ethernet, no CAP_NET_RAW...).
   // `mtu`: what the MTU option says, 0 for none.
   virtual std::unique_ptr<RaEndpoint> create(const std::string& lan, uint32_t mtu) = 0;
+  // On the tap. Throws as create() does.
+  virtual std::unique_ptr<UpstreamListener> listen_upstream(const std::string& tap) = 0;
 };
 
 // The real ones. The RA endpoints' timers run on `clock` (a timerfd on CLOCK_BOOTTIME, as
