@@ -506,6 +506,8 @@ void TunnelManager::handle(const std::vector<nl::Event>& events) {
             changed->after.mtu != changed->before.mtu)
           rebuild(entry,
                   spec.wireguard + "'s MTU changed to " + std::to_string(changed->after.mtu));
+        else if (entry.routed && !changed->before.up && changed->after.up)
+          link_came_back(entry, changed->after.ifindex);
       } else if (const auto* gone = std::get_if<nl::AddressRemoved>(&event)) {
         if (plumbing && gone->address.ifindex == plumbing->wireguard_ifindex &&
             gone->address.prefix.address == plumbing->local) {
@@ -776,6 +778,28 @@ void TunnelManager::announce(Entry& entry) {
                 [&](const Routed::Deprecated& d) { return d.subnet.valid_until_us <= now; });
   if (!routed.announcing) return;
   for (auto& [lan, endpoint] : routed.endpoints) endpoint->announce(announcement(entry, lan));
+}
+
+// A link going down loses every route through it (the tap's default in T, a LAN's /64 in T):
+// put the plan back (what survived is Exists, i.e. done). The tap coming back also means the
+// client must Rebind and the upstream router be solicited again.
+void TunnelManager::link_came_back(Entry& entry, int ifindex) {
+  Routed& routed = *entry.routed;
+  const bool tap = ifindex == entry.plumbing->tap_ifindex;
+  bool ours = tap;
+  for (const auto& [lan, lan_ifindex] : routed.lans) ours = ours || lan_ifindex == ifindex;
+  if (!ours) return;
+  const auto link = netlink_.link(ifindex);
+  spdlog::info("{}: {} is up again: re-applying its routing", entry.config.name,
+               link ? link->name : "#" + std::to_string(ifindex));
+  try {
+    add_plan(netlink_, routed.applied);
+  } catch (const Error& e) {
+    spdlog::error("{}: cannot re-apply its routing: {}", entry.config.name, e.what());
+  }
+  if (!tap) return;
+  routed.upstream->link_changed();
+  routed.client->link_changed();
 }
 
 // The router T's default goes through: the current one while it advertises itself as a default

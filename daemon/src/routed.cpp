@@ -131,6 +131,10 @@ class TapUpstreamListener final : public UpstreamListener {
     arm_timer();
     return heard;
   }
+  void link_changed() override {
+    listener_.solicit();
+    arm_timer();
+  }
 
  private:
   void arm_timer() { arm(timer_.get(), listener_.next_deadline_us()); }

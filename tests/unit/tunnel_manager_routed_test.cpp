@@ -91,6 +91,7 @@ class FakeRaEndpoint final : public routed::RaEndpoint {
 struct UpstreamLog {
   int fd = 0;
   std::vector<lan::UpstreamRouter> pending;
+  int link_changes = 0;
 };
 
 class FakeUpstream final : public routed::UpstreamListener {
@@ -101,6 +102,7 @@ class FakeUpstream final : public routed::UpstreamListener {
     EXPECT_EQ(fd, log_->fd);
     return std::exchange(log_->pending, {});
   }
+  void link_changed() override { ++log_->link_changes; }
 
  private:
   std::shared_ptr<UpstreamLog> log_;
@@ -360,6 +362,29 @@ TEST_F(RoutedTunnelTest, TrafficFromThePrefixLeavesThroughTheUpstreamRouter) {
   manager->handle_fd(upstream.fd);
   manager->remove("dorm");
   EXPECT_EQ(netlink.state, before);
+}
+
+TEST_F(RoutedTunnelTest, TheTapGoingDownAndUpGetsItsRoutesBackAndRebinds) {
+  manager->create(routed_tunnel(), false);
+  const auto p = delegated();
+  client().prefix_added(p, lease(p));
+  auto& upstream = *ra.upstreams.at("l2-dorm");
+  upstream.pending = {{*IpAddress::parse("fe80::1"), 1800, std::nullopt}};
+  manager->handle_fd(upstream.fd);
+  const auto routed = netlink.state;
+
+  const auto up = *netlink.link("l2-dorm");
+  netlink.set_up(up.ifindex, false);  // the kernel drops the routes through it
+  const auto down = *netlink.link("l2-dorm");
+  ASSERT_NE(netlink.state.routes, routed.routes);
+  manager->handle({nl::LinkChanged{up, down}});
+  netlink.set_up(up.ifindex, true);
+  manager->handle({nl::LinkChanged{down, *netlink.link("l2-dorm")}});
+
+  EXPECT_EQ(netlink.state.routes.size(), routed.routes.size());
+  for (const auto& r : routed.routes) EXPECT_TRUE(has(netlink.state.routes, r)) << r.str();
+  EXPECT_EQ(pd.clients.at("dorm")->calls.back(), "link_changed");
+  EXPECT_EQ(upstream.link_changes, 1);
 }
 
 TEST_F(RoutedTunnelTest, TheLansDefaultRouterFollowsTheTunnelsState) {

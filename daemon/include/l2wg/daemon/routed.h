@@ -56,6 +56,8 @@ class UpstreamListener {
   virtual std::vector<int> fds() const = 0;
   // The routers heard from in what was pending on `fd`, each as it last advertised.
   virtual std::vector<lan::UpstreamRouter> handle(int fd) = 0;
+  // The tap went down and up: solicit again.
+  virtual void link_changed() = 0;
 };
 
 // Router Discovery (RFC 4861 §6) on both sides of a routed tunnel.
