@@ -108,7 +108,7 @@ struct TunnelManager::Routed final : dhcp6::Observer {
   std::unique_ptr<routed::UpstreamListener> upstream;
   std::map<IpAddress, lan::UpstreamRouter> routers;  // every router heard on the tap
   std::optional<lan::UpstreamRouter> router;         // the one T's default route goes through
-  std::map<std::string, int> lans;  // LAN → ifindex, in config order by name
+  std::map<std::string, int> lans;                   // LAN → ifindex, in config order by name
   std::map<std::string, std::unique_ptr<routed::RaEndpoint>> endpoints;
   std::map<std::string, uint64_t> remembered_ids;  // subnet ids, kept in the state dir
   std::map<IpPrefix, Bound> bound;
@@ -409,16 +409,20 @@ TunnelManager::Routed& TunnelManager::routed_of(const std::string& name) {
   if (!it->second.config.prefix_delegation)
     throw Error(ErrorCode::Unsupported, name + " is not in routed mode ([PrefixDelegation])");
   if (!it->second.routed)
-    throw Error(ErrorCode::Unsupported, name + " has no DHCPv6 client running: " +
-                                            (it->second.status.state_reason.empty()
-                                                 ? std::string("its tap is not built")
-                                                 : it->second.status.state_reason));
+    throw Error(ErrorCode::Unsupported,
+                name + " has no DHCPv6 client running: " +
+                    (it->second.status.state_reason.empty() ? std::string("its tap is not built")
+                                                            : it->second.status.state_reason));
   return *it->second.routed;
 }
 
-void TunnelManager::renew(const std::string& name) { routed_of(name).client->renew(); }
+void TunnelManager::renew(const std::string& name) {
+  routed_of(name).client->renew();
+}
 
-void TunnelManager::release(const std::string& name) { routed_of(name).client->release(); }
+void TunnelManager::release(const std::string& name) {
+  routed_of(name).client->release();
+}
 
 std::vector<std::string> TunnelManager::reload() {
   auto loaded = config::load_directory(options_.config_dir);
@@ -602,6 +606,19 @@ void TunnelManager::set_up_routed(Entry& entry, bool initial_delay) {
     if (record.is_object() && record.contains("subnet_ids") && record["subnet_ids"].is_object())
       for (const auto& [lan, id] : record["subnet_ids"].items())
         if (id.is_number_unsigned()) routed->remembered_ids[lan] = id.get<uint64_t>();
+    const uint64_t now = clock_.wall_us();
+    if (record.is_object() && record.contains("deprecated") && record["deprecated"].is_array()) {
+      for (const auto& d : record["deprecated"]) {
+        if (!d.is_object() || !d.value("lan", nlohmann::json()).is_string()) continue;
+        const auto subnet = IpPrefix::parse(d.value("subnet", std::string()), /*strict=*/true);
+        const uint64_t until = d.value("valid_until_us", uint64_t{0});
+        // Only for a LAN still configured, and only while hosts may still hold the prefix.
+        if (subnet && until > now && routed->lans.count(d["lan"].get<std::string>()))
+          routed->deprecated.push_back({d["lan"].get<std::string>(), {*subnet, 0, until}});
+      }
+    }
+    // A restart keeps deprecating what the previous run lost (RFC 9096 §3.5).
+    routed->announcing = !routed->deprecated.empty();
   }
   dhcp6::SessionOptions options;
   options.name = config.name;
@@ -610,15 +627,36 @@ void TunnelManager::set_up_routed(Entry& entry, bool initial_delay) {
   options.prefix_length_hint = config.prefix_delegation->prefix_length;
   options.rapid_commit = config.prefix_delegation->rapid_commit;
   options.initial_delay = initial_delay;
-  routed->upstream =
-      options_.routed.router_advertisements->listen_upstream(config.spec.tap_name);
+  routed->upstream = options_.routed.router_advertisements->listen_upstream(config.spec.tap_name);
   routed->client = options_.routed.prefix_delegation->create(options, *routed);
   entry.routed = std::move(routed);
 }
 
 // Once the entry is in tunnels_, where the client's callbacks find it.
 void TunnelManager::start_routed(Entry& entry) {
-  if (entry.routed) entry.routed->client->start();
+  if (!entry.routed) return;
+  announce(entry);  // the prefixes a previous run deprecated, if any
+  entry.routed->client->start();
+}
+
+// STATE/routed/NAME.json: the subnet ids, and the prefixes still announced deprecated, which a
+// restart must go on deprecating.
+void TunnelManager::save_routed_state(const Entry& entry) {
+  const Routed& routed = *entry.routed;
+  auto deprecated = nlohmann::json::array();
+  for (const auto& d : routed.deprecated)
+    deprecated.push_back({{"lan", d.lan},
+                          {"subnet", d.subnet.subnet.str()},
+                          {"valid_until_us", d.subnet.valid_until_us}});
+  const nlohmann::json record = {{"subnet_ids", routed.remembered_ids}, {"deprecated", deprecated}};
+  try {
+    const auto path = routed_state_file(entry.config.name);
+    std::filesystem::create_directories(path.parent_path());
+    write_file_atomically(path, record.dump() + "\n");
+  } catch (const std::exception& e) {
+    spdlog::warn("{}: cannot record its subnet ids and deprecated prefixes in {}: {}",
+                 entry.config.name, options_.state_dir.string(), e.what());
+  }
 }
 
 // `final` (DeleteTunnel): final RAs deprecate everything on the LANs, and the subnet ids are
@@ -650,26 +688,26 @@ void TunnelManager::prefix_bound(const std::string& name, const dhcp6::Delegated
   const auto& pd = *entry.config.prefix_delegation;
   std::map<std::string, uint64_t> configured;
   for (const auto& [lan, id] : pd.subnet_ids) configured[lan] = id;
-  auto plan = lan::plan_subnets(prefix.prefix, prefix.exclude, pd.lans, configured,
-                                routed.remembered_ids);
+  auto plan =
+      lan::plan_subnets(prefix.prefix, prefix.exclude, pd.lans, configured, routed.remembered_ids);
   for (const auto& problem : plan.problems) spdlog::warn("{}: {}", name, problem);
-  if (plan.ids != routed.remembered_ids) {
-    for (const auto& [lan, id] : plan.ids) routed.remembered_ids[lan] = id;
-    try {
-      const auto path = routed_state_file(name);
-      std::filesystem::create_directories(path.parent_path());
-      write_file_atomically(path,
-                            nlohmann::json{{"subnet_ids", routed.remembered_ids}}.dump() + "\n");
-    } catch (const std::exception& e) {
-      spdlog::warn("{}: cannot record the subnet ids: {}", name, e.what());
-    }
-  }
+  const auto deprecated_before = routed.deprecated.size();
   // A prefix bound again is no longer deprecated.
   std::erase_if(routed.deprecated, [&](const Routed::Deprecated& d) {
     for (const auto& [lan, subnet] : plan.subnets)
       if (d.lan == lan && d.subnet.subnet == subnet) return true;
     return false;
   });
+  bool new_ids = false;
+  for (const auto& [lan, id] : plan.ids) {
+    const auto known = routed.remembered_ids.find(lan);
+    if (known != routed.remembered_ids.end() && known->second == id) continue;
+    routed.remembered_ids[lan] = id;
+    new_ids = true;
+  }
+  if (new_ids || routed.deprecated.size() != deprecated_before) {
+    save_routed_state(entry);
+  }
   routed.bound[prefix.prefix] = {prefix, plan.subnets};
   routed.lease_dns = lease.dns_servers;
   routed.lease_domains = lease.domain_search;
@@ -691,12 +729,12 @@ void TunnelManager::prefix_gone(const std::string& name, const IpPrefix& prefix,
   if (gone == routed.bound.end()) return;
   // Hosts were told at most kValidLimit of valid lifetime, at most what the lease had left
   // (RFC 9096 §3.5): announce the subnets deprecated for that long.
-  const uint64_t until =
-      std::min(gone->second.prefix.valid_until_us,
-               clock_.wall_us() + uint64_t{lan::kValidLimit} * 1'000'000);
+  const uint64_t until = std::min(gone->second.prefix.valid_until_us,
+                                  clock_.wall_us() + uint64_t{lan::kValidLimit} * 1'000'000);
   for (const auto& [lan, subnet] : gone->second.subnets)
     routed.deprecated.push_back({lan, {subnet, 0, until}});
   routed.bound.erase(gone);
+  save_routed_state(entry);
   spdlog::info("{}: prefix {} lost: {}", name, prefix.str(), reason);
   apply_routing(entry);
   announce(entry);

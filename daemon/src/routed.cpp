@@ -71,10 +71,10 @@ class LanRaEndpoint final : public RaEndpoint {
   LanRaEndpoint(const std::string& lan, uint32_t mtu, Clock& clock, Random& random)
       : observer_(lan),
         socket_(lan, observer_),
-        advertiser_(lan::RouterSettings{.mac = socket_.mac(), .mtu = mtu}, clock, random,
-                    socket_),
+        advertiser_(lan::RouterSettings{.mac = socket_.mac(), .mtu = mtu}, clock, random, socket_),
         timer_(::timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK | TFD_CLOEXEC)) {
-    if (!timer_) throw_errno("timerfd for the Router Advertisements on " + lan, errno, ErrorCode::Io);
+    if (!timer_)
+      throw_errno("timerfd for the Router Advertisements on " + lan, errno, ErrorCode::Io);
   }
 
   std::vector<int> fds() const override { return {socket_.fd(), timer_.get()}; }
@@ -114,7 +114,8 @@ class TapUpstreamListener final : public UpstreamListener {
       : observer_(tap),
         listener_(tap, clock, observer_),
         timer_(::timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK | TFD_CLOEXEC)) {
-    if (!timer_) throw_errno("timerfd for the Router Solicitations on " + tap, errno, ErrorCode::Io);
+    if (!timer_)
+      throw_errno("timerfd for the Router Solicitations on " + tap, errno, ErrorCode::Io);
     arm_timer();
   }
 

@@ -109,9 +109,9 @@ class FakeUpstream final : public routed::UpstreamListener {
 };
 
 struct FakeRaFactory final : routed::RaEndpointFactory {
-  std::map<std::string, std::shared_ptr<RaLog>> endpoints;  // by LAN, the latest
+  std::map<std::string, std::shared_ptr<RaLog>> endpoints;        // by LAN, the latest
   std::map<std::string, std::shared_ptr<UpstreamLog>> upstreams;  // by tap, the latest
-  int next_fd = 100;  // never polled: only compared
+  int next_fd = 100;                                              // never polled: only compared
   std::string refuse;  // a LAN whose endpoint cannot be made (not Ethernet, say)
   std::unique_ptr<routed::RaEndpoint> create(const std::string& lan, uint32_t mtu) override {
     if (lan == refuse) throw Error(ErrorCode::InvalidArgument, lan + " is not Ethernet");
@@ -143,7 +143,9 @@ struct Recorder : ManagerObserver {
   }
 };
 
-IpPrefix prefix(const char* text) { return *IpPrefix::parse(text); }
+IpPrefix prefix(const char* text) {
+  return *IpPrefix::parse(text);
+}
 
 constexpr uint64_t kSecond = 1'000'000;
 
@@ -277,24 +279,24 @@ TEST_F(RoutedTunnelTest, ABoundPrefixIsRoutedAnnouncedAndReported) {
   for (const auto& a : plan.addresses) EXPECT_TRUE(has(netlink.state.addresses, a));
   for (const auto& r : plan.routes) EXPECT_TRUE(has(netlink.state.routes, r)) << r.str();
   EXPECT_EQ(netlink.state.rules, plan.rules);
-  EXPECT_TRUE(has(netlink.state.addresses,
-                  InterfaceAddress{lan_ifindex, prefix("2001:db8:100::1/64")}));
+  EXPECT_TRUE(
+      has(netlink.state.addresses, InterfaceAddress{lan_ifindex, prefix("2001:db8:100::1/64")}));
   EXPECT_NE(netlink.state.rules[0].table, kMainTable);
 
   const auto* status = manager->find("dorm");
   ASSERT_NE(status, nullptr);
   EXPECT_EQ(status->delegated_prefixes,
             (std::vector<DelegatedPrefix>{{p.prefix, p.preferred_until_us, p.valid_until_us}}));
-  EXPECT_EQ(status->lan_prefixes,
-            (std::vector<LanPrefix>{{"lan0", prefix("2001:db8:100::/64")}}));
+  EXPECT_EQ(status->lan_prefixes, (std::vector<LanPrefix>{{"lan0", prefix("2001:db8:100::/64")}}));
   EXPECT_EQ(recorder.log.back(), "delegated dorm 2001:db8:100::/56 (1 in status)");
 
   const auto& announced = ra.endpoints.at("lan0")->announced;
   ASSERT_FALSE(announced.empty()) << "the first RA goes out as soon as a prefix is bound";
   const auto& a = announced.back();
   EXPECT_TRUE(a.default_router);
-  EXPECT_EQ(a.prefixes, (std::vector<lan::AnnouncedPrefix>{
-                            {prefix("2001:db8:100::/64"), p.preferred_until_us, p.valid_until_us}}));
+  EXPECT_EQ(a.prefixes,
+            (std::vector<lan::AnnouncedPrefix>{
+                {prefix("2001:db8:100::/64"), p.preferred_until_us, p.valid_until_us}}));
   ASSERT_TRUE(a.delegated);
   EXPECT_EQ(a.delegated->subnet, p.prefix);
   EXPECT_EQ(a.dns_servers, std::vector<IpAddress>{*IpAddress::parse("2001:db8::53")});
@@ -331,6 +333,34 @@ TEST_F(RoutedTunnelTest, ALostPrefixIsUnroutedAndAnnouncedDeprecated) {
   EXPECT_EQ(b.prefixes[0].subnet, prefix("2001:db8:200::/64")) << "the subnet id is kept";
   EXPECT_EQ(b.deprecated.size(), 1u);
   EXPECT_EQ(netlink.state.rules, expected_plan(next.prefix).rules);
+}
+
+TEST_F(RoutedTunnelTest, ADeprecatedPrefixIsStillDeprecatedAfterARestart) {
+  manager->create(routed_tunnel(), true);
+  const auto p = delegated();
+  client().prefix_added(p, lease(p));
+  client().prefix_lost(p.prefix, "replaced by the server's new binding");
+  const auto deprecated = ra.endpoints.at("lan0")->announced.back().deprecated;
+  ASSERT_EQ(deprecated.size(), 1u);
+
+  // The daemon exits (the tunnel stays) and starts again a minute later.
+  manager.reset();
+  clock.now += 60 * kSecond;
+  ManagerOptions options{dir / "etc", dir / "state", 180 * kSecond, {&pd, &ra}};
+  manager = std::make_unique<TunnelManager>(netlink, wireguard, datapath, clock, options);
+  manager->restore();
+  EXPECT_TRUE(manager->reload().empty());
+  const auto& announced = ra.endpoints.at("lan0")->announced;
+  ASSERT_FALSE(announced.empty()) << "announced at once, before any prefix is bound";
+  EXPECT_EQ(announced.back().deprecated, deprecated);
+  EXPECT_TRUE(announced.back().prefixes.empty());
+
+  // Once its valid time is over, a later run no longer announces it.
+  manager.reset();
+  clock.now = deprecated[0].valid_until_us;
+  manager = std::make_unique<TunnelManager>(netlink, wireguard, datapath, clock, options);
+  manager->reload();
+  EXPECT_TRUE(ra.endpoints.at("lan0")->announced.empty());
 }
 
 TEST_F(RoutedTunnelTest, TrafficFromThePrefixLeavesThroughTheUpstreamRouter) {
@@ -413,8 +443,7 @@ TEST_F(RoutedTunnelTest, DeletionLeavesNothingBehind) {
   manager->remove("dorm");
 
   EXPECT_EQ(netlink.state, before);
-  EXPECT_EQ(pd.clients.at("dorm")->calls,
-            (std::vector<std::string>{"start", "stop", "destroyed"}))
+  EXPECT_EQ(pd.clients.at("dorm")->calls, (std::vector<std::string>{"start", "stop", "destroyed"}))
       << "stopped without Release: a deleted tunnel's prefix simply expires upstream";
   const auto& lan = *ra.endpoints.at("lan0");
   EXPECT_TRUE(lan.stopped) << "final RAs deprecate the prefix";
