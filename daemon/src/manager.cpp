@@ -106,9 +106,13 @@ struct TunnelManager::Routed final : dhcp6::Observer {
   std::string name;
   std::unique_ptr<routed::PdClient> client;
   std::unique_ptr<routed::UpstreamListener> upstream;
-  std::map<IpAddress, lan::UpstreamRouter> routers;  // every router heard on the tap
-  std::optional<lan::UpstreamRouter> router;         // the one T's default route goes through
-  std::map<std::string, int> lans;                   // LAN → ifindex, in config order by name
+  struct HeardRouter {
+    lan::UpstreamRouter router;
+    uint64_t default_until_us = 0;  // monotonic: when its router lifetime runs out
+  };
+  std::map<IpAddress, HeardRouter> routers;   // every router heard on the tap
+  std::optional<lan::UpstreamRouter> router;  // the one T's default route goes through
+  std::map<std::string, int> lans;            // LAN → ifindex, in config order by name
   std::map<std::string, std::unique_ptr<routed::RaEndpoint>> endpoints;
   std::map<std::string, uint64_t> remembered_ids;  // subnet ids, kept in the state dir
   std::map<IpPrefix, Bound> bound;
@@ -135,7 +139,11 @@ TunnelManager::TunnelManager(nl::Netlink& netlink, wg::WireGuardReader& wireguar
       clock_(clock),
       options_(std::move(options)) {}
 
-TunnelManager::~TunnelManager() = default;
+TunnelManager::~TunnelManager() {
+  // The clients stop while the tunnels they report to still exist.
+  for (auto& [name, entry] : tunnels_)
+    if (entry.routed) entry.routed->client.reset();
+}
 
 std::filesystem::path TunnelManager::config_file(const std::string& name) const {
   return options_.config_dir / (name + ".conf");
@@ -540,6 +548,8 @@ void TunnelManager::poll_peers() {
       start_routed(entry);
       continue;
     }
+    // An upstream router whose lifetime ran out without a new RA no longer carries traffic.
+    if (entry.routed) upstream_heard(entry, {});
     // A tunnel failed for a reason only a rebuild clears (address removed) stays failed.
     if (entry.status.state == TunnelState::Failed) continue;
     const auto& ifname = entry.config.spec.wireguard;
@@ -840,18 +850,24 @@ void TunnelManager::link_came_back(Entry& entry, int ifindex) {
   routed.client->link_changed();
 }
 
-// The router T's default goes through: the current one while it advertises itself as a default
-// router, else any other that does. (A router lifetime running out unrenewed is not noticed yet.)
+// The router T's default goes through: the current one while its router lifetime runs, else any
+// other whose does. Called with nothing heard to notice a lifetime running out (peer polls: within
+// 5 s of it).
 void TunnelManager::upstream_heard(Entry& entry, const std::vector<lan::UpstreamRouter>& heard) {
   Routed& routed = *entry.routed;
-  for (const auto& r : heard) routed.routers[r.link_local] = r;
+  const uint64_t now = clock_.monotonic_us();
+  for (const auto& r : heard)
+    routed.routers[r.link_local] = {r, now + uint64_t{r.router_lifetime} * 1'000'000};
+  auto usable = [&](const Routed::HeardRouter& h) {
+    return h.router.router_lifetime > 0 && h.default_until_us > now;
+  };
   std::optional<lan::UpstreamRouter> chosen;
   if (routed.router) {
     const auto& current = routed.routers.at(routed.router->link_local);
-    if (current.router_lifetime > 0) chosen = current;
+    if (usable(current)) chosen = current.router;
   }
-  for (const auto& [address, r] : routed.routers)
-    if (!chosen && r.router_lifetime > 0) chosen = r;
+  for (const auto& [address, h] : routed.routers)
+    if (!chosen && usable(h)) chosen = h.router;
   const bool moved = (chosen ? std::optional(chosen->link_local) : std::nullopt) !=
                      (routed.router ? std::optional(routed.router->link_local) : std::nullopt);
   routed.router = chosen;

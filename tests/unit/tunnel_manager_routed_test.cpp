@@ -388,8 +388,21 @@ TEST_F(RoutedTunnelTest, TrafficFromThePrefixLeavesThroughTheUpstreamRouter) {
   for (const auto& r : netlink.state.routes) EXPECT_NE(r.gateway, router) << r.str();
   EXPECT_EQ(manager->find("dorm")->upstream_router, "");
 
+  // A router lifetime running out without a new RA is noticed by the next peer poll.
+  upstream.pending = {{router, 30, std::nullopt}};
+  manager->handle_fd(upstream.fd);
+  EXPECT_EQ(manager->find("dorm")->upstream_router, "fe80::1");
+  clock.now += 29 * kSecond;
+  manager->poll_peers();
+  EXPECT_EQ(manager->find("dorm")->upstream_router, "fe80::1");
+  clock.now += 2 * kSecond;
+  manager->poll_peers();
+  EXPECT_EQ(manager->find("dorm")->upstream_router, "");
+  for (const auto& r : netlink.state.routes) EXPECT_NE(r.gateway, router) << r.str();
+
   upstream.pending = {{router, 1800, std::nullopt}};
   manager->handle_fd(upstream.fd);
+  EXPECT_EQ(manager->find("dorm")->upstream_router, "fe80::1");
   manager->remove("dorm");
   EXPECT_EQ(netlink.state, before);
 }
