@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -500,10 +501,24 @@ void TunnelManager::handle(const std::vector<nl::Event>& events) {
     for (auto& [name, entry] : tunnels_) {
       const auto& spec = entry.config.spec;
       const auto* plumbing = entry.plumbing ? &*entry.plumbing : nullptr;
+      // A routed tunnel needs all its LANs: without one it is down (Failed, saying which) until
+      // the LAN is back.
+      const auto* lans =
+          entry.config.prefix_delegation ? &entry.config.prefix_delegation->lans : nullptr;
+      auto is_lan = [&](const std::string& link) {
+        return lans && std::find(lans->begin(), lans->end(), link) != lans->end();
+      };
       if (const auto* added = std::get_if<nl::LinkAdded>(&event)) {
         if (added->link.name == spec.wireguard)
           rebuild(entry, "the WireGuard interface " + spec.wireguard + " appeared");
+        else if (!plumbing && is_lan(added->link.name))
+          rebuild(entry, "the LAN " + added->link.name + " appeared");
       } else if (const auto* removed = std::get_if<nl::LinkRemoved>(&event)) {
+        if (entry.routed && is_lan(removed->link.name) &&
+            entry.routed->lans.at(removed->link.name) == removed->link.ifindex) {
+          rebuild(entry, "the LAN " + removed->link.name + " disappeared");
+          continue;
+        }
         if (plumbing && removed->link.ifindex == plumbing->wireguard_ifindex) {
           wireguard_.forget(spec.wireguard);
           TunnelStatus next = entry.status;

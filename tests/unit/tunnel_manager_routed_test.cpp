@@ -430,6 +430,37 @@ TEST_F(RoutedTunnelTest, TheTapGoingDownAndUpGetsItsRoutesBackAndRebinds) {
   EXPECT_EQ(upstream.link_changes, 1);
 }
 
+TEST_F(RoutedTunnelTest, ALanThatDisappearsTakesTheTunnelDownUntilItIsBack) {
+  manager->create(routed_tunnel(), false);
+  const auto p = delegated();
+  client().prefix_added(p, lease(p));
+  const auto lan0 = *netlink.link("lan0");
+  netlink.delete_link(lan0.ifindex);
+  manager->handle({nl::LinkRemoved{lan0}});
+  const auto* status = manager->find("dorm");
+  EXPECT_EQ(status->state, TunnelState::Failed);
+  EXPECT_NE(status->state_reason.find("LAN=lan0: no such interface"), std::string::npos)
+      << status->state_reason;
+  EXPECT_TRUE(status->delegated_prefixes.empty());
+  EXPECT_FALSE(netlink.link("l2-dorm"));
+  EXPECT_TRUE(netlink.state.rules.empty());
+  EXPECT_EQ(pd.clients.at("dorm")->calls.back(), "destroyed") << "stopped, not released";
+  EXPECT_EQ(std::count(pd.clients.at("dorm")->calls.begin(), pd.clients.at("dorm")->calls.end(),
+                       "release"),
+            0);
+
+  nl::Link again = lan0;
+  again.up = true;
+  lan_ifindex = netlink.add_link(again);
+  manager->handle({nl::LinkAdded{*netlink.link("lan0")}});
+  EXPECT_EQ(manager->find("dorm")->state, TunnelState::Up);
+  EXPECT_EQ(pd.clients.at("dorm")->calls, std::vector<std::string>{"start"}) << "a new client";
+  client().prefix_added(p, lease(p));
+  EXPECT_EQ(netlink.state.rules, expected_plan(p.prefix).rules);
+  EXPECT_TRUE(
+      has(netlink.state.addresses, InterfaceAddress{lan_ifindex, prefix("2001:db8:100::1/64")}));
+}
+
 TEST_F(RoutedTunnelTest, TheLansDefaultRouterFollowsTheTunnelsState) {
   manager->create(routed_tunnel(), false);
   const auto p = delegated();
