@@ -74,6 +74,63 @@ void add_plan(nl::Netlink& netlink, const lan::RoutingPlan& plan) {
   for (const auto& r : plan.rules) attempt([&] { netlink.add_rule(r); });
 }
 
+// The plan applied, in the state dir: a later run removes what this one added even when it never
+// sees that prefix again (it expired or was replaced while l2wgd was not running).
+nlohmann::json plan_to_json(const lan::RoutingPlan& plan) {
+  auto out = nlohmann::json::object();
+  auto& addresses = out["addresses"] = nlohmann::json::array();
+  for (const auto& a : plan.addresses)
+    addresses.push_back({{"ifindex", a.ifindex}, {"prefix", a.prefix.str()}});
+  auto& routes = out["routes"] = nlohmann::json::array();
+  for (const auto& r : plan.routes) {
+    nlohmann::json route = {{"table", r.table},
+                            {"destination", r.destination.str()},
+                            {"unreachable", r.type == RouteType::Unreachable},
+                            {"ifindex", r.ifindex}};
+    if (r.gateway) route["gateway"] = r.gateway->str();
+    if (r.metric) route["metric"] = *r.metric;
+    routes.push_back(route);
+  }
+  auto& rules = out["rules"] = nlohmann::json::array();
+  for (const auto& r : plan.rules)
+    rules.push_back({{"priority", r.priority}, {"source", r.source.str()}, {"table", r.table}});
+  return out;
+}
+
+// What cannot be read is left out: at worst an entry stays in the kernel, as before this record.
+lan::RoutingPlan plan_from_json(const nlohmann::json& in) {
+  lan::RoutingPlan plan;
+  if (!in.is_object()) return plan;
+  auto array = [&](const char* key) {
+    return in.contains(key) && in[key].is_array() ? in[key] : nlohmann::json::array();
+  };
+  try {
+    for (const auto& a : array("addresses"))
+      if (auto prefix = IpPrefix::parse(a.at("prefix").get<std::string>()))
+        plan.addresses.push_back({a.at("ifindex").get<int>(), *prefix});
+    for (const auto& r : array("routes")) {
+      const auto destination = IpPrefix::parse(r.at("destination").get<std::string>());
+      if (!destination) continue;
+      Route route{r.at("table").get<uint32_t>(),
+                  *destination,
+                  r.at("unreachable").get<bool>() ? RouteType::Unreachable : RouteType::Unicast,
+                  std::nullopt,
+                  r.at("ifindex").get<int>(),
+                  std::nullopt};
+      if (r.contains("gateway")) route.gateway = IpAddress::parse(r["gateway"].get<std::string>());
+      if (r.contains("metric")) route.metric = r["metric"].get<uint32_t>();
+      plan.routes.push_back(route);
+    }
+    for (const auto& r : array("rules"))
+      if (auto source = IpPrefix::parse(r.at("source").get<std::string>()))
+        plan.rules.push_back(
+            {r.at("priority").get<uint32_t>(), *source, r.at("table").get<uint32_t>()});
+  } catch (const nlohmann::json::exception& e) {
+    spdlog::warn("ignoring part of a recorded routing plan: {}", e.what());
+  }
+  return plan;
+}
+
 }  // namespace
 
 // A routed tunnel's moving parts. It lives as long as the tunnel's plumbing; the client's
@@ -644,6 +701,8 @@ void TunnelManager::set_up_routed(Entry& entry, bool initial_delay) {
     }
     // A restart keeps deprecating what the previous run lost (RFC 9096 §3.5).
     routed->announcing = !routed->deprecated.empty();
+    if (record.is_object() && record.contains("applied"))
+      routed->applied = plan_from_json(record["applied"]);
   }
   dhcp6::SessionOptions options;
   options.name = config.name;
@@ -666,21 +725,22 @@ void TunnelManager::start_routed(Entry& entry) {
 
 // STATE/routed/NAME.json: the subnet ids, and the prefixes still announced deprecated, which a
 // restart must go on deprecating.
-void TunnelManager::save_routed_state(const Entry& entry) {
-  const Routed& routed = *entry.routed;
+void TunnelManager::save_routed_state(const std::string& name, const Routed& routed) {
   auto deprecated = nlohmann::json::array();
   for (const auto& d : routed.deprecated)
     deprecated.push_back({{"lan", d.lan},
                           {"subnet", d.subnet.subnet.str()},
                           {"valid_until_us", d.subnet.valid_until_us}});
-  const nlohmann::json record = {{"subnet_ids", routed.remembered_ids}, {"deprecated", deprecated}};
+  const nlohmann::json record = {{"subnet_ids", routed.remembered_ids},
+                                 {"deprecated", deprecated},
+                                 {"applied", plan_to_json(routed.applied)}};
   try {
-    const auto path = routed_state_file(entry.config.name);
+    const auto path = routed_state_file(name);
     std::filesystem::create_directories(path.parent_path());
     write_file_atomically(path, record.dump() + "\n");
   } catch (const std::exception& e) {
-    spdlog::warn("{}: cannot record its subnet ids and deprecated prefixes in {}: {}",
-                 entry.config.name, options_.state_dir.string(), e.what());
+    spdlog::warn("{}: cannot record its routed state in {}: {}", name, options_.state_dir.string(),
+                 e.what());
   }
 }
 
@@ -693,6 +753,7 @@ void TunnelManager::stop_routed(Entry& entry, bool final) {
   routed->client->stop();
   routed->client.reset();
   remove_plan(netlink_, routed->applied, entry.config.name);
+  routed->applied = {};
   for (auto& [lan, endpoint] : routed->endpoints) {
     if (!final || !routed->announcing) continue;
     endpoint->stop();
@@ -701,6 +762,8 @@ void TunnelManager::stop_routed(Entry& entry, bool final) {
   if (final) {
     std::error_code ignored;
     std::filesystem::remove(routed_state_file(entry.config.name), ignored);
+  } else {
+    save_routed_state(entry.config.name, *routed);
   }
 }
 
@@ -731,7 +794,7 @@ void TunnelManager::prefix_bound(const std::string& name, const dhcp6::Delegated
     new_ids = true;
   }
   if (new_ids || routed.deprecated.size() != deprecated_before) {
-    save_routed_state(entry);
+    save_routed_state(entry.config.name, routed);
   }
   routed.bound[prefix.prefix] = {prefix, plan.subnets};
   routed.lease_dns = lease.dns_servers;
@@ -759,7 +822,7 @@ void TunnelManager::prefix_gone(const std::string& name, const IpPrefix& prefix,
   for (const auto& [lan, subnet] : gone->second.subnets)
     routed.deprecated.push_back({lan, {subnet, 0, until}});
   routed.bound.erase(gone);
-  save_routed_state(entry);
+  save_routed_state(entry.config.name, routed);
   spdlog::info("{}: prefix {} lost: {}", name, prefix.str(), reason);
   apply_routing(entry);
   announce(entry);
@@ -806,7 +869,9 @@ void TunnelManager::apply_routing(Entry& entry) {
   } catch (const Error& e) {
     spdlog::error("{}: cannot apply its routing: {}", entry.config.name, e.what());
   }
+  if (routed.applied == desired) return;
   routed.applied = std::move(desired);
+  save_routed_state(entry.config.name, routed);
 }
 
 lan::Announcement TunnelManager::announcement(const Entry& entry, const std::string& lan) const {

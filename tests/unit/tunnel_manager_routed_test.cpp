@@ -363,6 +363,34 @@ TEST_F(RoutedTunnelTest, ADeprecatedPrefixIsStillDeprecatedAfterARestart) {
   EXPECT_TRUE(ra.endpoints.at("lan0")->announced.empty());
 }
 
+TEST_F(RoutedTunnelTest, WhatAPreviousRunAddedIsRemovedEvenIfItsPrefixNeverComesBack) {
+  const auto before = netlink.state;
+  manager->create(routed_tunnel(), true);
+  const auto p = delegated();
+  client().prefix_added(p, lease(p));
+  const auto plan = expected_plan(p.prefix);
+
+  // l2wgd restarts; meanwhile the server replaced the prefix, and the new run never hears of the
+  // old one (the client announces a stored lease's prefixes only once confirmed).
+  manager.reset();
+  ManagerOptions options{dir / "etc", dir / "state", 180 * kSecond, {&pd, &ra}};
+  manager = std::make_unique<TunnelManager>(netlink, wireguard, datapath, clock, options);
+  EXPECT_TRUE(manager->reload().empty());
+  EXPECT_EQ(netlink.state.rules, plan.rules) << "left in place until the client has spoken";
+  dhcp6::DelegatedPrefix next{prefix("2001:db8:200::/56"), clock.now + 3600 * kSecond,
+                              clock.now + 7200 * kSecond, std::nullopt};
+  client().prefix_added(next, lease(next));
+  EXPECT_EQ(netlink.state.rules, expected_plan(next.prefix).rules);
+  for (const auto& a : plan.addresses) EXPECT_FALSE(has(netlink.state.addresses, a));
+  for (const auto& r : plan.routes) {
+    if (r.destination.length == 0) continue;  // the table's defaults are the new plan's too
+    EXPECT_FALSE(has(netlink.state.routes, r)) << r.str();
+  }
+
+  manager->remove("dorm");
+  EXPECT_EQ(netlink.state, before);
+}
+
 TEST_F(RoutedTunnelTest, TrafficFromThePrefixLeavesThroughTheUpstreamRouter) {
   const auto before = netlink.state;
   manager->create(routed_tunnel(), false);

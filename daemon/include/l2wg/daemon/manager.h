@@ -116,7 +116,7 @@ class TunnelManager {
   void prefix_gone(const std::string& name, const IpPrefix& prefix, const std::string& reason);
   void lease_changed(const std::string& name, const std::optional<dhcp6::Lease>& lease);
   void apply_routing(Entry& entry);
-  void save_routed_state(const Entry& entry);
+  void save_routed_state(const std::string& name, const Routed& routed);
   void link_came_back(Entry& entry, int ifindex);
   void upstream_heard(Entry& entry, const std::vector<lan::UpstreamRouter>& heard);
   void announce(Entry& entry);
