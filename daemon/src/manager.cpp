@@ -507,6 +507,7 @@ std::vector<std::string> TunnelManager::reload() {
     if (it != tunnels_.end()) {
       it->second.persistent = true;
       if (it->second.config == tunnel) continue;
+      retire_dropped_lans(it->second, tunnel);
       it->second.config = tunnel;
       rebuild(it->second, "its configuration changed");
       continue;
@@ -906,6 +907,26 @@ void TunnelManager::announce(Entry& entry) {
                 [&](const Routed::Deprecated& d) { return d.subnet.valid_until_us <= now; });
   if (!routed.announcing) return;
   for (auto& [lan, endpoint] : routed.endpoints) endpoint->announce(announcement(entry, lan));
+}
+
+// A LAN the new configuration no longer names gets its final RAs (its hosts deprecate the
+// prefix at once); the rebuild that follows drops the other endpoints silently and makes new ones.
+void TunnelManager::retire_dropped_lans(Entry& entry, const config::Tunnel& next) {
+  if (!entry.routed || !entry.routed->announcing) return;
+  const std::vector<std::string> none;
+  const auto& kept = next.prefix_delegation ? next.prefix_delegation->lans : none;
+  auto& endpoints = entry.routed->endpoints;
+  for (auto it = endpoints.begin(); it != endpoints.end();) {
+    if (std::find(kept.begin(), kept.end(), it->first) != kept.end()) {
+      ++it;
+      continue;
+    }
+    spdlog::info("{}: {} is no longer one of its LANs: final Router Advertisements",
+                 entry.config.name, it->first);
+    it->second->stop();
+    if (!it->second->finished()) retiring_.push_back(std::move(it->second));
+    it = endpoints.erase(it);
+  }
 }
 
 // A link going down loses every route through it (the tap's default in T, a LAN's /64 in T):

@@ -550,6 +550,29 @@ TEST_F(RoutedTunnelTest, ABadPrefixDelegationIsRefusedLeavingNothing) {
   EXPECT_TRUE(pd.clients.empty());
 }
 
+TEST_F(RoutedTunnelTest, ALanDroppedFromTheConfigGetsItsFinalAdvertisements) {
+  nl::Link lan1;
+  lan1.name = "lan1";
+  lan1.kind = "bridge";
+  lan1.up = true;
+  netlink.add_link(lan1);
+  auto t = routed_tunnel();
+  t.prefix_delegation->lans = {"lan0", "lan1"};
+  manager->create(t, true);
+  const auto p = delegated();
+  client().prefix_added(p, lease(p));
+  const auto lan0_log = ra.endpoints.at("lan0");
+  const auto lan1_log = ra.endpoints.at("lan1");
+  ASSERT_FALSE(lan1_log->announced.empty());
+
+  t.prefix_delegation->lans = {"lan0"};
+  std::ofstream(dir / "etc" / "dorm.conf") << config::render_tunnel(t);
+  EXPECT_TRUE(manager->reload().empty());
+  EXPECT_TRUE(lan1_log->stopped) << "its hosts deprecate the prefix at once";
+  EXPECT_FALSE(lan0_log->stopped) << "a LAN kept is not told the prefix is going";
+  EXPECT_EQ(ra.endpoints.at("lan1"), lan1_log) << "no new endpoint for the dropped LAN";
+}
+
 TEST_F(RoutedTunnelTest, AConfigFileStartsTheClientWithTheInitialDelay) {
   std::filesystem::create_directories(dir / "etc");
   std::ofstream(dir / "etc" / "dorm.conf") << config::render_tunnel(routed_tunnel());

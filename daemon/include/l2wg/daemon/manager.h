@@ -118,6 +118,7 @@ class TunnelManager {
   void apply_routing(Entry& entry);
   void save_routed_state(const std::string& name, const Routed& routed);
   void link_came_back(Entry& entry, int ifindex);
+  void retire_dropped_lans(Entry& entry, const config::Tunnel& next);
   void upstream_heard(Entry& entry, const std::vector<lan::UpstreamRouter>& heard);
   void announce(Entry& entry);
   lan::Announcement announcement(const Entry& entry, const std::string& lan) const;
