@@ -573,6 +573,40 @@ TEST_F(RoutedTunnelTest, ALanDroppedFromTheConfigGetsItsFinalAdvertisements) {
   EXPECT_EQ(ra.endpoints.at("lan1"), lan1_log) << "no new endpoint for the dropped LAN";
 }
 
+TEST_F(RoutedTunnelTest, RenewAndReleaseGoToTheClientOfARoutedTunnelOnly) {
+  auto t = routed_tunnel();
+  t.prefix_delegation->dns = {*IpAddress::parse("2001:db8::1")};  // DNS= wins over the lease's
+  manager->create(t, false);
+  const auto p = delegated();
+  client().prefix_added(p, lease(p));
+  EXPECT_EQ(ra.endpoints.at("lan0")->announced.back().dns_servers,
+            std::vector<IpAddress>{*IpAddress::parse("2001:db8::1")});
+
+  manager->renew("dorm");
+  manager->release("dorm");
+  EXPECT_EQ(pd.clients.at("dorm")->calls, (std::vector<std::string>{"start", "renew", "release"}));
+
+  auto bridged = routed_tunnel();
+  bridged.name = "lab";
+  bridged.spec.tap_name = "l2-lab";
+  bridged.prefix_delegation.reset();
+  manager->create(bridged, false);
+  for (auto call : {&TunnelManager::renew, &TunnelManager::release}) {
+    try {
+      (manager.get()->*call)("lab");
+      ADD_FAILURE() << "a tunnel not in routed mode has no client";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::Unsupported) << e.what();
+    }
+    try {
+      (manager.get()->*call)("nope");
+      ADD_FAILURE() << "no such tunnel";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::NotFound) << e.what();
+    }
+  }
+}
+
 TEST_F(RoutedTunnelTest, AConfigFileStartsTheClientWithTheInitialDelay) {
   std::filesystem::create_directories(dir / "etc");
   std::ofstream(dir / "etc" / "dorm.conf") << config::render_tunnel(routed_tunnel());
