@@ -170,7 +170,7 @@ struct TunnelManager::Routed final : dhcp6::Observer {
   };
   std::map<IpAddress, HeardRouter> routers;   // every router heard on the tap
   std::optional<lan::UpstreamRouter> router;  // the one T's default route goes through
-  std::map<std::string, int> lans;            // LAN → ifindex, in config order by name
+  std::map<std::string, int> lans;            // LAN → ifindex
   std::map<std::string, std::unique_ptr<routed::RaEndpoint>> endpoints;
   std::map<std::string, uint64_t> remembered_ids;  // subnet ids, kept in the state dir
   std::map<IpPrefix, Bound> bound;
