@@ -720,6 +720,22 @@ void TunnelManager::set_up_routed(Entry& entry, bool initial_delay) {
 // Once the entry is in tunnels_, where the client's callbacks find it.
 void TunnelManager::start_routed(Entry& entry) {
   if (!entry.routed) return;
+  // What a previous run applied stays while its lease may still be confirmed (a restart must not
+  // cut the LAN off); with no lease file, or one whose prefixes all expired meanwhile, the client
+  // will never report those prefixes again: remove their routing now.
+  if (!entry.routed->applied.empty()) {
+    bool valid_lease = false;
+    try {
+      const auto lease =
+          dhcp6::load_lease(dhcp6::lease_path(options_.state_dir, entry.config.name));
+      const uint64_t now = clock_.wall_us();
+      if (lease)
+        for (const auto& p : lease->prefixes) valid_lease = valid_lease || p.valid_until_us > now;
+    } catch (const Error& e) {
+      spdlog::warn("{}: {}", entry.config.name, e.what());
+    }
+    if (!valid_lease) apply_routing(entry);
+  }
   announce(entry);  // the prefixes a previous run deprecated, if any
   entry.routed->client->start();
 }

@@ -203,6 +203,7 @@ class RoutedTunnelTest : public ::testing::Test {
   }
   dhcp6::Lease lease(const dhcp6::DelegatedPrefix& p) {
     dhcp6::Lease l;
+    l.server_id.bytes = {0, 3, 0, 1, 2, 0, 0, 0, 0, 1};  // a DUID-LL
     l.prefixes = {p};
     l.dns_servers = {*IpAddress::parse("2001:db8::53")};
     l.domain_search = {"example.com"};
@@ -372,6 +373,7 @@ TEST_F(RoutedTunnelTest, WhatAPreviousRunAddedIsRemovedEvenIfItsPrefixNeverComes
 
   // l2wgd restarts; meanwhile the server replaced the prefix, and the new run never hears of the
   // old one (the client announces a stored lease's prefixes only once confirmed).
+  dhcp6::save_lease(dhcp6::lease_path(dir / "state", "dorm"), lease(p));  // as a Session does
   manager.reset();
   ManagerOptions options{dir / "etc", dir / "state", 180 * kSecond, {&pd, &ra}};
   manager = std::make_unique<TunnelManager>(netlink, wireguard, datapath, clock, options);
@@ -389,6 +391,24 @@ TEST_F(RoutedTunnelTest, WhatAPreviousRunAddedIsRemovedEvenIfItsPrefixNeverComes
 
   manager->remove("dorm");
   EXPECT_EQ(netlink.state, before);
+}
+
+TEST_F(RoutedTunnelTest, WhatAPreviousRunAddedGoesAtOnceIfItsLeaseExpiredMeanwhile) {
+  manager->create(routed_tunnel(), true);
+  const auto before_bind = netlink.state;
+  const auto p = delegated();
+  dhcp6::save_lease(dhcp6::lease_path(dir / "state", "dorm"), lease(p));
+  client().prefix_added(p, lease(p));
+
+  manager.reset();
+  clock.now = p.valid_until_us;  // l2wgd was down for two hours
+  wireguard.devices[0].peers[0].last_handshake_us = clock.now;
+  ManagerOptions options{dir / "etc", dir / "state", 180 * kSecond, {&pd, &ra}};
+  manager = std::make_unique<TunnelManager>(netlink, wireguard, datapath, clock, options);
+  EXPECT_TRUE(manager->reload().empty());
+  EXPECT_EQ(netlink.state.rules, before_bind.rules);
+  EXPECT_EQ(netlink.state.addresses, before_bind.addresses);
+  EXPECT_EQ(netlink.state.routes, before_bind.routes);
 }
 
 TEST_F(RoutedTunnelTest, TrafficFromThePrefixLeavesThroughTheUpstreamRouter) {
