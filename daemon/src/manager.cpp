@@ -159,6 +159,20 @@ struct TunnelManager::Routed final : dhcp6::Observer {
   void lease_changed(const std::optional<dhcp6::Lease>& l) override {
     manager.lease_changed(name, l);
   }
+  // What l2wg-dhcp6 prints, in the debug log: without it a server that never answers, or answers
+  // what the client drops, leaves no trace.
+  void state_changed(dhcp6::State state) override {
+    spdlog::debug("{}: DHCPv6 {}", name, dhcp6::to_string(state));
+  }
+  void message_sent(dhcp6::MessageType type, uint32_t xid) override {
+    spdlog::debug("{}: DHCPv6 {} sent (transaction {:06x})", name, dhcp6::to_string(type), xid);
+  }
+  void message_received(dhcp6::MessageType type, uint32_t xid) override {
+    spdlog::debug("{}: DHCPv6 {} received (transaction {:06x})", name, dhcp6::to_string(type), xid);
+  }
+  void message_dropped(std::string_view reason) override {
+    spdlog::debug("{}: DHCPv6 packet dropped: {}", name, reason);
+  }
 
   TunnelManager& manager;
   std::string name;
@@ -171,6 +185,14 @@ struct TunnelManager::Routed final : dhcp6::Observer {
   std::map<IpAddress, HeardRouter> routers;   // every router heard on the tap
   std::optional<lan::UpstreamRouter> router;  // the one T's default route goes through
   std::map<std::string, int> lans;            // LAN → ifindex
+  // The tap and LANs seen going down: only those come back up. The tap's own first "up" (its
+  // event arrives after the client started) is no reason to Solicit again.
+  std::set<int> links_down;
+  bool own_link(int ifindex, int tap_ifindex) const {
+    return ifindex == tap_ifindex || std::any_of(lans.begin(), lans.end(), [&](const auto& lan) {
+             return lan.second == ifindex;
+           });
+  }
   std::map<std::string, std::unique_ptr<routed::RaEndpoint>> endpoints;
   std::map<std::string, uint64_t> remembered_ids;  // subnet ids, kept in the state dir
   std::map<IpPrefix, Bound> bound;
@@ -591,7 +613,11 @@ void TunnelManager::handle(const std::vector<nl::Event>& events) {
             changed->after.mtu != changed->before.mtu)
           rebuild(entry,
                   spec.wireguard + "'s MTU changed to " + std::to_string(changed->after.mtu));
-        else if (entry.routed && !changed->before.up && changed->after.up)
+        else if (entry.routed && changed->before.up && !changed->after.up &&
+                 entry.routed->own_link(changed->after.ifindex, plumbing->tap_ifindex))
+          entry.routed->links_down.insert(changed->after.ifindex);
+        else if (entry.routed && !changed->before.up && changed->after.up &&
+                 entry.routed->links_down.erase(changed->after.ifindex))
           link_came_back(entry, changed->after.ifindex);
       } else if (const auto* gone = std::get_if<nl::AddressRemoved>(&event)) {
         if (plumbing && gone->address.ifindex == plumbing->wireguard_ifindex &&
@@ -704,6 +730,28 @@ void TunnelManager::set_up_routed(Entry& entry, bool initial_delay) {
     routed->announcing = !routed->deprecated.empty();
     if (record.is_object() && record.contains("applied"))
       routed->applied = plan_from_json(record["applied"]);
+    // The upstream router, for what is left of its lifetime (or until it says otherwise).
+    if (record.is_object() && record.contains("upstream") && record["upstream"].is_object()) {
+      const auto& upstream = record["upstream"];
+      const auto link_local = upstream.contains("link_local") && upstream["link_local"].is_string()
+                                  ? IpAddress::parse(upstream["link_local"].get<std::string>())
+                                  : std::nullopt;
+      const uint64_t until =
+          upstream.contains("until_us") && upstream["until_us"].is_number_unsigned()
+              ? upstream["until_us"].get<uint64_t>()
+              : 0;
+      if (link_local && until > now) {
+        const uint64_t left_us = until - now;
+        lan::UpstreamRouter router{
+            *link_local,
+            static_cast<uint16_t>(std::clamp<uint64_t>(left_us / 1'000'000, 1, 0xffff)),
+            std::nullopt};
+        if (upstream.contains("mtu") && upstream["mtu"].is_number_unsigned())
+          router.mtu = upstream["mtu"].get<uint32_t>();
+        routed->routers[*link_local] = {router, clock_.monotonic_us() + left_us};
+        routed->router = router;
+      }
+    }
   }
   dhcp6::SessionOptions options;
   options.name = config.name;
@@ -748,9 +796,18 @@ void TunnelManager::save_routed_state(const std::string& name, const Routed& rou
     deprecated.push_back({{"lan", d.lan},
                           {"subnet", d.subnet.subnet.str()},
                           {"valid_until_us", d.subnet.valid_until_us}});
-  const nlohmann::json record = {{"subnet_ids", routed.remembered_ids},
-                                 {"deprecated", deprecated},
-                                 {"applied", plan_to_json(routed.applied)}};
+  nlohmann::json record = {{"subnet_ids", routed.remembered_ids},
+                           {"deprecated", deprecated},
+                           {"applied", plan_to_json(routed.applied)}};
+  // The router the applied default goes through, until its lifetime ends (wall clock): a restart
+  // keeps routing through it instead of cutting the LANs off until it is heard again.
+  if (routed.router) {
+    const uint64_t now = clock_.monotonic_us();
+    const uint64_t until = routed.routers.at(routed.router->link_local).default_until_us;
+    record["upstream"] = {{"link_local", routed.router->link_local.str()},
+                          {"until_us", clock_.wall_us() + (until - std::min(until, now))}};
+    if (routed.router->mtu) record["upstream"]["mtu"] = *routed.router->mtu;
+  }
   try {
     const auto path = routed_state_file(name);
     std::filesystem::create_directories(path.parent_path());
@@ -988,7 +1045,14 @@ void TunnelManager::upstream_heard(Entry& entry, const std::vector<lan::Upstream
   const bool moved = (chosen ? std::optional(chosen->link_local) : std::nullopt) !=
                      (routed.router ? std::optional(routed.router->link_local) : std::nullopt);
   routed.router = chosen;
-  if (!moved) return;
+  if (!moved) {
+    // Its lifetime moved on: what a restart would take over (see save_routed_state).
+    const bool refreshed = chosen && std::any_of(heard.begin(), heard.end(), [&](const auto& r) {
+                             return r.link_local == chosen->link_local;
+                           });
+    if (refreshed && !routed.applied.empty()) save_routed_state(entry.config.name, routed);
+    return;
+  }
   spdlog::info("{}: upstream router {}", entry.config.name,
                chosen ? chosen->link_local.str() : std::string("none"));
   apply_routing(entry);

@@ -478,6 +478,51 @@ TEST_F(RoutedTunnelTest, TheTapGoingDownAndUpGetsItsRoutesBackAndRebinds) {
   EXPECT_EQ(upstream.link_changes, 1);
 }
 
+// The tap's own "up" reaches the manager after the client started (the link watcher's events are
+// read later): it is no reason to Solicit again, which would restart the exchange with the server.
+TEST_F(RoutedTunnelTest, TheTapsFirstUpIsNotALinkChange) {
+  manager->create(routed_tunnel(), false);
+  auto created = *netlink.link("l2-dorm");
+  created.up = false;
+  manager->handle({nl::LinkAdded{created}, nl::LinkChanged{created, *netlink.link("l2-dorm")}});
+  EXPECT_EQ(pd.clients.at("dorm")->calls, std::vector<std::string>{"start"});
+  EXPECT_EQ(ra.upstreams.at("l2-dorm")->link_changes, 0);
+}
+
+// Found end to end (tests/netns/routed_chain.test.sh): a restart forgot the upstream router, so
+// the client's first Reply removed the default route through it and the LAN was cut off until
+// the router was heard again.
+TEST_F(RoutedTunnelTest, ARestartKeepsTheUpstreamRouterForWhatIsLeftOfItsLifetime) {
+  manager->create(routed_tunnel(), true);
+  const auto p = delegated();
+  dhcp6::save_lease(dhcp6::lease_path(dir / "state", "dorm"), lease(p));
+  client().prefix_added(p, lease(p));
+  const auto router = *IpAddress::parse("fe80::1");
+  ra.upstreams.at("l2-dorm")->pending = {{router, 1800, 1400}};
+  manager->handle_fd(ra.upstreams.at("l2-dorm")->fd);
+  const auto plan = expected_plan(p.prefix, router);
+
+  manager.reset();
+  clock.now += 60 * kSecond;
+  wireguard.devices[0].peers[0].last_handshake_us = clock.now;
+  ManagerOptions options{dir / "etc", dir / "state", 180 * kSecond, {&pd, &ra}};
+  manager = std::make_unique<TunnelManager>(netlink, wireguard, datapath, clock, options);
+  EXPECT_TRUE(manager->reload().empty());
+  EXPECT_EQ(manager->find("dorm")->upstream_router, "fe80::1") << "before it is heard again";
+  client().prefix_added(p, lease(p));  // the lease confirmed
+  for (const auto& r : plan.routes) EXPECT_TRUE(has(netlink.state.routes, r)) << r.str();
+
+  // Not heard again: gone when the lifetime it last advertised ends, 1800 s after it was heard.
+  clock.now += 1739 * kSecond;
+  wireguard.devices[0].peers[0].last_handshake_us = clock.now;
+  manager->poll_peers();
+  EXPECT_EQ(manager->find("dorm")->upstream_router, "fe80::1");
+  clock.now += 2 * kSecond;
+  manager->poll_peers();
+  EXPECT_EQ(manager->find("dorm")->upstream_router, "");
+  for (const auto& r : netlink.state.routes) EXPECT_NE(r.gateway, router) << r.str();
+}
+
 TEST_F(RoutedTunnelTest, ALanThatDisappearsTakesTheTunnelDownUntilItIsBack) {
   manager->create(routed_tunnel(), false);
   const auto p = delegated();
