@@ -141,7 +141,8 @@ class Announcer {
     a.default_router = up_;
     a.prefixes.push_back(current(wall_now));
     a.deprecated = deprecated_;
-    if (route_) a.delegated = lan::AnnouncedPrefix{*route_, UINT64_MAX, valid_until(wall_now)};
+    if (route_) a.delegated = {lan::AnnouncedPrefix{*route_, UINT64_MAX, valid_until(wall_now)}};
+    a.mtu = options_.mtu;
     a.dns_servers = dns_;
     a.domains = options_.domains;
     return a;
@@ -240,7 +241,7 @@ int advertise(const Options& options) {
   lan::LanRaSocket socket(options.interface, printer);
   PrintingSender sender(socket);
   Announcer announcer(options);
-  const lan::RouterSettings settings{socket.mac(), options.mtu, options.max_interval_s,
+  const lan::RouterSettings settings{socket.mac(), options.max_interval_s,
                                      static_cast<uint16_t>(options.router_lifetime_s.value_or(
                                          std::min<uint32_t>(3 * options.max_interval_s, 9000)))};
   lan::Advertiser advertiser(settings, *clock, *random, sender);

@@ -25,6 +25,10 @@ const char* datapath_name(gre::DatapathKind kind) {
 constexpr uint32_t kFirstRoutedTable = 0x10000;
 constexpr uint32_t kRoutedRulePriority = 32000;
 
+// How long the LANs wait for the client to rebind once the upstream router answers again: a
+// confirming Rebind gives up after 10 s (dhcp6::Session) and the lease is kept.
+constexpr uint64_t kRebindGrace_us = 12'000'000;
+
 uint32_t routed_table(const std::string& name) {
   return kFirstRoutedTable + (dhcp6::iaid_for(name) & 0xffff);
 }
@@ -184,6 +188,10 @@ struct TunnelManager::Routed final : dhcp6::Observer {
   };
   std::map<IpAddress, HeardRouter> routers;   // every router heard on the tap
   std::optional<lan::UpstreamRouter> router;  // the one T's default route goes through
+  bool router_lost = false;                   // it stopped answering probes through the tunnel
+  // Since the router answered again: until the client has rebound (or given up trying), the LANs
+  // still do not use us, so that no host sends through a tunnel whose lease is unconfirmed.
+  std::optional<uint64_t> rebinding_since_us;  // monotonic
   std::map<std::string, int> lans;            // LAN → ifindex
   // The tap and LANs seen going down: only those come back up. The tap's own first "up" (its
   // event arrives after the client started) is no reason to Solicit again.
@@ -357,15 +365,7 @@ void TunnelManager::bring_up(Entry& entry, bool strict) {
                    options_.state_dir.string(), e.what());
     }
   }
-  next = base_status(entry);
-  const wg::Device* device = nullptr;
-  try {
-    device = &wireguard_.device(spec.wireguard);
-  } catch (const Error& e) {
-    spdlog::warn("{}: cannot read {}: {}", entry.config.name, spec.wireguard, e.what());
-  }
-  apply_peer(entry, device, next);
-  update(entry, std::move(next));
+  refresh_state(entry);
 }
 
 // State from the WireGuard peer: up while handshakes are fresh.
@@ -396,6 +396,12 @@ void TunnelManager::apply_peer(Entry& entry, const wg::Device* device, TunnelSta
     next.state = short_of_auto ? TunnelState::Degraded : TunnelState::Up;
     // The contract asks that a datapath or MTU compromise be explained even when up.
     next.state_reason = entry.plumbing->plan.note;
+    if (entry.routed && entry.routed->router && entry.routed->router_lost) {
+      next.state = TunnelState::Degraded;
+      next.state_reason = "The upstream router " + entry.routed->router->link_local.str() +
+                          " stopped answering through " + entry.config.spec.tap_name +
+                          ": the LANs were told not to route through this tunnel.";
+    }
   } else {
     next.state = TunnelState::WaitingForPeer;
     const auto seconds = std::to_string(options_.handshake_timeout_us / 1'000'000);
@@ -647,8 +653,12 @@ void TunnelManager::poll_peers() {
       start_routed(entry);
       continue;
     }
-    // An upstream router whose lifetime ran out without a new RA no longer carries traffic.
-    if (entry.routed) upstream_heard(entry, {});
+    if (entry.routed) {
+      // An upstream router whose lifetime ran out without a new RA no longer carries traffic.
+      upstream_heard(entry, {});
+      const auto since = entry.routed->rebinding_since_us;
+      if (since && clock_.monotonic_us() - *since > kRebindGrace_us) rebind_settled(entry);
+    }
     // A tunnel failed for a reason only a rebuild clears (address removed) stays failed.
     if (entry.status.state == TunnelState::Failed) continue;
     const auto& ifname = entry.config.spec.wireguard;
@@ -707,8 +717,7 @@ void TunnelManager::set_up_routed(Entry& entry, bool initial_delay) {
   auto routed = std::make_unique<Routed>(*this, config.name);
   for (const auto& lan : config.prefix_delegation->lans) {
     routed->lans[lan] = netlink_.link(lan)->ifindex;
-    routed->endpoints[lan] =
-        options_.routed.router_advertisements->create(lan, entry.plumbing->plan.tap_mtu);
+    routed->endpoints[lan] = options_.routed.router_advertisements->create(lan);
   }
   if (std::ifstream in(routed_state_file(config.name)); in) {
     const auto record = nlohmann::json::parse(in, nullptr, false);
@@ -909,6 +918,7 @@ void TunnelManager::lease_changed(const std::string& name,
   auto it = tunnels_.find(name);
   if (it == tunnels_.end() || !it->second.routed || !lease) return;
   Routed& routed = *it->second.routed;
+  rebind_settled(it->second);
   if (routed.lease_dns == lease->dns_servers && routed.lease_domains == lease->domain_search)
     return;
   routed.lease_dns = lease->dns_servers;
@@ -951,20 +961,24 @@ void TunnelManager::apply_routing(Entry& entry) {
 lan::Announcement TunnelManager::announcement(const Entry& entry, const std::string& lan) const {
   const Routed& routed = *entry.routed;
   lan::Announcement a;
-  // Degraded concerns bridged frames larger than the tap's MTU; routed traffic still flows.
+  // Degraded for bridged frames larger than the tap's MTU still carries routed traffic; what
+  // stops it is said by the routed flags.
   a.default_router =
-      entry.status.state == TunnelState::Up || entry.status.state == TunnelState::Degraded;
+      (entry.status.state == TunnelState::Up || entry.status.state == TunnelState::Degraded) &&
+      routed.router && !routed.router_lost && !routed.rebinding_since_us;
   const uint64_t now = clock_.wall_us();
   for (const auto& [prefix, bound] : routed.bound) {
     if (auto subnet = bound.subnets.find(lan); subnet != bound.subnets.end())
       a.prefixes.push_back(
           {subnet->second, bound.prefix.preferred_until_us, bound.prefix.valid_until_us});
-    // One RIO: the first prefix's (one delegated prefix is the common case).
-    if (!a.delegated)
-      a.delegated = lan::AnnouncedPrefix{{prefix.address.masked(prefix.length), prefix.length},
-                                         bound.prefix.preferred_until_us,
-                                         bound.prefix.valid_until_us};
+    a.delegated.push_back({{prefix.address.masked(prefix.length), prefix.length},
+                           bound.prefix.preferred_until_us,
+                           bound.prefix.valid_until_us});
   }
+  // What the LAN's hosts send off-link must fit the tap and the upstream router's link, or it
+  // depends on Packet Too Big reaching them.
+  a.mtu = entry.plumbing->plan.tap_mtu;
+  if (routed.router && routed.router->mtu) a.mtu = std::min(a.mtu, *routed.router->mtu);
   for (const auto& d : routed.deprecated)
     if (d.lan == lan && d.subnet.valid_until_us > now) a.deprecated.push_back(d.subnet);
   const auto& configured_dns = entry.config.prefix_delegation->dns;
@@ -1027,10 +1041,11 @@ void TunnelManager::link_came_back(Entry& entry, int ifindex) {
 // The router T's default goes through: the current one while its router lifetime runs, else any
 // other whose does. Called with nothing heard to notice a lifetime running out (peer polls: within
 // 5 s of it).
-void TunnelManager::upstream_heard(Entry& entry, const std::vector<lan::UpstreamRouter>& heard) {
+void TunnelManager::upstream_heard(Entry& entry, const routed::UpstreamNews& news) {
   Routed& routed = *entry.routed;
   const uint64_t now = clock_.monotonic_us();
-  for (const auto& r : heard)
+  if (news.reachable) upstream_reachability(entry, *news.reachable);
+  for (const auto& r : news.heard)
     routed.routers[r.link_local] = {r, now + uint64_t{r.router_lifetime} * 1'000'000};
   auto usable = [&](const Routed::HeardRouter& h) {
     return h.router.router_lifetime > 0 && h.default_until_us > now;
@@ -1055,8 +1070,54 @@ void TunnelManager::upstream_heard(Entry& entry, const std::vector<lan::Upstream
   }
   spdlog::info("{}: upstream router {}", entry.config.name,
                chosen ? chosen->link_local.str() : std::string("none"));
+  routed.router_lost = false;
+  routed.upstream->watch(chosen ? std::optional(chosen->link_local) : std::nullopt);
   apply_routing(entry);
-  update(entry, base_status(entry));
+  refresh_state(entry);
+  announce(entry);
+}
+
+// The tunnel's health as the LANs see it (RFC 7084 G-5): router lifetime 0 while the upstream
+// router does not answer; back once it does and the client has rebound.
+void TunnelManager::upstream_reachability(Entry& entry, bool reachable) {
+  Routed& routed = *entry.routed;
+  if (!routed.router || routed.router_lost == !reachable) return;
+  routed.router_lost = !reachable;
+  if (reachable) {
+    spdlog::info("{}: the upstream router {} answers again: rebinding", entry.config.name,
+                 routed.router->link_local.str());
+    routed.rebinding_since_us = clock_.monotonic_us();
+    routed.client->link_changed();
+  } else {
+    spdlog::warn("{}: the upstream router {} stopped answering through {}", entry.config.name,
+                 routed.router->link_local.str(), entry.config.spec.tap_name);
+    routed.rebinding_since_us.reset();
+  }
+  refresh_state(entry);
+  announce(entry);
+}
+
+// The client answered (or could not, for longer than a confirmation may take): the LANs may use
+// the tunnel again.
+void TunnelManager::rebind_settled(Entry& entry) {
+  Routed& routed = *entry.routed;
+  if (!routed.rebinding_since_us) return;
+  routed.rebinding_since_us.reset();
+  announce(entry);
+}
+
+// State and status afresh from WireGuard (a snapshot under a second old will do) and routed mode.
+void TunnelManager::refresh_state(Entry& entry) {
+  TunnelStatus next = base_status(entry);
+  const wg::Device* device = nullptr;
+  try {
+    device = &wireguard_.device(entry.config.spec.wireguard);
+  } catch (const Error& e) {
+    spdlog::warn("{}: cannot read {}: {}", entry.config.name, entry.config.spec.wireguard,
+                 e.what());
+  }
+  apply_peer(entry, device, next);
+  update(entry, std::move(next));
 }
 
 void TunnelManager::routed_status(const Entry& entry, TunnelStatus& status) const {

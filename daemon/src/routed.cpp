@@ -68,10 +68,10 @@ class LoggingSocketObserver final : public lan::SocketObserver {
 // LanRaSocket + Advertiser + a timerfd for the Advertiser's deadlines.
 class LanRaEndpoint final : public RaEndpoint {
  public:
-  LanRaEndpoint(const std::string& lan, uint32_t mtu, Clock& clock, Random& random)
+  LanRaEndpoint(const std::string& lan, Clock& clock, Random& random)
       : observer_(lan),
         socket_(lan, observer_),
-        advertiser_(lan::RouterSettings{.mac = socket_.mac(), .mtu = mtu}, clock, random, socket_),
+        advertiser_(lan::RouterSettings{.mac = socket_.mac()}, clock, random, socket_),
         timer_(::timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK | TFD_CLOEXEC)) {
     if (!timer_)
       throw_errno("timerfd for the Router Advertisements on " + lan, errno, ErrorCode::Io);
@@ -120,20 +120,26 @@ class TapUpstreamListener final : public UpstreamListener {
   }
 
   std::vector<int> fds() const override { return {listener_.fd(), timer_.get()}; }
-  std::vector<lan::UpstreamRouter> handle(int fd) override {
-    std::vector<lan::UpstreamRouter> heard;
+  UpstreamNews handle(int fd) override {
+    UpstreamNews news;
+    const bool reachable = listener_.reachable();
     if (fd == listener_.fd()) {
-      heard = listener_.read();
+      news.heard = listener_.read();
     } else if (fd == timer_.get()) {
       uint64_t expirations = 0;
       [[maybe_unused]] auto ignored = ::read(timer_.get(), &expirations, sizeof expirations);
       listener_.on_timer();
     }
+    if (listener_.reachable() != reachable) news.reachable = listener_.reachable();
     arm_timer();
-    return heard;
+    return news;
   }
   void link_changed() override {
     listener_.solicit();
+    arm_timer();
+  }
+  void watch(std::optional<IpAddress> router) override {
+    listener_.watch(std::move(router));
     arm_timer();
   }
 
@@ -148,8 +154,8 @@ class TapUpstreamListener final : public UpstreamListener {
 class LanRaFactory final : public RaEndpointFactory {
  public:
   LanRaFactory(Clock& clock, Random& random) : clock_(clock), random_(random) {}
-  std::unique_ptr<RaEndpoint> create(const std::string& lan, uint32_t mtu) override {
-    return std::make_unique<LanRaEndpoint>(lan, mtu, clock_, random_);
+  std::unique_ptr<RaEndpoint> create(const std::string& lan) override {
+    return std::make_unique<LanRaEndpoint>(lan, clock_, random_);
   }
   std::unique_ptr<UpstreamListener> listen_upstream(const std::string& tap) override {
     return std::make_unique<TapUpstreamListener>(tap, clock_);

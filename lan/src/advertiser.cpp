@@ -24,11 +24,9 @@ bool Advertiser::materially_different(const Announcement& a, const Announcement&
     for (const auto& p : prefixes) out.push_back(p.subnet);
     return out;
   };
-  auto delegated = [](const Announcement& x) {
-    return x.delegated ? std::optional<IpPrefix>(x.delegated->subnet) : std::nullopt;
-  };
   return a.default_router != b.default_router || subnets(a.prefixes) != subnets(b.prefixes) ||
-         subnets(a.deprecated) != subnets(b.deprecated) || delegated(a) != delegated(b) ||
+         subnets(a.deprecated) != subnets(b.deprecated) ||
+         subnets(a.delegated) != subnets(b.delegated) || a.mtu != b.mtu ||
          a.dns_servers != b.dns_servers || a.domains != b.domains;
 }
 

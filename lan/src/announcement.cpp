@@ -23,7 +23,7 @@ RouterAdvertisement build_advertisement(const Announcement& announcement,
   ra.hop_limit = 64;
   ra.router_lifetime = announcement.default_router ? settings.router_lifetime_s : 0;
   ra.source_link_layer = settings.mac;
-  if (settings.mtu != 0) ra.mtu = settings.mtu;
+  if (announcement.mtu != 0) ra.mtu = announcement.mtu;
 
   uint32_t longest_valid = 0;
   for (const auto& prefix : announcement.prefixes) {
@@ -41,14 +41,13 @@ RouterAdvertisement build_advertisement(const Announcement& announcement,
                     [&](const PrefixInformation& pio) { return pio.prefix == prefix.subnet; });
     if (!also_current) ra.prefixes.push_back({prefix.subnet, true, true, 0, 0});
   }
-  if (announcement.delegated) {
+  for (const auto& delegated : announcement.delegated) {
     const uint32_t lifetime =
         announcement.default_router
             ? std::min<uint32_t>(settings.router_lifetime_s,
-                                 seconds_left(announcement.delegated->valid_until_us, now_us,
-                                              kInfinite))
+                                 seconds_left(delegated.valid_until_us, now_us, kInfinite))
             : 0;
-    ra.routes.push_back({announcement.delegated->subnet, RouterPreference::Medium, lifetime});
+    ra.routes.push_back({delegated.subnet, RouterPreference::Medium, lifetime});
   }
   // RFC 8106 §5.1: at least 3 × MaxRtrAdvInterval, but never past the prefixes the servers
   // came with.

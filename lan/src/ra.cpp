@@ -11,6 +11,7 @@ namespace {
 
 // Option types (RFC 4861 §4.6, RFC 4191 §2.3, RFC 8106 §5).
 constexpr uint8_t kSourceLinkLayer = 1;
+constexpr uint8_t kTargetLinkLayer = 2;
 constexpr uint8_t kPrefixInformation = 3;
 constexpr uint8_t kMtu = 5;
 constexpr uint8_t kRouteInformation = 24;
@@ -19,12 +20,16 @@ constexpr uint8_t kDnssl = 31;
 
 constexpr size_t kRaHeaderSize = 16;  // type, code, checksum, hop limit, flags, lifetime, 2 timers
 constexpr size_t kRsHeaderSize = 8;   // type, code, checksum, reserved
+constexpr size_t kNdHeaderSize = 24;  // type, code, checksum, flags + reserved, target
 constexpr size_t kUnit = 8;           // option lengths count 8-octet units
 
 constexpr uint8_t kManagedFlag = 0x80;
 constexpr uint8_t kOtherFlag = 0x40;
 constexpr uint8_t kOnLinkFlag = 0x80;
 constexpr uint8_t kAutonomousFlag = 0x40;
+constexpr uint8_t kRouterFlag = 0x80;
+constexpr uint8_t kSolicitedFlag = 0x40;
+constexpr uint8_t kOverrideFlag = 0x20;
 
 [[noreturn]] void unencodable(const std::string& what) {
   throw Error(ErrorCode::InvalidArgument, "cannot encode router advertisement: " + what);
@@ -165,6 +170,21 @@ void check_header(std::span<const uint8_t> icmp, uint8_t type, size_t header, co
   if (icmp[1] != 0) malformed(std::string(name) + " with code " + std::to_string(icmp[1]));
 }
 
+// The common header of NS and NA: flags (NA only) in the first reserved octet, then the target.
+std::vector<uint8_t> neighbor_header(uint8_t type, uint8_t flags, const IpAddress& target) {
+  if (!target.is_v6()) unencodable("neighbor discovery target " + target.str() + " is not IPv6");
+  std::vector<uint8_t> out{type, 0, 0, 0, flags, 0, 0, 0};
+  put_v6(out, target, 16);
+  return out;
+}
+
+IpAddress parse_target(std::span<const uint8_t> icmp) {
+  const IpAddress target = get_v6(icmp.data() + 8, 16);
+  if (target.data()[0] == 0xff)
+    malformed("neighbor discovery target " + target.str() + " is multicast");
+  return target;
+}
+
 }  // namespace
 
 std::vector<uint8_t> encode(const RouterAdvertisement& ra) {
@@ -274,6 +294,57 @@ std::variant<RouterSolicitation, ParseError> parse_router_solicitation(
       if (type == kSourceLinkLayer) set_once(rs.source_link_layer, parse_mac(body), "link-layer address");
     });
     return rs;
+  } catch (const Malformed& error) {
+    return ParseError{error.reason};
+  }
+}
+
+std::vector<uint8_t> encode(const NeighborSolicitation& ns) {
+  auto out = neighbor_header(kNeighborSolicitation, 0, ns.target);
+  put_source_link_layer(out, ns.source_link_layer);
+  return out;
+}
+
+std::vector<uint8_t> encode(const NeighborAdvertisement& na) {
+  const uint8_t flags =
+      static_cast<uint8_t>((na.router ? kRouterFlag : 0) | (na.solicited ? kSolicitedFlag : 0) |
+                           (na.override ? kOverrideFlag : 0));
+  auto out = neighbor_header(kNeighborAdvertisement, flags, na.target);
+  if (na.target_link_layer)
+    put_option(out, kTargetLinkLayer,
+               {na.target_link_layer->bytes.begin(), na.target_link_layer->bytes.end()});
+  return out;
+}
+
+std::variant<NeighborSolicitation, ParseError> parse_neighbor_solicitation(
+    std::span<const uint8_t> icmp) {
+  try {
+    check_header(icmp, kNeighborSolicitation, kNdHeaderSize, "neighbor solicitation");
+    NeighborSolicitation ns{parse_target(icmp), std::nullopt};
+    for_each_option(icmp.subspan(kNdHeaderSize), [&](uint8_t type, std::span<const uint8_t> body) {
+      if (type == kSourceLinkLayer)
+        set_once(ns.source_link_layer, parse_mac(body), "link-layer address");
+    });
+    return ns;
+  } catch (const Malformed& error) {
+    return ParseError{error.reason};
+  }
+}
+
+std::variant<NeighborAdvertisement, ParseError> parse_neighbor_advertisement(
+    std::span<const uint8_t> icmp) {
+  try {
+    check_header(icmp, kNeighborAdvertisement, kNdHeaderSize, "neighbor advertisement");
+    NeighborAdvertisement na;
+    na.router = icmp[4] & kRouterFlag;
+    na.solicited = icmp[4] & kSolicitedFlag;
+    na.override = icmp[4] & kOverrideFlag;
+    na.target = parse_target(icmp);
+    for_each_option(icmp.subspan(kNdHeaderSize), [&](uint8_t type, std::span<const uint8_t> body) {
+      if (type == kTargetLinkLayer)
+        set_once(na.target_link_layer, parse_mac(body), "link-layer address");
+    });
+    return na;
   } catch (const Malformed& error) {
     return ParseError{error.reason};
   }

@@ -14,6 +14,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <initializer_list>
 
 #include "l2wg/error.h"
 #include "l2wg/socket.h"
@@ -49,9 +50,10 @@ sockaddr_in6 link_scoped(const char* group, int ifindex) {
   return to;
 }
 
-// A raw ICMPv6 socket on `interface` that receives only ICMPv6 type `accepted` and sends with the
-// hop limit Neighbor Discovery requires.
-UniqueFd open_nd_socket(const std::string& interface, int ifindex, uint8_t accepted) {
+// A raw ICMPv6 socket on `interface` that receives only the ICMPv6 types `accepted` and sends with
+// the hop limit Neighbor Discovery requires.
+UniqueFd open_nd_socket(const std::string& interface, int ifindex,
+                        std::initializer_list<uint8_t> accepted) {
   const std::string what = "ICMPv6 socket on " + interface;
   UniqueFd fd(::socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMPV6));
   if (!fd) throw_errno("raw " + what, errno, ErrorCode::Io);
@@ -62,7 +64,7 @@ UniqueFd open_nd_socket(const std::string& interface, int ifindex, uint8_t accep
   }
   icmp6_filter filter;
   ICMP6_FILTER_SETBLOCKALL(&filter);
-  ICMP6_FILTER_SETPASS(accepted, &filter);
+  for (const uint8_t type : accepted) ICMP6_FILTER_SETPASS(type, &filter);
   set_socket_option(fd.get(), IPPROTO_ICMPV6, ICMP6_FILTER, filter, what + ": ICMP6_FILTER");
   set_socket_option(fd.get(), IPPROTO_IPV6, IPV6_MULTICAST_HOPS, int{kNdHopLimit},
                     what + ": IPV6_MULTICAST_HOPS");
@@ -205,7 +207,7 @@ LanRaSocket::LanRaSocket(std::string interface, SocketObserver& observer)
     : interface_(std::move(interface)),
       ifindex_(interface_index(interface_)),
       observer_(observer),
-      socket_(open_nd_socket(interface_, ifindex_, kRouterSolicitation)) {
+      socket_(open_nd_socket(interface_, ifindex_, {kRouterSolicitation})) {
   const auto mac = ethernet_address(socket_.get(), interface_);
   if (!mac) throw Error(ErrorCode::InvalidArgument, interface_ + " is not an Ethernet interface");
   mac_ = *mac;
@@ -262,6 +264,32 @@ bool Solicitor::on_timer() {
   return true;
 }
 
+// ---- ReachabilityProbe ----
+
+void ReachabilityProbe::watch(std::optional<IpAddress> target) {
+  target_ = std::move(target);
+  unanswered_ = 0;
+  reachable_ = true;
+  next_us_ = target_ ? std::optional(clock_.monotonic_us()) : std::nullopt;
+}
+
+void ReachabilityProbe::answered(const IpAddress& from) {
+  if (from != target_) return;
+  unanswered_ = 0;
+  reachable_ = true;
+}
+
+bool ReachabilityProbe::on_timer() {
+  const uint64_t now = clock_.monotonic_us();
+  if (!next_us_ || now < *next_us_) return false;
+  if (unanswered_ >= kMaxUnanswered)
+    reachable_ = false;
+  else
+    ++unanswered_;
+  next_us_ = now + kInterval_us;
+  return true;
+}
+
 // ---- UpstreamRouterListener ----
 
 UpstreamRouterListener::UpstreamRouterListener(std::string interface, Clock& clock,
@@ -269,9 +297,10 @@ UpstreamRouterListener::UpstreamRouterListener(std::string interface, Clock& clo
     : interface_(std::move(interface)),
       ifindex_(interface_index(interface_)),
       observer_(observer),
-      socket_(open_nd_socket(interface_, ifindex_, kRouterAdvertisement)),
+      socket_(open_nd_socket(interface_, ifindex_, {kRouterAdvertisement, kNeighborAdvertisement})),
       mac_(ethernet_address(socket_.get(), interface_)),
-      solicitor_(clock) {
+      solicitor_(clock),
+      probe_(clock) {
   solicitor_.start();
 }
 
@@ -281,6 +310,10 @@ std::vector<UpstreamRouter> UpstreamRouterListener::read() {
   for (int i = 0; i < kMaxPacketsPerRead; ++i) {
     const auto packet = receive(socket_.get(), buffer, "receiving on " + interface_);
     if (!packet) break;
+    if (!packet->icmp.empty() && packet->icmp[0] == kNeighborAdvertisement) {
+      heard_neighbor(packet->icmp, packet->source, packet->hop_limit);
+      continue;
+    }
     const auto result = validate_advertisement(packet->icmp, packet->source, packet->hop_limit);
     if (const auto* error = std::get_if<ParseError>(&result)) {
       ++dropped_;
@@ -305,8 +338,48 @@ std::vector<UpstreamRouter> UpstreamRouterListener::read() {
   return heard;
 }
 
+// RFC 4861 §7.1.2's checks; only the watched router's solicited answers count.
+void UpstreamRouterListener::heard_neighbor(std::span<const uint8_t> icmp, const IpAddress& source,
+                                            uint8_t hop_limit) {
+  const auto result = parse_neighbor_advertisement(icmp);
+  std::string problem;
+  if (const auto* error = std::get_if<ParseError>(&result))
+    problem = error->reason;
+  else if (hop_limit != kNdHopLimit)
+    problem = "hop limit " + std::to_string(hop_limit) + " instead of 255";
+  if (!problem.empty()) {
+    ++dropped_;
+    observer_.dropped("neighbor advertisement from " + source.str() + " on " + interface_ + ": " +
+                      problem);
+    return;
+  }
+  const auto& na = std::get<NeighborAdvertisement>(result);
+  if (na.solicited && probe_.target() == na.target) probe_.answered(na.target);
+}
+
+std::optional<uint64_t> UpstreamRouterListener::next_deadline_us() const {
+  const auto solicit = solicitor_.next_deadline_us();
+  const auto probe = probe_.next_deadline_us();
+  if (solicit && probe) return std::min(*solicit, *probe);
+  return solicit ? solicit : probe;
+}
+
 void UpstreamRouterListener::on_timer() {
   if (solicitor_.on_timer()) send_solicitation();
+  if (probe_.on_timer()) send_probe();
+}
+
+void UpstreamRouterListener::send_probe() {
+  const auto probe = encode(NeighborSolicitation{*probe_.target(), mac_});
+  sockaddr_in6 to{};
+  to.sin6_family = AF_INET6;
+  std::memcpy(&to.sin6_addr, probe_.target()->data(), 16);
+  to.sin6_scope_id = static_cast<uint32_t>(ifindex_);
+  // A failure is an unanswered probe: the tap without a usable address cannot carry traffic either.
+  if (::sendto(socket_.get(), probe.data(), probe.size(), 0, reinterpret_cast<const sockaddr*>(&to),
+               sizeof to) < 0)
+    observer_.send_failed("probing the upstream router " + probe_.target()->str() + " on " +
+                          interface_ + ": " + std::strerror(errno));
 }
 
 void UpstreamRouterListener::send_solicitation() {

@@ -45,7 +45,7 @@ class LanAdvertiser : public ::testing::Test {
   FakeClock clock;
   FakeRandom random;
   Recorder sender{clock};
-  RouterSettings settings{*MacAddress::parse("02:00:5e:10:00:01"), 1500, 60, 180};
+  RouterSettings settings{*MacAddress::parse("02:00:5e:10:00:01"), 60, 180};
   Advertiser advertiser{settings, clock, random, sender};
 
   Announcement bound(const char* subnet, bool up = true) {

@@ -17,7 +17,7 @@ IpPrefix prefix(const char* text) {
 }
 
 RouterSettings settings() {
-  return RouterSettings{*MacAddress::parse("02:00:5e:10:00:01"), 1500, 600, 1800};
+  return RouterSettings{*MacAddress::parse("02:00:5e:10:00:01"), 600, 1800};
 }
 
 Announcement up_with_lease(uint64_t preferred_s, uint64_t valid_s) {
@@ -25,8 +25,9 @@ Announcement up_with_lease(uint64_t preferred_s, uint64_t valid_s) {
   a.default_router = true;
   a.prefixes.push_back({prefix("2001:db8:100:1::/64"), kNow + preferred_s * kSecond,
                         kNow + valid_s * kSecond});
-  a.delegated = AnnouncedPrefix{prefix("2001:db8:100::/56"), kNow + preferred_s * kSecond,
-                                kNow + valid_s * kSecond};
+  a.delegated = {AnnouncedPrefix{prefix("2001:db8:100::/56"), kNow + preferred_s * kSecond,
+                                 kNow + valid_s * kSecond}};
+  a.mtu = 1500;
   a.dns_servers = {*IpAddress::parse("2001:db8::53")};
   a.domains = {"example.com"};
   return a;
@@ -52,7 +53,7 @@ TEST(LanAnnouncement, LongLeasesAreCappedAsRfc9096Asks) {
 
   auto infinite = up_with_lease(0, 0);
   infinite.prefixes[0].preferred_until_us = infinite.prefixes[0].valid_until_us = UINT64_MAX;
-  infinite.delegated->valid_until_us = UINT64_MAX;
+  infinite.delegated[0].valid_until_us = UINT64_MAX;
   const auto forever = build_advertisement(infinite, settings(), kNow);
   EXPECT_EQ(forever.prefixes[0].valid_lifetime, kValidLimit);
   EXPECT_EQ(forever.prefixes[0].preferred_lifetime, kPreferredLimit);

@@ -38,6 +38,72 @@ std::vector<uint64_t> run(FakeClock& clock, Solicitor& solicitor, uint64_t until
   return sent;
 }
 
+// Runs the probe's timer up to `until`, answering the probes sent before `answer_until`, and
+// returns when it asked for a probe.
+std::vector<uint64_t> run(FakeClock& clock, ReachabilityProbe& probe, uint64_t until,
+                          uint64_t answer_until = 0) {
+  std::vector<uint64_t> sent;
+  while (auto deadline = probe.next_deadline_us()) {
+    if (*deadline > until) break;
+    clock.mono = *deadline;
+    if (!probe.on_timer()) continue;
+    sent.push_back(clock.mono);
+    if (clock.mono < answer_until) probe.answered(*probe.target());
+  }
+  clock.mono = until;
+  return sent;
+}
+
+TEST(LanReachabilityProbe, ProbesEveryTwoSecondsAndGivesUpAfterThreeUnanswered) {
+  FakeClock clock;
+  ReachabilityProbe probe(clock);
+  EXPECT_EQ(probe.next_deadline_us(), std::nullopt) << "nothing watched";
+  const uint64_t start = clock.mono;
+  probe.watch(address("fe80::1"));
+  EXPECT_EQ(probe.next_deadline_us(), start) << "the first probe at once";
+  EXPECT_THAT(run(clock, probe, start + 5 * kSecond),
+              ElementsAre(start, start + 2 * kSecond, start + 4 * kSecond));
+  EXPECT_TRUE(probe.reachable()) << "three unanswered, not yet given up";
+  run(clock, probe, start + 6 * kSecond);
+  EXPECT_FALSE(probe.reachable()) << "6 s after the first unanswered probe";
+  EXPECT_THAT(run(clock, probe, start + 10 * kSecond),
+              ElementsAre(start + 8 * kSecond, start + 10 * kSecond))
+      << "it keeps probing to notice the router's return";
+  probe.answered(address("fe80::1"));
+  EXPECT_TRUE(probe.reachable());
+}
+
+TEST(LanReachabilityProbe, AnAnsweringRouterStaysReachable) {
+  FakeClock clock;
+  ReachabilityProbe probe(clock);
+  const uint64_t start = clock.mono;
+  probe.watch(address("fe80::1"));
+  EXPECT_EQ(run(clock, probe, start + 60 * kSecond, start + 60 * kSecond).size(), 31u);
+  EXPECT_TRUE(probe.reachable());
+  // The answers stop: unreachable within (3 + 1) intervals of the last one.
+  run(clock, probe, start + 67 * kSecond);
+  EXPECT_FALSE(probe.reachable());
+}
+
+TEST(LanReachabilityProbe, OnlyTheWatchedRoutersAnswersCountAndANewRouterStartsAfresh) {
+  FakeClock clock;
+  ReachabilityProbe probe(clock);
+  const uint64_t start = clock.mono;
+  probe.watch(address("fe80::1"));
+  for (uint64_t t = start; t <= start + 6 * kSecond; t += 2 * kSecond) {
+    clock.mono = t;
+    EXPECT_TRUE(probe.on_timer());
+    probe.answered(address("fe80::2"));
+  }
+  EXPECT_FALSE(probe.reachable());
+  probe.watch(address("fe80::2"));
+  EXPECT_TRUE(probe.reachable());
+  EXPECT_EQ(probe.next_deadline_us(), clock.mono);
+  probe.watch(std::nullopt);
+  EXPECT_EQ(probe.next_deadline_us(), std::nullopt);
+  EXPECT_FALSE(probe.on_timer());
+}
+
 TEST(LanSolicitor, ThreeSolicitationsFourSecondsApartThenSilence) {
   FakeClock clock;
   Solicitor solicitor(clock);

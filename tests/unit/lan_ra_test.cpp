@@ -147,5 +147,50 @@ TEST(LanRa, RouterSolicitationRoundTrip) {
   EXPECT_THAT(std::get<ParseError>(short_rs).reason, HasSubstr("shorter than 8 octets"));
 }
 
+TEST(LanRa, NeighborSolicitationRoundTrip) {
+  const NeighborSolicitation ns{*IpAddress::parse("fe80::1"),
+                                MacAddress::parse("02:00:5e:10:00:02")};
+  const Bytes wire =
+      *from_hex("87 00 0000 00000000 fe800000000000000000000000000001 01 01 02005e100002");
+  EXPECT_EQ(encode(ns), wire);
+  EXPECT_EQ(std::get<NeighborSolicitation>(parse_neighbor_solicitation(wire)), ns);
+  EXPECT_THROW(encode(NeighborSolicitation{*IpAddress::parse("192.0.2.1"), std::nullopt}), Error);
+}
+
+TEST(LanRa, NeighborAdvertisementRoundTrip) {
+  // As Linux answers a unicast probe from a router: R and S, not O, with its link-layer address.
+  const NeighborAdvertisement na{true, true, false, *IpAddress::parse("fe80::1"),
+                                 MacAddress::parse("02:00:5e:10:00:01")};
+  const Bytes wire =
+      *from_hex("88 00 0000 c0000000 fe800000000000000000000000000001 02 01 02005e100001");
+  EXPECT_EQ(encode(na), wire);
+  EXPECT_EQ(std::get<NeighborAdvertisement>(parse_neighbor_advertisement(wire)), na);
+  const NeighborAdvertisement unsolicited{false, false, true, *IpAddress::parse("fe80::2"),
+                                          std::nullopt};
+  EXPECT_EQ(std::get<NeighborAdvertisement>(parse_neighbor_advertisement(encode(unsolicited))),
+            unsolicited);
+}
+
+TEST(LanRa, NeighborMessagesThatMustBeDiscarded) {
+  auto reason = [](const char* hex) {
+    const auto parsed = parse_neighbor_advertisement(*from_hex(hex));
+    return std::holds_alternative<ParseError>(parsed) ? std::get<ParseError>(parsed).reason
+                                                      : std::string("accepted");
+  };
+  EXPECT_THAT(reason("88 00 0000 c0000000 fe80000000000000"), HasSubstr("shorter than 24"));
+  EXPECT_THAT(reason("88 01 0000 c0000000 fe800000000000000000000000000001"), HasSubstr("code 1"));
+  EXPECT_THAT(reason("87 00 0000 00000000 fe800000000000000000000000000001"),
+              HasSubstr("not neighbor advertisement"));
+  EXPECT_THAT(reason("88 00 0000 c0000000 ff020000000000000000000000000001"),
+              HasSubstr("multicast"));
+  EXPECT_THAT(reason("88 00 0000 c0000000 fe800000000000000000000000000001 02 00"),
+              HasSubstr("length 0"));
+  EXPECT_THAT(reason("88 00 0000 c0000000 fe800000000000000000000000000001 02 02 02005e100001"),
+              HasSubstr("runs past the end"));
+  EXPECT_THAT(reason("88 00 0000 c0000000 fe800000000000000000000000000001 "
+                     "02 01 02005e100001 02 01 02005e100001"),
+              HasSubstr("twice"));
+}
+
 }  // namespace
 }  // namespace l2wg::lan

@@ -67,7 +67,6 @@ struct FakePdFactory final : routed::PrefixDelegationFactory {
 };
 
 struct RaLog {
-  uint32_t mtu = 0;
   std::vector<lan::Announcement> announced;
   bool stopped = false;
   bool alive = true;
@@ -91,6 +90,8 @@ class FakeRaEndpoint final : public routed::RaEndpoint {
 struct UpstreamLog {
   int fd = 0;
   std::vector<lan::UpstreamRouter> pending;
+  std::optional<bool> reachable;  // reported once, with the next handle()
+  std::vector<std::optional<IpAddress>> watched;
   int link_changes = 0;
 };
 
@@ -98,11 +99,12 @@ class FakeUpstream final : public routed::UpstreamListener {
  public:
   explicit FakeUpstream(std::shared_ptr<UpstreamLog> log) : log_(std::move(log)) {}
   std::vector<int> fds() const override { return {log_->fd}; }
-  std::vector<lan::UpstreamRouter> handle(int fd) override {
+  routed::UpstreamNews handle(int fd) override {
     EXPECT_EQ(fd, log_->fd);
-    return std::exchange(log_->pending, {});
+    return {std::exchange(log_->pending, {}), std::exchange(log_->reachable, std::nullopt)};
   }
   void link_changed() override { ++log_->link_changes; }
+  void watch(std::optional<IpAddress> router) override { log_->watched.push_back(router); }
 
  private:
   std::shared_ptr<UpstreamLog> log_;
@@ -113,10 +115,9 @@ struct FakeRaFactory final : routed::RaEndpointFactory {
   std::map<std::string, std::shared_ptr<UpstreamLog>> upstreams;  // by tap, the latest
   int next_fd = 100;                                              // never polled: only compared
   std::string refuse;  // a LAN whose endpoint cannot be made (not Ethernet, say)
-  std::unique_ptr<routed::RaEndpoint> create(const std::string& lan, uint32_t mtu) override {
+  std::unique_ptr<routed::RaEndpoint> create(const std::string& lan) override {
     if (lan == refuse) throw Error(ErrorCode::InvalidArgument, lan + " is not Ethernet");
     auto log = std::make_shared<RaLog>();
-    log->mtu = mtu;
     endpoints[lan] = log;
     return std::make_unique<FakeRaEndpoint>(log);
   }
@@ -215,6 +216,12 @@ class RoutedTunnelTest : public ::testing::Test {
     return *log->observer;
   }
   int tap() { return netlink.link("l2-dorm")->ifindex; }
+  // The upstream router fe80::1 advertises on the tap.
+  void hear_upstream(uint16_t router_lifetime = 1800, std::optional<uint32_t> mtu = std::nullopt) {
+    auto& upstream = *ra.upstreams.at("l2-dorm");
+    upstream.pending = {{*IpAddress::parse("fe80::1"), router_lifetime, mtu}};
+    manager->handle_fd(upstream.fd);
+  }
 
   // The plan the kernel should hold for `delegated` on lan0 with subnet id 0, in the table the
   // manager chose (read from its rule: the number is the manager's to choose).
@@ -268,7 +275,6 @@ TEST_F(RoutedTunnelTest, TheTapIsPlainAndTheClientStartsWithoutDelay) {
   EXPECT_FALSE(log.options.initial_delay) << "a tunnel a user just created";
   EXPECT_EQ(log.calls, std::vector<std::string>{"start"});
   EXPECT_TRUE(ra.endpoints.at("lan0")->announced.empty()) << "no RA before a prefix is bound";
-  EXPECT_EQ(ra.endpoints.at("lan0")->mtu, status.mtu);
 }
 
 TEST_F(RoutedTunnelTest, ABoundPrefixIsRoutedAnnouncedAndReported) {
@@ -293,13 +299,18 @@ TEST_F(RoutedTunnelTest, ABoundPrefixIsRoutedAnnouncedAndReported) {
 
   const auto& announced = ra.endpoints.at("lan0")->announced;
   ASSERT_FALSE(announced.empty()) << "the first RA goes out as soon as a prefix is bound";
+  EXPECT_FALSE(announced.back().default_router) << "no upstream router heard yet";
+  EXPECT_EQ(announced.back().mtu, status->mtu);
+
+  hear_upstream(1800, 1400);
   const auto& a = announced.back();
   EXPECT_TRUE(a.default_router);
+  EXPECT_EQ(a.mtu, 1400u) << "the upstream link's MTU, smaller than the tap's";
   EXPECT_EQ(a.prefixes,
             (std::vector<lan::AnnouncedPrefix>{
                 {prefix("2001:db8:100::/64"), p.preferred_until_us, p.valid_until_us}}));
-  ASSERT_TRUE(a.delegated);
-  EXPECT_EQ(a.delegated->subnet, p.prefix);
+  ASSERT_EQ(a.delegated.size(), 1u);
+  EXPECT_EQ(a.delegated[0].subnet, p.prefix);
   EXPECT_EQ(a.dns_servers, std::vector<IpAddress>{*IpAddress::parse("2001:db8::53")});
   EXPECT_EQ(a.domains, std::vector<std::string>{"example.com"});
   EXPECT_TRUE(std::filesystem::exists(dir / "state" / "routed" / "dorm.json"))
@@ -558,6 +569,7 @@ TEST_F(RoutedTunnelTest, TheLansDefaultRouterFollowsTheTunnelsState) {
   manager->create(routed_tunnel(), false);
   const auto p = delegated();
   client().prefix_added(p, lease(p));
+  hear_upstream();
   const auto& announced = ra.endpoints.at("lan0")->announced;
   EXPECT_TRUE(announced.back().default_router);
 
@@ -570,6 +582,77 @@ TEST_F(RoutedTunnelTest, TheLansDefaultRouterFollowsTheTunnelsState) {
   wireguard.devices[0].peers[0].last_handshake_us = clock.now;
   manager->poll_peers();
   EXPECT_TRUE(announced.back().default_router);
+}
+
+TEST_F(RoutedTunnelTest, AnUpstreamRouterThatStopsAnsweringTakesTheLansDefaultRouterAway) {
+  manager->create(routed_tunnel(), false);
+  const auto p = delegated();
+  client().prefix_added(p, lease(p));
+  hear_upstream();
+  auto& upstream = *ra.upstreams.at("l2-dorm");
+  EXPECT_EQ(upstream.watched, (std::vector<std::optional<IpAddress>>{IpAddress::parse("fe80::1")}))
+      << "the router the tunnel's traffic goes through is probed";
+  const auto& announced = ra.endpoints.at("lan0")->announced;
+  ASSERT_TRUE(announced.back().default_router);
+
+  upstream.reachable = false;  // the WireGuard peer stopped: the probes go unanswered
+  manager->handle_fd(upstream.fd);
+  EXPECT_FALSE(announced.back().default_router) << "router lifetime 0 (RFC 7084 G-5)";
+  EXPECT_EQ(announced.back().prefixes.size(), 1u) << "hosts keep their addresses";
+  const auto* status = manager->find("dorm");
+  EXPECT_EQ(status->state, TunnelState::Degraded);
+  EXPECT_NE(status->state_reason.find("fe80::1 stopped answering through l2-dorm"),
+            std::string::npos)
+      << status->state_reason;
+  manager->poll_peers();  // a fresh handshake does not make it up again
+  EXPECT_EQ(manager->find("dorm")->state, TunnelState::Degraded);
+
+  // Back: the client rebinds first; the LANs use the tunnel again once it has.
+  upstream.reachable = true;
+  manager->handle_fd(upstream.fd);
+  EXPECT_EQ(pd.clients.at("dorm")->calls.back(), "link_changed");
+  EXPECT_EQ(manager->find("dorm")->state, TunnelState::Up);
+  EXPECT_FALSE(announced.back().default_router) << "not before the lease is confirmed";
+  const auto renewed = delegated();
+  client().prefix_changed(renewed, lease(renewed));
+  client().lease_changed(lease(renewed));
+  EXPECT_TRUE(announced.back().default_router);
+}
+
+TEST_F(RoutedTunnelTest, WithoutAnAnswerToTheRebindTheLansGetTheTunnelBackAfterAWhile) {
+  manager->create(routed_tunnel(), false);
+  const auto p = delegated();
+  client().prefix_added(p, lease(p));
+  hear_upstream();
+  auto& upstream = *ra.upstreams.at("l2-dorm");
+  upstream.reachable = false;
+  manager->handle_fd(upstream.fd);
+  upstream.reachable = true;
+  manager->handle_fd(upstream.fd);
+  const auto& announced = ra.endpoints.at("lan0")->announced;
+  EXPECT_FALSE(announced.back().default_router);
+  clock.now += 5 * kSecond;
+  manager->poll_peers();
+  EXPECT_FALSE(announced.back().default_router);
+  clock.now += 8 * kSecond;  // the client kept its lease: the server did not answer the Rebind
+  manager->poll_peers();
+  EXPECT_TRUE(announced.back().default_router);
+}
+
+TEST_F(RoutedTunnelTest, EachDelegatedPrefixGetsItsRouteInformation) {
+  manager->create(routed_tunnel(), false);
+  const auto first = delegated();
+  auto second = delegated();
+  second.prefix = prefix("2001:db8:200::/56");
+  auto both = lease(first);
+  both.prefixes.push_back(second);
+  client().prefix_added(first, both);
+  client().prefix_added(second, both);
+  const auto& a = ra.endpoints.at("lan0")->announced.back();
+  ASSERT_EQ(a.delegated.size(), 2u);
+  EXPECT_EQ(a.delegated[0].subnet, first.prefix);
+  EXPECT_EQ(a.delegated[1].subnet, second.prefix);
+  EXPECT_EQ(a.prefixes.size(), 2u) << "a /64 out of each on the LAN";
 }
 
 TEST_F(RoutedTunnelTest, DeletionLeavesNothingBehind) {

@@ -119,7 +119,10 @@ class TunnelManager {
   void save_routed_state(const std::string& name, const Routed& routed);
   void link_came_back(Entry& entry, int ifindex);
   void retire_dropped_lans(Entry& entry, const config::Tunnel& next);
-  void upstream_heard(Entry& entry, const std::vector<lan::UpstreamRouter>& heard);
+  void upstream_heard(Entry& entry, const routed::UpstreamNews& news);
+  void upstream_reachability(Entry& entry, bool reachable);
+  void rebind_settled(Entry& entry);
+  void refresh_state(Entry& entry);
   void announce(Entry& entry);
   lan::Announcement announcement(const Entry& entry, const std::string& lan) const;
   void routed_status(const Entry& entry, TunnelStatus& status) const;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,15 +50,23 @@ class RaEndpoint {
   virtual bool finished() const = 0;
 };
 
-// The upstream router on a routed tunnel's tap: solicits, hears its Router Advertisements.
+// What the tap's listener learnt from one readable fd.
+struct UpstreamNews {
+  std::vector<lan::UpstreamRouter> heard;  // each router heard, as it last advertised
+  std::optional<bool> reachable;           // the watched router's reachability, when it changed
+};
+
+// The upstream router on a routed tunnel's tap: solicits, hears its Router Advertisements, and
+// probes the router the tunnel's traffic goes through (lan::ReachabilityProbe).
 class UpstreamListener {
  public:
   virtual ~UpstreamListener() = default;
   virtual std::vector<int> fds() const = 0;
-  // The routers heard from in what was pending on `fd`, each as it last advertised.
-  virtual std::vector<lan::UpstreamRouter> handle(int fd) = 0;
+  virtual UpstreamNews handle(int fd) = 0;
   // The tap went down and up: solicit again.
   virtual void link_changed() = 0;
+  // Probes `router` from now on, reachable until shown otherwise; nullopt: none.
+  virtual void watch(std::optional<IpAddress> router) = 0;
 };
 
 // Router Discovery (RFC 4861 §6) on both sides of a routed tunnel.
@@ -65,8 +74,7 @@ class RaEndpointFactory {
  public:
   virtual ~RaEndpointFactory() = default;
   // Throws l2wg::Error naming the problem (no such interface, not Ethernet, no CAP_NET_RAW...).
-  // `mtu`: what the MTU option says, 0 for none.
-  virtual std::unique_ptr<RaEndpoint> create(const std::string& lan, uint32_t mtu) = 0;
+  virtual std::unique_ptr<RaEndpoint> create(const std::string& lan) = 0;
   // On the tap. Throws as create() does.
   virtual std::unique_ptr<UpstreamListener> listen_upstream(const std::string& tap) = 0;
 };

@@ -32,8 +32,10 @@ struct Announcement {
   // Prefixes replaced or lost: announced with lifetimes 0 until their old valid lifetime ends
   // (RFC 9096 §3.5), so hosts deprecate their addresses at once.
   std::vector<AnnouncedPrefix> deprecated;
-  // The whole delegated prefix as a Route Information Option (other LANs' /64s are behind us).
-  std::optional<AnnouncedPrefix> delegated;
+  // Each delegated prefix as a Route Information Option (other LANs' /64s are behind us).
+  std::vector<AnnouncedPrefix> delegated;
+  // The MTU option, 0 for none: it can change with what the upstream router advertises.
+  uint32_t mtu = 0;
   std::vector<IpAddress> dns_servers;
   std::vector<std::string> domains;
   bool operator==(const Announcement&) const = default;
@@ -41,7 +43,6 @@ struct Announcement {
 
 struct RouterSettings {
   MacAddress mac;                      // source link-layer address option
-  uint32_t mtu = 0;                    // 0: no MTU option
   uint32_t max_interval_s = 600;       // MaxRtrAdvInterval (RFC 4861 §6.2.1)
   uint16_t router_lifetime_s = 1800;   // AdvDefaultLifetime, 3 × MaxRtrAdvInterval by default
 };

@@ -20,6 +20,8 @@ namespace l2wg::lan {
 
 inline constexpr uint8_t kRouterSolicitation = 133;
 inline constexpr uint8_t kRouterAdvertisement = 134;
+inline constexpr uint8_t kNeighborSolicitation = 135;
+inline constexpr uint8_t kNeighborAdvertisement = 136;
 
 // RFC 4191 §2.1; the wire value 2 is reserved and read as Medium.
 enum class RouterPreference : uint8_t { Medium = 0, High = 1, Low = 3 };
@@ -74,6 +76,23 @@ struct RouterSolicitation {
   bool operator==(const RouterSolicitation&) const = default;
 };
 
+// RFC 4861 §4.3, §4.4: what the upstream-router probe sends and hears (unicast, as Neighbor
+// Unreachability Detection does).
+struct NeighborSolicitation {
+  IpAddress target;
+  std::optional<MacAddress> source_link_layer;
+  bool operator==(const NeighborSolicitation&) const = default;
+};
+
+struct NeighborAdvertisement {
+  bool router = false;     // R
+  bool solicited = false;  // S: an answer to a solicitation, i.e. proof of two-way reachability
+  bool override = false;   // O
+  IpAddress target;
+  std::optional<MacAddress> target_link_layer;
+  bool operator==(const NeighborAdvertisement&) const = default;
+};
+
 struct ParseError {
   std::string reason;
 };
@@ -83,8 +102,16 @@ struct ParseError {
 // server, an empty RDNSS/DNSSL, a bad domain name).
 std::vector<uint8_t> encode(const RouterAdvertisement& ra);
 std::vector<uint8_t> encode(const RouterSolicitation& rs);
+// Throw l2wg::Error(InvalidArgument) for a target that is not IPv6.
+std::vector<uint8_t> encode(const NeighborSolicitation& ns);
+std::vector<uint8_t> encode(const NeighborAdvertisement& na);
 
 std::variant<RouterAdvertisement, ParseError> parse_router_advertisement(std::span<const uint8_t> icmp);
 std::variant<RouterSolicitation, ParseError> parse_router_solicitation(std::span<const uint8_t> icmp);
+// Also refused (§7.1.2): a multicast target.
+std::variant<NeighborSolicitation, ParseError> parse_neighbor_solicitation(
+    std::span<const uint8_t> icmp);
+std::variant<NeighborAdvertisement, ParseError> parse_neighbor_advertisement(
+    std::span<const uint8_t> icmp);
 
 }  // namespace l2wg::lan

@@ -93,6 +93,39 @@ class Solicitor {
   uint32_t sent_ = 0;
 };
 
+// Whether the upstream router still answers through the tunnel, so that the LANs stop using us
+// at once when it does not (RFC 7084 G-5). Neighbor Unreachability Detection (RFC 4861 §7.3)
+// probes only while traffic flows, and a LAN must be told before its hosts send anything: so a
+// unicast Neighbor Solicitation goes to the router every kInterval_us while it is watched, and
+// kMaxUnanswered in a row unanswered make it unreachable, within (kMaxUnanswered + 1) intervals
+// of its last answer. Its first answer makes it reachable again. A pure state machine.
+class ReachabilityProbe {
+ public:
+  static constexpr uint64_t kInterval_us = 2'000'000;
+  static constexpr uint32_t kMaxUnanswered = 3;
+
+  explicit ReachabilityProbe(Clock& clock) : clock_(clock) {}
+
+  // Probes `target` from now on (the first probe is due at once), reachable until shown
+  // otherwise; nullopt stops probing.
+  void watch(std::optional<IpAddress> target);
+  const std::optional<IpAddress>& target() const { return target_; }
+  // A solicited Neighbor Advertisement for `from`.
+  void answered(const IpAddress& from);
+  bool reachable() const { return reachable_; }
+
+  std::optional<uint64_t> next_deadline_us() const { return next_us_; }  // monotonic
+  // True when a probe is due now: the caller sends it.
+  bool on_timer();
+
+ private:
+  Clock& clock_;
+  std::optional<IpAddress> target_;
+  std::optional<uint64_t> next_us_;
+  uint32_t unanswered_ = 0;
+  bool reachable_ = true;
+};
+
 struct UpstreamRouter {
   IpAddress link_local;
   uint16_t router_lifetime = 0;  // seconds; 0: it withdrew as a default router
@@ -102,7 +135,8 @@ struct UpstreamRouter {
 
 // The tap side: hears Router Advertisements, keeps the latest of each router, and solicits until
 // one is heard. While the tap has no usable link-local address yet (duplicate address detection),
-// it solicits from :: and so without a link-layer address option (RFC 4861 §4.1).
+// it solicits from :: and so without a link-layer address option (RFC 4861 §4.1). It also probes
+// the router its owner watches (ReachabilityProbe).
 class UpstreamRouterListener {
  public:
   // Throws like LanRaSocket. The first solicitation is due at once (next_deadline_us()).
@@ -110,19 +144,25 @@ class UpstreamRouterListener {
 
   int fd() const { return socket_.get(); }
   // The fd is readable: the routers heard from in what was pending, each as it last advertised.
+  // The watched router's answers are taken in too (reachable()).
   std::vector<UpstreamRouter> read();
   // Every router heard from so far, by link-local address, including those that withdrew.
   const std::map<IpAddress, UpstreamRouter>& routers() const { return routers_; }
 
   // Soliciting again, as after the link went down and up.
   void solicit() { solicitor_.start(); }
-  std::optional<uint64_t> next_deadline_us() const { return solicitor_.next_deadline_us(); }
+  // Probes `router` (see ReachabilityProbe); nullopt: none.
+  void watch(std::optional<IpAddress> router) { probe_.watch(std::move(router)); }
+  bool reachable() const { return probe_.reachable(); }
+  std::optional<uint64_t> next_deadline_us() const;
   void on_timer();
   uint32_t solicitations_sent() const { return solicitor_.sent(); }
   uint64_t dropped() const { return dropped_; }
 
  private:
   void send_solicitation();
+  void send_probe();
+  void heard_neighbor(std::span<const uint8_t> icmp, const IpAddress& source, uint8_t hop_limit);
 
   std::string interface_;
   int ifindex_;
@@ -130,6 +170,7 @@ class UpstreamRouterListener {
   UniqueFd socket_;
   std::optional<MacAddress> mac_;  // none on a link without Ethernet addresses
   Solicitor solicitor_;
+  ReachabilityProbe probe_;
   std::map<IpAddress, UpstreamRouter> routers_;
   uint64_t dropped_ = 0;
 };
