@@ -770,6 +770,7 @@ void TunnelManager::set_up_routed(Entry& entry, bool initial_delay) {
   options.rapid_commit = config.prefix_delegation->rapid_commit;
   options.initial_delay = initial_delay;
   routed->upstream = options_.routed.router_advertisements->listen_upstream(config.spec.tap_name);
+  if (routed->router) routed->upstream->watch(routed->router->link_local);
   routed->client = options_.routed.prefix_delegation->create(options, *routed);
   entry.routed = std::move(routed);
 }
@@ -1062,10 +1063,11 @@ void TunnelManager::upstream_heard(Entry& entry, const routed::UpstreamNews& new
   routed.router = chosen;
   if (!moved) {
     // Its lifetime moved on: what a restart would take over (see save_routed_state).
-    const bool refreshed = chosen && std::any_of(heard.begin(), heard.end(), [&](const auto& r) {
-                             return r.link_local == chosen->link_local;
-                           });
+    const bool refreshed =
+        chosen && std::any_of(news.heard.begin(), news.heard.end(),
+                              [&](const auto& r) { return r.link_local == chosen->link_local; });
     if (refreshed && !routed.applied.empty()) save_routed_state(entry.config.name, routed);
+    if (refreshed) announce(entry);  // its MTU may have changed
     return;
   }
   spdlog::info("{}: upstream router {}", entry.config.name,

@@ -520,6 +520,9 @@ TEST_F(RoutedTunnelTest, ARestartKeepsTheUpstreamRouterForWhatIsLeftOfItsLifetim
   manager = std::make_unique<TunnelManager>(netlink, wireguard, datapath, clock, options);
   EXPECT_TRUE(manager->reload().empty());
   EXPECT_EQ(manager->find("dorm")->upstream_router, "fe80::1") << "before it is heard again";
+  EXPECT_EQ(ra.upstreams.at("l2-dorm")->watched,
+            (std::vector<std::optional<IpAddress>>{router}))
+      << "and probed from the start";
   client().prefix_added(p, lease(p));  // the lease confirmed
   for (const auto& r : plan.routes) EXPECT_TRUE(has(netlink.state.routes, r)) << r.str();
 
