@@ -65,14 +65,19 @@ struct Plan {
   DatapathKind datapath = DatapathKind::Kernel;
   uint32_t tap_mtu = 1500;
   bool fragment = true;  // outer packets may be fragmented (pmtudisc off + ignore-df)
-  std::string note;      // why the plan differs from what was asked, for the log and StateReason
+  // Userspace datapath with fragmentation: TCP SYNs crossing the tap get their MSS clamped so
+  // that IP packets up to this size (the largest tap MTU that would not fragment) carry full
+  // segments unfragmented. nullopt: no clamping (fixed MTU, or kernel gretap).
+  std::optional<uint32_t> mss_clamp_mtu;
+  std::string note;  // why the plan differs from what was asked, for the log and StateReason
 
   bool operator==(const Plan&) const = default;
 };
 
 // The MTU and datapath policy of the contract:
 // - auto, IPv4 outer: tap 1500, fragmentation inside WireGuard, the requested datapath (Auto →
-//   kernel when `kernel_gre` is true, userspace otherwise, with a note).
+//   kernel when `kernel_gre` is true, userspace otherwise, with a note). The userspace datapath
+//   also clamps TCP's MSS to wg_mtu - overhead (mss_clamp_mtu), so that TCP does not fragment.
 // - auto, IPv6 outer: kernel ip6gretap cannot carry 1500 over WireGuard, so Auto picks userspace
 //   (with a note); forced Kernel gets the reduced MTU wg_mtu - overhead, no fragmentation and a
 //   warning note.
