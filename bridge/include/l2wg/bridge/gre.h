@@ -76,11 +76,12 @@ struct Plan {
 
 // The MTU and datapath policy of the contract:
 // - auto, IPv4 outer: tap 1500, fragmentation inside WireGuard, the requested datapath (Auto →
-//   kernel when `kernel_gre` is true, userspace otherwise, with a note). The userspace datapath
-//   also clamps TCP's MSS to wg_mtu - overhead (mss_clamp_mtu), so that TCP does not fragment.
+//   kernel when `kernel_gre` is true, userspace otherwise, with a note).
 // - auto, IPv6 outer: kernel ip6gretap cannot carry 1500 over WireGuard, so Auto picks userspace
 //   (with a note); forced Kernel gets the reduced MTU wg_mtu - overhead, no fragmentation and a
 //   warning note.
+// - auto on the userspace datapath (either family): mss_clamp_mtu = wg_mtu - overhead, so that
+//   TCP segments fit WireGuard in one packet while other traffic fragments.
 // - fixed N: tap N, no fragmentation; Error(InvalidArgument) if N > wg_mtu - overhead or N < 1280
 //   (IPv6 needs 1280 on every link), the message giving the largest N that fits.
 // Forced Kernel with kernel_gre false is Error(Unsupported).
