@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Throughput of the userspace gretap datapath against bare WireGuard, in one run on one
 # wireguard-go pair: iperf3 TCP and UDP (-l 1400, unlimited rate) first over the WireGuard inner
-# addresses, then over the taps of two datapath-drivers with MTU 1500 (outer packets fragmented
-# inside WireGuard, as MTU=auto does) and with MTU 1382 (as MTU=1382 does: nothing fragments).
-# Prints the received Mbit/s of each and the ratio gretap / bare.
+# addresses, then over the taps of two datapath-drivers: tap MTU 1500 with the TCP MSS clamp
+# (what MTU=auto does: outer packets fragmented inside WireGuard, except TCP's, whose MSS is
+# clamped to fit), tap MTU 1500 without it (every full frame fragmented), and MTU 1382 (as
+# MTU=1382 does: nothing fragments). Prints the received Mbit/s of each, the ratio gretap / bare,
+# and the clamp in effect.
 #
 # Usage (root): L2WG_BUILD_DIR=build bench/datapath_throughput.sh [SECONDS] [WORKERS] [ROUNDS]
 # shellcheck source=tests/lib/netns.sh
@@ -40,15 +42,23 @@ print(f'{received["bits_per_second"] / 1e6:.0f}')
 EOF
 }
 
-start_driver() {  # start_driver NS TAP WG LOCAL REMOTE
-  bg_in "$1" "$WORKDIR/driver-$1.log" "$DRIVER" --tap "$2" --wg "$3" --local "$4" --remote "$5" \
-    --workers "$WORKERS"
-  wait_for 10 grep -q '^ready' "$WORKDIR/driver-$1.log" || { cat "$WORKDIR/driver-$1.log"; exit 1; }
+start_driver() {  # start_driver NS TAP WG LOCAL REMOTE [ARGS...]
+  local log=$WORKDIR/driver-$1-$RANDOM.log
+  bg_in "$1" "$log" "$DRIVER" --tap "$2" --wg "$3" --local "$4" --remote "$5" \
+    --workers "$WORKERS" "${@:6}"
+  wait_for 10 grep -q '^ready' "$log" || { cat "$log"; exit 1; }
+  DRIVER_LOG=$log
 }
-start_driver "$NSA" "$TAPA" "$WGA" 10.0.31.1 10.0.31.2
-DRIVER_A=$BG_PID
-start_driver "$NSB" "$TAPB" "$WGB" 10.0.31.2 10.0.31.1
-DRIVER_B=$BG_PID
+# start_drivers [ARGS...]: (re)starts the driver on each side; the persistent taps keep their
+# addresses and MTU across restarts.
+start_drivers() {
+  [ -n "${DRIVER_A:-}" ] && stop_pid "$DRIVER_A" && stop_pid "$DRIVER_B"
+  start_driver "$NSA" "$TAPA" "$WGA" 10.0.31.1 10.0.31.2 "$@"
+  DRIVER_A=$BG_PID LOG_A=$DRIVER_LOG
+  start_driver "$NSB" "$TAPB" "$WGB" 10.0.31.2 10.0.31.1 "$@"
+  DRIVER_B=$BG_PID
+}
+start_drivers --clamp-mss
 ip -n "$NSA" addr add 198.51.100.1/24 dev "$TAPA"
 ip -n "$NSB" addr add 198.51.100.2/24 dev "$TAPB"
 ip -n "$NSA" link set "$TAPA" up
@@ -57,31 +67,44 @@ wait_for 10 ip netns exec "$NSA" ping -c 1 -W 1 198.51.100.2 || { echo "gretap i
 
 # Rounds alternate the variants, so that load from elsewhere on the host spreads over all of
 # them; the median of each is reported.
+CLAMP=$(grep '^mss_clamp_mtu=' "$LOG_A")
+VARIANTS="1500-clamp 1500 1382"
 declare -A results
 for _ in $(seq "$ROUNDS"); do
-  for mtu in 1500 1382; do
-    ip -n "$NSA" link set "$TAPA" mtu "$mtu"
-    ip -n "$NSB" link set "$TAPB" mtu "$mtu"
+  for variant in $VARIANTS; do
+    if [ "$variant" = 1500-clamp ]; then start_drivers --clamp-mss; else start_drivers; fi
+    ip -n "$NSA" link set "$TAPA" mtu "${variant%-clamp}"
+    ip -n "$NSB" link set "$TAPB" mtu "${variant%-clamp}"
+    wait_for 10 ip netns exec "$NSA" ping -c 1 -W 1 198.51.100.2 || { echo "gretap is down"; exit 1; }
     for kind in tcp udp; do
-      [ "$mtu" = 1500 ] && results[bare-$kind]+=" $(iperf3_mbit "$kind" 10.0.31.2)"
-      results[gretap$mtu-$kind]+=" $(iperf3_mbit "$kind" 198.51.100.2)"
+      [ "$variant" = 1500-clamp ] && results[bare-$kind]+=" $(iperf3_mbit "$kind" 10.0.31.2)"
+      results[$variant-$kind]+=" $(iperf3_mbit "$kind" 198.51.100.2)"
     done
+    if [ "$variant" = 1500-clamp ]; then
+      kill -USR1 "$DRIVER_A"
+      sleep 0.3
+      CLAMP_COUNTERS=$(grep '^frames_out=' "$LOG_A" | tail -1)
+    fi
   done
 done
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{v[NR]=$1} END {print v[int((NR + 1) / 2)]}'; }
 
 echo "datapath throughput, wireguard-go, $ROUNDS rounds of ${SECONDS_PER_RUN}s runs, medians," \
   "$WORKERS worker(s), $(nproc) CPUs, load average $(cut -d' ' -f1 /proc/loadavg)"
+echo "MSS clamp: $CLAMP"
 for kind in tcp udp; do
   bare=$(median "${results[bare-$kind]}")
-  for mtu in 1500 1382; do
-    value=$(median "${results[gretap$mtu-$kind]}")
-    printf '%s: bare %s Mbit/s, gretap (tap MTU %s) %s Mbit/s, ratio %s   [runs: bare%s, gretap%s]\n' \
-      "${kind^^}" "$bare" "$mtu" "$value" "$(python3 -c "print(f'{$value / max($bare, 1):.2f}')")" \
-      "${results[bare-$kind]}" "${results[gretap$mtu-$kind]}"
+  for variant in $VARIANTS; do
+    value=$(median "${results[$variant-$kind]}")
+    case $variant in
+      1500-clamp) label="tap MTU 1500, MSS clamped (MTU=auto)" ;;
+      1500) label="tap MTU 1500, no clamp" ;;
+      *) label="tap MTU $variant" ;;
+    esac
+    printf '%s: bare %s Mbit/s, gretap (%s) %s Mbit/s, ratio %s   [runs: bare%s, gretap%s]\n' \
+      "${kind^^}" "$bare" "$label" "$value" \
+      "$(python3 -c "print(f'{$value / max($bare, 1):.2f}')")" \
+      "${results[bare-$kind]}" "${results[$variant-$kind]}"
   done
 done
-kill -USR1 "$DRIVER_A" "$DRIVER_B"
-sleep 0.3
-echo "side A: $(grep '^frames_out=' "$WORKDIR/driver-$NSA.log" | tail -1)"
-echo "side B: $(grep '^frames_out=' "$WORKDIR/driver-$NSB.log" | tail -1)"
+echo "side A, last clamping round: $CLAMP_COUNTERS"

@@ -26,6 +26,7 @@ nlohmann::json describe(const l2wg::TunnelPlumbing& t) {
       {"mac", t.mac.str()},
       {"mtu", t.plan.tap_mtu},
       {"fragment", t.plan.fragment},
+      {"mss_clamp_mtu", t.plan.mss_clamp_mtu ? nlohmann::json(*t.plan.mss_clamp_mtu) : nullptr},
       {"datapath", t.plan.datapath == l2wg::gre::DatapathKind::Kernel ? "kernel" : "userspace"},
       {"note", t.plan.note},
       {"bridge", t.bridge},

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "l2wg/bridge/gre.h"
+#include "l2wg/bridge/mss_clamp.h"
 #include "l2wg/error.h"
 #include "l2wg/fd.h"
 
@@ -45,6 +46,7 @@ struct AtomicCounters {
   std::atomic<uint64_t> malformed_in{0};
   std::atomic<uint64_t> wrong_key_in{0};
   std::atomic<uint64_t> send_errors{0};
+  std::atomic<uint64_t> mss_clamped{0};
 };
 
 struct Tunnel;
@@ -303,6 +305,7 @@ class Worker {
 
   void forward_from_tap(Tunnel& tunnel) {
     size_t count = 0;
+    uint64_t clamped = 0;
     while (count < kBatch) {
       const ssize_t length = ::read(tunnel.tap.get(), tx_iov_[count][1].iov_base, kSlot);
       if (length < 0) {
@@ -310,6 +313,11 @@ class Worker {
         if (errno != EAGAIN) drop_broken(tunnel, errno);
         break;
       }
+      if (tunnel.spec.mss_clamp_mtu &&
+          mss::clamp(
+              {static_cast<uint8_t*>(tx_iov_[count][1].iov_base), static_cast<size_t>(length)},
+              *tunnel.spec.mss_clamp_mtu) == mss::Outcome::Clamped)
+        ++clamped;
       tx_iov_[count][0] = {tunnel.gre_header.data(), tunnel.gre_header_size};
       tx_iov_[count][1].iov_len = static_cast<size_t>(length);
       tx_messages_[count].msg_hdr = {};
@@ -351,6 +359,7 @@ class Worker {
     add(tunnel.counters.frames_out, frames);
     add(tunnel.counters.bytes_out, bytes);
     add(tunnel.counters.send_errors, errors);
+    add(tunnel.counters.mss_clamped, clamped);
   }
 
   void forward_from_socket(Tunnel& tunnel) {
@@ -364,10 +373,10 @@ class Worker {
     if (received <= 0) return;
 
     const bool v4 = tunnel.spec.remote.is_v4();
-    uint64_t frames = 0, bytes = 0, malformed = 0, wrong_key = 0, errors = 0;
+    uint64_t frames = 0, bytes = 0, malformed = 0, wrong_key = 0, errors = 0, clamped = 0;
     for (int i = 0; i < received; ++i) {
       const mmsghdr& message = rx_messages_[i];
-      std::span<const uint8_t> packet(rx_packets_.get() + i * kSlot, message.msg_len);
+      std::span<uint8_t> packet(rx_packets_.get() + i * kSlot, message.msg_len);
       if (message.msg_hdr.msg_flags & MSG_TRUNC) {
         ++malformed;
         continue;
@@ -391,6 +400,9 @@ class Worker {
         continue;
       }
       const auto frame = packet.subspan(parsed->payload_offset);
+      if (tunnel.spec.mss_clamp_mtu &&
+          mss::clamp(frame, *tunnel.spec.mss_clamp_mtu) == mss::Outcome::Clamped)
+        ++clamped;
       // The TAP never blocks (O_NONBLOCK); a frame it refuses is dropped.
       if (::write(tunnel.tap.get(), frame.data(), frame.size()) < 0) {
         ++errors;
@@ -404,6 +416,7 @@ class Worker {
     add(tunnel.counters.malformed_in, malformed);
     add(tunnel.counters.wrong_key_in, wrong_key);
     add(tunnel.counters.send_errors, errors);
+    add(tunnel.counters.mss_clamped, clamped);
   }
 
   static void add(std::atomic<uint64_t>& counter, uint64_t value) {
@@ -513,7 +526,8 @@ Counters Datapath::counters(TunnelId id) const {
                   .bytes_in = c.bytes_in.load(relaxed),
                   .malformed_in = c.malformed_in.load(relaxed),
                   .wrong_key_in = c.wrong_key_in.load(relaxed),
-                  .send_errors = c.send_errors.load(relaxed)};
+                  .send_errors = c.send_errors.load(relaxed),
+                  .mss_clamped = c.mss_clamped.load(relaxed)};
 }
 
 unsigned Datapath::workers() const {

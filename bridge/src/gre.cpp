@@ -198,20 +198,26 @@ Plan plan(DatapathChoice choice, const MtuPolicy& mtu, IpAddress::Family outer, 
 
   result.tap_mtu = 1500;
   result.fragment = true;
+  // Fragmenting doubles WireGuard's packets per frame; the userspace datapath spares TCP that.
+  // (Kernel gretap would need an nftables rule: not done.)
+  const auto userspace = [&] {
+    result.datapath = DatapathKind::Userspace;
+    if (largest_fit > 0) result.mss_clamp_mtu = largest_fit;
+    return result;
+  };
   if (outer == IpAddress::Family::V4) {
-    result.datapath = resolve(choice, kernel_gre, result.note);
+    if (resolve(choice, kernel_gre, result.note) == DatapathKind::Userspace) return userspace();
+    result.datapath = DatapathKind::Kernel;
     return result;
   }
   switch (choice) {
     case DatapathChoice::Userspace:
-      result.datapath = DatapathKind::Userspace;
-      return result;
+      return userspace();
     case DatapathChoice::Auto:
-      result.datapath = DatapathKind::Userspace;
       result.note =
           "kernel ip6gretap cannot carry 1500-byte frames over WireGuard with IPv6 inner "
           "addresses, using the userspace datapath, which fragments the outer packets";
-      return result;
+      return userspace();
     case DatapathChoice::Kernel:
       break;
   }

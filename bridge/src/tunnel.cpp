@@ -5,6 +5,7 @@
 #include <functional>
 #include <vector>
 
+#include "l2wg/bridge/mss_clamp.h"
 #include "l2wg/error.h"
 
 namespace l2wg {
@@ -52,6 +53,23 @@ void require_wireguard_kind(const nl::Link& link) {
   if (link.kind == "wireguard" || link.kind == "tun") return;
   throw Error(ErrorCode::InvalidArgument, link.name + " is " + a_kind(link) +
                                               ", not a WireGuard interface");
+}
+
+// What the userspace datapath needs of a tunnel; the MSS clamp it applies is said once here.
+dp::TunnelSpec userspace_spec(const TunnelSpec& spec, const TunnelPlumbing& out, uint32_t wg_mtu) {
+  if (const auto mtu = out.plan.mss_clamp_mtu) {
+    spdlog::info("{}: TCP MSS clamped to {} (IPv4) / {} (IPv6) in both directions, so that full "
+                 "segments cross {} (MTU {}) unfragmented",
+                 spec.tap_name, mss::mss_for(IpAddress::Family::V4, *mtu),
+                 mss::mss_for(IpAddress::Family::V6, *mtu), spec.wireguard, wg_mtu);
+  }
+  return {.tap_name = spec.tap_name,
+          .wireguard = spec.wireguard,
+          .local = out.local,
+          .remote = out.remote,
+          .key = spec.key,
+          .fragment = out.plan.fragment,
+          .mss_clamp_mtu = out.plan.mss_clamp_mtu};
 }
 
 }  // namespace
@@ -147,8 +165,7 @@ TunnelPlumbing TunnelBuilder::setup(const TunnelSpec& spec) {
     }
   }
   if (out.plan.datapath == gre::DatapathKind::Userspace) {
-    out.userspace_id = datapath_.add(
-        {spec.tap_name, spec.wireguard, out.local, out.remote, spec.key, out.plan.fragment});
+    out.userspace_id = datapath_.add(userspace_spec(spec, out, c.wireguard.mtu));
     auto tap = netlink_.link(spec.tap_name);
     if (!tap) {
       datapath_.remove(*out.userspace_id);
@@ -207,8 +224,7 @@ std::optional<TunnelPlumbing> TunnelBuilder::adopt(const TunnelSpec& spec, bool 
       out.plan = gre::plan(spec.datapath, spec.mtu, out.remote.family(), spec.key.has_value(),
                            c.wireguard.mtu, /*kernel_gre=*/false);
     }
-    out.userspace_id = datapath_.add(
-        {spec.tap_name, spec.wireguard, out.local, out.remote, spec.key, out.plan.fragment});
+    out.userspace_id = datapath_.add(userspace_spec(spec, out, c.wireguard.mtu));
     rollback.add([this, id = *out.userspace_id] { datapath_.remove(id); });
   } else {
     throw mismatch("it is " + a_kind(*tap));

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Bridge mode end to end on the plumbing: namespace "lab" bridges its tap into br-wan, behind which
 # a host sits; namespace "dorm" has a plain tap. The host and the dorm tap exchange IPv4 and IPv6,
-# a 1500-byte IPv6 packet with DF crosses, the bridge keeps MTU 1500, bad input is refused with a
-# distinct error and leaves nothing behind, and teardown restores both namespaces exactly.
+# a 1500-byte IPv6 packet with DF crosses, the bridge keeps MTU 1500, TCP's MSS is clamped on
+# the userspace datapath, bad input is refused with a distinct error and leaves nothing behind,
+# and teardown restores both namespaces exactly.
 #
 # The kernel tier runs this same test with other settings (tests/kernel/*.test.sh):
 #   L2WG_DATAPATH_LAB, L2WG_DATAPATH_DORM  auto|kernel|userspace for each side (default auto)
@@ -80,6 +81,36 @@ check "$MTU-byte IPv6 packet with DF crosses back (dorm -> host)" \
 check "$MTU-byte IPv4 packet with DF crosses" \
   ip netns exec "$HOST" ping -c 3 -i 0.2 -W 2 -s $((MTU - 28)) -M do 198.51.100.20
 check "br-wan keeps MTU 1500" link_has "$LAB" br-wan 'mtu 1500'
+
+# MTU=auto on the userspace datapath clamps TCP's MSS (kernel gretap does not): a connection from
+# the host behind the bridge to the dorm negotiates segments that cross WireGuard unfragmented:
+# its MTU less outer IP, GRE and Ethernet headers, less 40 bytes of IPv4 and TCP header.
+if [ "$EXPECT_LAB" = userspace ] && [ "$MTU" = 1500 ]; then
+  WG_MTU=$(ip -n "$LAB" -j link show "$WGL" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["mtu"])')
+  CLAMP=$((WG_MTU - $([ "${L2WG_INNER:-4}" = 6 ] && echo 58 || echo 38)))
+  check "lab clamps TCP's MSS to fit $WGL (MTU $WG_MTU)" \
+    test "$(json_field "$LAB_LOG" mss_clamp_mtu)" = "$CLAMP"
+  # Without timestamps TCP_MAXSEG is exactly the MSS negotiated.
+  for ns in "$HOST" "$DORM"; do ip netns exec "$ns" sysctl -qw net.ipv4.tcp_timestamps=0; done
+  bg_in "$DORM" "$WORKDIR/mss-server.log" python3 -c '
+import socket
+s = socket.create_server(("198.51.100.20", 5301))
+print("listening", flush=True)
+c, _ = s.accept()
+print(c.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG), flush=True)
+c.recv(1)'
+  MSS_SERVER=$BG_PID
+  wait_for 5 grep -q listening "$WORKDIR/mss-server.log"
+  MSS_CLIENT=$(ip netns exec "$HOST" timeout 10 python3 -c '
+import socket
+c = socket.create_connection(("198.51.100.20", 5301), timeout=5)
+print(c.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG))
+c.send(b"x")')
+  wait "$MSS_SERVER"
+  check "host -> dorm TCP negotiates MSS $((CLAMP - 40)) on both ends" \
+    test "$MSS_CLIENT $(sed -n 2p "$WORKDIR/mss-server.log")" = "$((CLAMP - 40)) $((CLAMP - 40))"
+  for ns in "$HOST" "$DORM"; do ip netns exec "$ns" sysctl -qw net.ipv4.tcp_timestamps=1; done
+fi
 
 # A second tunnel with a fixed, smaller MTU on the same bridge must not shrink it.
 plumb "$LAB" --wg "$WGL" --peer "$INNER_D" --interface l2-small --bridge br-wan --mtu 1280 --key 7

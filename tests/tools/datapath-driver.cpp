@@ -1,16 +1,25 @@
 // Runs one userspace-datapath tunnel for the netns tests and benchmarks: adds it, prints "ready",
 // then serves signals until SIGTERM/SIGINT. SIGUSR1 prints the counters, SIGHUP removes the
 // tunnel and adds it again (re-attaching to the persistent TAP). The counters are printed at exit.
+// --clamp-mss clamps TCP's MSS as the daemon does for MTU=auto, from the WireGuard MTU.
+#include <net/if.h>
 #include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <optional>
 #include <string>
 
 #include "l2wg/bridge/datapath.h"
+#include "l2wg/bridge/gre.h"
+#include "l2wg/bridge/mss_clamp.h"
 #include "l2wg/error.h"
+#include "l2wg/fd.h"
 
 namespace {
 
@@ -18,7 +27,16 @@ void print(const l2wg::dp::Counters& c) {
   std::cout << "frames_out=" << c.frames_out << " frames_in=" << c.frames_in
             << " bytes_out=" << c.bytes_out << " bytes_in=" << c.bytes_in
             << " malformed_in=" << c.malformed_in << " wrong_key_in=" << c.wrong_key_in
-            << " send_errors=" << c.send_errors << std::endl;
+            << " send_errors=" << c.send_errors << " mss_clamped=" << c.mss_clamped << std::endl;
+}
+
+uint32_t interface_mtu(const std::string& name) {
+  l2wg::UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  ifreq request{};
+  std::strncpy(request.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  if (!fd || ::ioctl(fd.get(), SIOCGIFMTU, &request) != 0)
+    l2wg::throw_errno("cannot read the MTU of " + name, errno);
+  return static_cast<uint32_t>(request.ifr_mtu);
 }
 
 l2wg::IpAddress parse_address(const std::string& text, const char* what) {
@@ -34,6 +52,7 @@ int main(int argc, char** argv) {
   std::string tap, wireguard, local, remote;
   std::optional<uint32_t> key;
   bool no_fragment = false;
+  bool clamp_mss = false;
   unsigned workers = 2;
   app.add_option("--tap", tap, "TAP name")->required();
   app.add_option("--wg", wireguard, "WireGuard interface")->required();
@@ -41,6 +60,8 @@ int main(int argc, char** argv) {
   app.add_option("--remote", remote, "remote inner address")->required();
   app.add_option("--key", key, "GRE key");
   app.add_flag("--no-fragment", no_fragment, "forbid fragmenting the outer packets");
+  app.add_flag("--clamp-mss", clamp_mss,
+               "clamp TCP's MSS to fit the WireGuard MTU, as MTU=auto does in the daemon");
   app.add_option("--workers", workers, "worker threads");
   CLI11_PARSE(app, argc, argv);
 
@@ -51,12 +72,26 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   try {
-    const l2wg::dp::TunnelSpec spec{.tap_name = tap,
-                                    .wireguard = wireguard,
-                                    .local = parse_address(local, "--local"),
-                                    .remote = parse_address(remote, "--remote"),
-                                    .key = key,
-                                    .fragment = !no_fragment};
+    l2wg::dp::TunnelSpec spec{.tap_name = tap,
+                              .wireguard = wireguard,
+                              .local = parse_address(local, "--local"),
+                              .remote = parse_address(remote, "--remote"),
+                              .key = key,
+                              .fragment = !no_fragment,
+                              .mss_clamp_mtu = std::nullopt};
+    if (clamp_mss) {
+      const uint32_t wg_mtu = interface_mtu(wireguard);
+      spec.mss_clamp_mtu = l2wg::gre::plan(l2wg::gre::DatapathChoice::Userspace, {},
+                                           spec.remote.family(), key.has_value(), wg_mtu, false)
+                               .mss_clamp_mtu;
+      if (spec.mss_clamp_mtu) {
+        std::cout << "mss_clamp_mtu=" << *spec.mss_clamp_mtu << " ipv4_mss="
+                  << l2wg::mss::mss_for(l2wg::IpAddress::Family::V4, *spec.mss_clamp_mtu)
+                  << " ipv6_mss="
+                  << l2wg::mss::mss_for(l2wg::IpAddress::Family::V6, *spec.mss_clamp_mtu)
+                  << " wg_mtu=" << wg_mtu << std::endl;
+      }
+    }
     l2wg::dp::Datapath datapath(workers);
     auto id = datapath.add(spec);
     std::cout << "ready" << std::endl;

@@ -231,12 +231,18 @@ TEST(DeriveMac, LocalKeyMatters) {
 constexpr MtuPolicy kAuto{};
 
 TEST(Plan, AutoIpv4PrefersKernel) {
-  EXPECT_EQ(
-      plan(DatapathChoice::Auto, kAuto, Family::V4, false, 1420, true),
-      (Plan{.datapath = DatapathKind::Kernel, .tap_mtu = 1500, .fragment = true, .note = ""}));
-  EXPECT_EQ(
-      plan(DatapathChoice::Kernel, kAuto, Family::V4, true, 1420, true),
-      (Plan{.datapath = DatapathKind::Kernel, .tap_mtu = 1500, .fragment = true, .note = ""}));
+  EXPECT_EQ(plan(DatapathChoice::Auto, kAuto, Family::V4, false, 1420, true),
+            (Plan{.datapath = DatapathKind::Kernel,
+                  .tap_mtu = 1500,
+                  .fragment = true,
+                  .mss_clamp_mtu = std::nullopt,
+                  .note = ""}));
+  EXPECT_EQ(plan(DatapathChoice::Kernel, kAuto, Family::V4, true, 1420, true),
+            (Plan{.datapath = DatapathKind::Kernel,
+                  .tap_mtu = 1500,
+                  .fragment = true,
+                  .mss_clamp_mtu = std::nullopt,
+                  .note = ""}));
 }
 
 TEST(Plan, AutoIpv4WithoutKernelGreUsesUserspaceAndSaysSo) {
@@ -248,12 +254,34 @@ TEST(Plan, AutoIpv4WithoutKernelGreUsesUserspaceAndSaysSo) {
 }
 
 TEST(Plan, ForcedUserspaceNeedsNoNote) {
+  EXPECT_EQ(plan(DatapathChoice::Userspace, kAuto, Family::V4, false, 1420, true),
+            (Plan{.datapath = DatapathKind::Userspace,
+                  .tap_mtu = 1500,
+                  .fragment = true,
+                  .mss_clamp_mtu = 1382,
+                  .note = ""}));
+  EXPECT_EQ(plan(DatapathChoice::Userspace, kAuto, Family::V6, false, 1420, true),
+            (Plan{.datapath = DatapathKind::Userspace,
+                  .tap_mtu = 1500,
+                  .fragment = true,
+                  .mss_clamp_mtu = 1362,
+                  .note = ""}));
+}
+
+// Fragmenting makes every full frame two WireGuard packets: the userspace datapath keeps TCP's
+// segments below that; kernel gretap and fixed MTUs do not clamp.
+TEST(Plan, AutoInUserspaceClampsTheMssToWhatFitsWireGuard) {
+  EXPECT_EQ(plan(DatapathChoice::Auto, kAuto, Family::V4, false, 1420, false).mss_clamp_mtu, 1382u);
+  EXPECT_EQ(plan(DatapathChoice::Auto, kAuto, Family::V4, true, 1420, false).mss_clamp_mtu, 1378u);
+  EXPECT_EQ(plan(DatapathChoice::Auto, kAuto, Family::V6, false, 1420, true).mss_clamp_mtu, 1362u);
+  EXPECT_EQ(plan(DatapathChoice::Auto, kAuto, Family::V6, true, 1280, true).mss_clamp_mtu, 1218u);
+  EXPECT_EQ(plan(DatapathChoice::Auto, kAuto, Family::V4, false, 1420, true).mss_clamp_mtu,
+            std::nullopt);
+  EXPECT_EQ(plan(DatapathChoice::Kernel, kAuto, Family::V6, false, 1420, true).mss_clamp_mtu,
+            std::nullopt);
   EXPECT_EQ(
-      plan(DatapathChoice::Userspace, kAuto, Family::V4, false, 1420, true),
-      (Plan{.datapath = DatapathKind::Userspace, .tap_mtu = 1500, .fragment = true, .note = ""}));
-  EXPECT_EQ(
-      plan(DatapathChoice::Userspace, kAuto, Family::V6, false, 1420, true),
-      (Plan{.datapath = DatapathKind::Userspace, .tap_mtu = 1500, .fragment = true, .note = ""}));
+      plan(DatapathChoice::Userspace, MtuPolicy{1382}, Family::V4, false, 1420, true).mss_clamp_mtu,
+      std::nullopt);
 }
 
 TEST(Plan, AutoIpv6PicksUserspaceEvenWithKernelGre) {
@@ -295,15 +323,24 @@ TEST(Plan, ForcedKernelWithoutKernelGreIsUnsupported) {
 }
 
 TEST(Plan, FixedMtuThatFitsDoesNotFragment) {
-  EXPECT_EQ(
-      plan(DatapathChoice::Auto, MtuPolicy{1382}, Family::V4, false, 1420, true),
-      (Plan{.datapath = DatapathKind::Kernel, .tap_mtu = 1382, .fragment = false, .note = ""}));
-  EXPECT_EQ(
-      plan(DatapathChoice::Auto, MtuPolicy{1362}, Family::V6, false, 1420, true),
-      (Plan{.datapath = DatapathKind::Kernel, .tap_mtu = 1362, .fragment = false, .note = ""}));
-  EXPECT_EQ(
-      plan(DatapathChoice::Userspace, MtuPolicy{1280}, Family::V6, true, 1420, true),
-      (Plan{.datapath = DatapathKind::Userspace, .tap_mtu = 1280, .fragment = false, .note = ""}));
+  EXPECT_EQ(plan(DatapathChoice::Auto, MtuPolicy{1382}, Family::V4, false, 1420, true),
+            (Plan{.datapath = DatapathKind::Kernel,
+                  .tap_mtu = 1382,
+                  .fragment = false,
+                  .mss_clamp_mtu = std::nullopt,
+                  .note = ""}));
+  EXPECT_EQ(plan(DatapathChoice::Auto, MtuPolicy{1362}, Family::V6, false, 1420, true),
+            (Plan{.datapath = DatapathKind::Kernel,
+                  .tap_mtu = 1362,
+                  .fragment = false,
+                  .mss_clamp_mtu = std::nullopt,
+                  .note = ""}));
+  EXPECT_EQ(plan(DatapathChoice::Userspace, MtuPolicy{1280}, Family::V6, true, 1420, true),
+            (Plan{.datapath = DatapathKind::Userspace,
+                  .tap_mtu = 1280,
+                  .fragment = false,
+                  .mss_clamp_mtu = std::nullopt,
+                  .note = ""}));
   const Plan p = plan(DatapathChoice::Auto, MtuPolicy{1300}, Family::V4, true, 1420, false);
   EXPECT_EQ(p.datapath, DatapathKind::Userspace);
   EXPECT_EQ(p.tap_mtu, 1300u);

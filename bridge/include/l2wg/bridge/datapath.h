@@ -20,6 +20,9 @@ struct TunnelSpec {
   IpAddress remote;
   std::optional<uint32_t> key;
   bool fragment = true;  // oversized encapsulated frames leave as fragmented outer packets
+  // Clamp the MSS of TCP SYNs in both directions to what fits an IP packet of this size (see
+  // mss::clamp), so that full TCP segments need no fragmentation; nullopt: no clamping.
+  std::optional<uint32_t> mss_clamp_mtu;
 };
 
 struct Counters {
@@ -30,6 +33,7 @@ struct Counters {
   uint64_t malformed_in = 0;   // GRE packets dropped: bad header, wrong protocol
   uint64_t wrong_key_in = 0;   // GRE packets for another key
   uint64_t send_errors = 0;    // e.g. EMSGSIZE with fragmentation forbidden
+  uint64_t mss_clamped = 0;    // TCP SYNs (either direction) whose MSS was lowered
 
   bool operator==(const Counters&) const = default;
 };
