@@ -35,9 +35,24 @@ void Advertiser::update(Announcement announcement) {
   const bool changed = !started_ || materially_different(announcement_, announcement);
   announcement_ = std::move(announcement);
   started_ = true;
-  if (!changed) return;
+  if (!changed) {
+    if (hosts_would_deprecate_first(announcement_))
+      next_us_ = std::max(clock_.monotonic_us(), earliest_allowed());
+    return;
+  }
   initial_left_ = kMaxInitialAdvertisements;
   next_us_ = std::max(clock_.monotonic_us(), earliest_allowed());
+}
+
+bool Advertiser::hosts_would_deprecate_first(const Announcement& next) const {
+  if (!told_preferred_end_us_ || !next_us_ || *next_us_ < *told_preferred_end_us_) return false;
+  const uint64_t now_us = clock_.monotonic_us();
+  const uint64_t wall_us = clock_.wall_us();
+  // Wall-clock lifetimes ending after what hosts were told, i.e. the lease was renewed.
+  const uint64_t told_wall_end = wall_us + (*told_preferred_end_us_ - std::min(now_us, *told_preferred_end_us_));
+  return std::any_of(next.prefixes.begin(), next.prefixes.end(), [&](const AnnouncedPrefix& p) {
+    return p.preferred_until_us > told_wall_end + kMicrosPerSecond;
+  });
 }
 
 void Advertiser::solicited() {
@@ -85,6 +100,15 @@ void Advertiser::send_now(uint64_t now) {
   const auto ra = build_advertisement(announcement_, settings_, clock_.wall_us());
   const auto bytes = encode(ra);
   sender_.send(bytes);
+  told_preferred_end_us_.reset();
+  for (const auto& pio : ra.prefixes) {
+    const bool current =
+        std::any_of(announcement_.prefixes.begin(), announcement_.prefixes.end(),
+                    [&](const AnnouncedPrefix& p) { return p.subnet == pio.prefix; });
+    if (!current) continue;  // deprecated on purpose
+    const uint64_t end = now + uint64_t{pio.preferred_lifetime} * kMicrosPerSecond;
+    if (!told_preferred_end_us_ || end < *told_preferred_end_us_) told_preferred_end_us_ = end;
+  }
   last_sent_us_ = now;
   ++sent_;
 }

@@ -100,6 +100,35 @@ TEST_F(LanAdvertiser, ALifetimeRefreshWaitsForThePeriodicAdvertisement) {
   EXPECT_EQ(sender.sent.size(), before);
 }
 
+TEST_F(LanAdvertiser, AShortLeaseRenewedGoesOutBeforeHostsWouldDeprecateItsPrefix) {
+  // A lease with 30 s preferred, renewed at T1 = 15 s: the next periodic RA (20-60 s) may come
+  // after the hosts' 30 s ran out, and they would deprecate an address the lease still covers.
+  auto lease = [&](uint64_t renewed_at_mono) {
+    Announcement a = bound("2001:db8:100:1::/64");
+    a.prefixes[0].preferred_until_us = kWallStart + renewed_at_mono + 30 * kSecond;
+    a.prefixes[0].valid_until_us = kWallStart + renewed_at_mono + 60 * kSecond;
+    return a;
+  };
+  const uint64_t start = clock.mono;
+  advertiser.update(lease(start));
+  run_until(start + 17 * kSecond);  // the initial RAs at 0 and 16 s: hosts told 30 s, then 14 s
+  ASSERT_EQ(sender.sent.size(), 2u);
+  ASSERT_EQ(advertiser.next_deadline_us(), start + 32 * kSecond) << "the third initial RA";
+  const uint64_t hosts_deprecate_at = sender.sent.back().first +
+                                      sender.sent.back().second.prefixes[0].preferred_lifetime * kSecond;
+  advertiser.update(lease(clock.mono));  // renewed
+  ASSERT_TRUE(advertiser.next_deadline_us());
+  EXPECT_LT(*advertiser.next_deadline_us(), hosts_deprecate_at);
+  EXPECT_EQ(*advertiser.next_deadline_us(), sender.sent.back().first + 3 * kSecond)
+      << "as soon as the rate limit allows";
+
+  // The same lifetimes again (no renewal) change nothing.
+  run_until(clock.mono + 1);
+  const auto next = advertiser.next_deadline_us();
+  advertiser.update(lease(clock.mono - 1));
+  EXPECT_EQ(advertiser.next_deadline_us(), next);
+}
+
 TEST_F(LanAdvertiser, TunnelDownGoesOutAtOnceButNotWithinThreeSecondsOfTheLast) {
   advertiser.update(bound("2001:db8:100:1::/64"));
   run_until(clock.mono + 1);  // the first RA

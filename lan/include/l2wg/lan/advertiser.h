@@ -4,7 +4,8 @@
 //
 // - A change of what hosts must know (a prefix bound, lost or replaced, the tunnel going up or
 //   down) goes out at once, then twice more at short intervals in case one is lost (§6.2.4's
-//   initial advertisements). A routine lifetime refresh waits for the next periodic one.
+//   initial advertisements). A routine lifetime refresh waits for the next periodic one, unless
+//   hosts would deprecate a prefix before that one, as they do when a short lease is renewed.
 // - Periodic RAs at a random interval between MinRtrAdvInterval and MaxRtrAdvInterval.
 // - A Router Solicitation is answered by a multicast RA after a random 0–500 ms delay, merged with
 //   one already due (§6.2.6).
@@ -54,6 +55,8 @@ class Advertiser {
   // What hosts act on: prefixes, default router, RIO, DNS. Lifetimes alone are a refresh.
   static bool materially_different(const Announcement& a, const Announcement& b);
   void send_now(uint64_t now);
+  // `next` lengthens a preferred lifetime that hosts, as last told, see ending before the next RA.
+  bool hosts_would_deprecate_first(const Announcement& next) const;
   void schedule_periodic(uint64_t now);
   // The earliest a multicast RA may leave, given the last one.
   uint64_t earliest_allowed() const;
@@ -69,6 +72,8 @@ class Advertiser {
   uint32_t initial_left_ = 0;  // initial advertisements still to send after a change
   uint32_t finals_left_ = 0;
   std::optional<uint64_t> last_sent_us_;
+  // When the shortest preferred lifetime of a current prefix in the last RA ends (monotonic).
+  std::optional<uint64_t> told_preferred_end_us_;
   std::optional<uint64_t> next_us_;  // the next RA (periodic, initial, solicited or final)
   uint64_t sent_ = 0;
 };
