@@ -20,17 +20,19 @@ const char* datapath_name(gre::DatapathKind kind) {
 }
 
 // Source routing's table and rule: one table per tunnel, numbered from its name (as the IAID is)
-// above the 0..255 range that iproute2 names and admins number by hand; one priority for all
-// tunnels, since their rules select disjoint sources.
+// above the 0..255 range that iproute2 names and admins number by hand, the next free one when
+// another tunnel has it, and kept in the state dir; one priority for all tunnels, since their
+// rules select disjoint sources.
 constexpr uint32_t kFirstRoutedTable = 0x10000;
+constexpr uint32_t kRoutedTables = 0x10000;
 constexpr uint32_t kRoutedRulePriority = 32000;
 
 // How long the LANs wait for the client to rebind once the upstream router answers again: a
 // confirming Rebind gives up after 10 s (dhcp6::Session) and the lease is kept.
 constexpr uint64_t kRebindGrace_us = 12'000'000;
 
-uint32_t routed_table(const std::string& name) {
-  return kFirstRoutedTable + (dhcp6::iaid_for(name) & 0xffff);
+bool is_routed_table(uint64_t table) {
+  return table >= kFirstRoutedTable && table < kFirstRoutedTable + kRoutedTables;
 }
 
 // One plan for all of a tunnel's prefixes: their tables' fallback route is the same route, which
@@ -203,6 +205,7 @@ struct TunnelManager::Routed final : dhcp6::Observer {
   }
   std::map<std::string, std::unique_ptr<routed::RaEndpoint>> endpoints;
   std::map<std::string, uint64_t> remembered_ids;  // subnet ids, kept in the state dir
+  uint32_t table = 0;                              // source routing's, kept in the state dir
   std::map<IpPrefix, Bound> bound;
   std::vector<Deprecated> deprecated;
   std::vector<IpAddress> lease_dns;
@@ -719,8 +722,12 @@ void TunnelManager::set_up_routed(Entry& entry, bool initial_delay) {
     routed->lans[lan] = netlink_.link(lan)->ifindex;
     routed->endpoints[lan] = options_.routed.router_advertisements->create(lan);
   }
+  uint32_t table = kFirstRoutedTable + (dhcp6::iaid_for(config.name) & (kRoutedTables - 1));
   if (std::ifstream in(routed_state_file(config.name)); in) {
     const auto record = nlohmann::json::parse(in, nullptr, false);
+    if (record.is_object() && record.contains("table") && record["table"].is_number_unsigned() &&
+        is_routed_table(record["table"].get<uint64_t>()))
+      table = record["table"].get<uint32_t>();
     if (record.is_object() && record.contains("subnet_ids") && record["subnet_ids"].is_object())
       for (const auto& [lan, id] : record["subnet_ids"].items())
         if (id.is_number_unsigned()) routed->remembered_ids[lan] = id.get<uint64_t>();
@@ -769,10 +776,26 @@ void TunnelManager::set_up_routed(Entry& entry, bool initial_delay) {
   options.prefix_length_hint = config.prefix_delegation->prefix_length;
   options.rapid_commit = config.prefix_delegation->rapid_commit;
   options.initial_delay = initial_delay;
+  routed->table = free_routed_table(config.name, table);
   routed->upstream = options_.routed.router_advertisements->listen_upstream(config.spec.tap_name);
   if (routed->router) routed->upstream->watch(routed->router->link_local);
   routed->client = options_.routed.prefix_delegation->create(options, *routed);
   entry.routed = std::move(routed);
+}
+
+// `wanted`, or the next table no other routed tunnel uses (two names can hash alike).
+uint32_t TunnelManager::free_routed_table(const std::string& name, uint32_t wanted) const {
+  auto taken = [&](uint32_t table) {
+    return std::any_of(tunnels_.begin(), tunnels_.end(), [&](const auto& other) {
+      return other.first != name && other.second.routed && other.second.routed->table == table;
+    });
+  };
+  uint32_t table = wanted;
+  while (taken(table))
+    table = kFirstRoutedTable + ((table - kFirstRoutedTable + 1) & (kRoutedTables - 1));
+  if (table != wanted)
+    spdlog::info("{}: routing table {} belongs to another tunnel; using {}", name, wanted, table);
+  return table;
 }
 
 // Once the entry is in tunnels_, where the client's callbacks find it.
@@ -806,7 +829,8 @@ void TunnelManager::save_routed_state(const std::string& name, const Routed& rou
     deprecated.push_back({{"lan", d.lan},
                           {"subnet", d.subnet.subnet.str()},
                           {"valid_until_us", d.subnet.valid_until_us}});
-  nlohmann::json record = {{"subnet_ids", routed.remembered_ids},
+  nlohmann::json record = {{"table", routed.table},
+                           {"subnet_ids", routed.remembered_ids},
                            {"deprecated", deprecated},
                            {"applied", plan_to_json(routed.applied)}};
   // The router the applied default goes through, until its lifetime ends (wall clock): a restart
@@ -938,7 +962,7 @@ void TunnelManager::apply_routing(Entry& entry) {
     for (const auto& [lan, subnet] : bound.subnets) setup.lan_subnets[routed.lans.at(lan)] = subnet;
     setup.tap_ifindex = entry.plumbing->tap_ifindex;
     if (routed.router) setup.upstream_router = routed.router->link_local;
-    setup.table = routed_table(entry.config.name);
+    setup.table = routed.table;
     setup.rule_priority = kRoutedRulePriority;
     setup.source_routing = pd.source_routing;
     try {

@@ -658,6 +658,54 @@ TEST_F(RoutedTunnelTest, EachDelegatedPrefixGetsItsRouteInformation) {
   EXPECT_EQ(a.prefixes.size(), 2u) << "a /64 out of each on the LAN";
 }
 
+TEST_F(RoutedTunnelTest, TunnelsWhoseNamesHashAlikeGetTheirOwnTablesKeptAcrossRestarts) {
+  // "tcyx" and "tfdb" share FNV-1a's low 16 bits, which number the tables.
+  ASSERT_EQ(dhcp6::iaid_for("tcyx") & 0xffff, dhcp6::iaid_for("tfdb") & 0xffff);
+  wg::Peer second = wireguard.devices[0].peers[0];
+  second.public_key.fill(8);
+  second.allowed_ips = {prefix("10.0.31.11/32")};
+  wireguard.devices[0].peers.push_back(second);
+  nl::Link lan1 = *netlink.link("lan0");
+  lan1.name = "lan1";
+  netlink.add_link(lan1);
+  auto tunnel = [&](const char* name, const char* peer, const char* lan) {
+    auto t = routed_tunnel();
+    t.name = name;
+    t.spec.peer = peer;
+    t.spec.tap_name = std::string("l2-") + name;
+    t.prefix_delegation->lans = {lan};
+    return t;
+  };
+  auto bind = [&](const char* name, const char* delegated_prefix) {
+    auto p = delegated();
+    p.prefix = prefix(delegated_prefix);
+    pd.clients.at(name)->observer->prefix_added(p, lease(p));
+  };
+  auto tables = [&] {
+    std::map<std::string, uint32_t> out;
+    for (const auto& r : netlink.state.rules) out[r.source.str()] = r.table;
+    return out;
+  };
+  manager->create(tunnel("tcyx", "10.0.31.10", "lan0"), true);
+  manager->create(tunnel("tfdb", "10.0.31.11", "lan1"), true);
+  bind("tcyx", "2001:db8:100::/56");
+  bind("tfdb", "2001:db8:200::/56");
+  const auto before = tables();
+  ASSERT_EQ(before.size(), 2u);
+  EXPECT_NE(before.at("2001:db8:100::/56"), before.at("2001:db8:200::/56"));
+
+  // Started the other way round, each finds its own table again.
+  manager.reset();
+  std::filesystem::remove(dir / "etc" / "tcyx.conf");
+  ManagerOptions options{dir / "etc", dir / "state", 180 * kSecond, {&pd, &ra}};
+  manager = std::make_unique<TunnelManager>(netlink, wireguard, datapath, clock, options);
+  manager->reload();  // tfdb first
+  manager->create(tunnel("tcyx", "10.0.31.10", "lan0"), false);
+  bind("tfdb", "2001:db8:200::/56");
+  bind("tcyx", "2001:db8:100::/56");
+  EXPECT_EQ(tables(), before);
+}
+
 TEST_F(RoutedTunnelTest, DeletionLeavesNothingBehind) {
   const auto before = netlink.state;
   manager->create(routed_tunnel(), false);

@@ -109,6 +109,7 @@ class TunnelManager {
   void check_routed(const config::Tunnel& tunnel) const;
   Routed& routed_of(const std::string& name);
   void set_up_routed(Entry& entry, bool initial_delay);
+  uint32_t free_routed_table(const std::string& name, uint32_t wanted) const;
   void start_routed(Entry& entry);
   void stop_routed(Entry& entry, bool final);
   void prefix_bound(const std::string& name, const dhcp6::DelegatedPrefix& prefix,
