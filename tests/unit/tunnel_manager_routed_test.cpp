@@ -216,6 +216,13 @@ class RoutedTunnelTest : public ::testing::Test {
     return *log->observer;
   }
   int tap() { return netlink.link("l2-dorm")->ifindex; }
+  // A routed tunnel with a prefix bound and the upstream router heard: the LANs' default router.
+  void create_bound_and_routed() {
+    manager->create(routed_tunnel(), false);
+    const auto p = delegated();
+    client().prefix_added(p, lease(p));
+    hear_upstream();
+  }
   // The upstream router fe80::1 advertises on the tap.
   void hear_upstream(uint16_t router_lifetime = 1800, std::optional<uint32_t> mtu = std::nullopt) {
     auto& upstream = *ra.upstreams.at("l2-dorm");
@@ -588,10 +595,7 @@ TEST_F(RoutedTunnelTest, TheLansDefaultRouterFollowsTheTunnelsState) {
 }
 
 TEST_F(RoutedTunnelTest, AnUpstreamRouterThatStopsAnsweringTakesTheLansDefaultRouterAway) {
-  manager->create(routed_tunnel(), false);
-  const auto p = delegated();
-  client().prefix_added(p, lease(p));
-  hear_upstream();
+  create_bound_and_routed();
   auto& upstream = *ra.upstreams.at("l2-dorm");
   EXPECT_EQ(upstream.watched, (std::vector<std::optional<IpAddress>>{IpAddress::parse("fe80::1")}))
       << "the router the tunnel's traffic goes through is probed";
@@ -623,10 +627,7 @@ TEST_F(RoutedTunnelTest, AnUpstreamRouterThatStopsAnsweringTakesTheLansDefaultRo
 }
 
 TEST_F(RoutedTunnelTest, WithoutAnAnswerToTheRebindTheLansGetTheTunnelBackAfterAWhile) {
-  manager->create(routed_tunnel(), false);
-  const auto p = delegated();
-  client().prefix_added(p, lease(p));
-  hear_upstream();
+  create_bound_and_routed();
   auto& upstream = *ra.upstreams.at("l2-dorm");
   upstream.reachable = false;
   manager->handle_fd(upstream.fd);
