@@ -19,6 +19,9 @@
 #   CHAIN_DNS              the dns-servers option Kea sends (RDNSS on the LAN)
 #   CHAIN_UPSTREAM_MTU     the MTU option of the upstream's RAs
 #   CHAIN_RA_INTERVAL      the upstream's MaxRtrAdvInterval (s)
+#   L2WG_KERNEL_WG=1       kernel WireGuard instead of wireguard-go (wg_pair does it; the kernel
+#                          tier, where Datapath=auto then gives both tunnels kernel gretap);
+#                          chain_peer_stop/chain_peer_start assume wireguard-go
 # Set by chain_setup: CHAIN_UP CHAIN_LAB CHAIN_DORM CHAIN_ISP CHAIN_HOST (namespaces),
 #   CHAIN_WGL CHAIN_WGD (WireGuard interfaces), CHAIN_UP_LL (the upstream router's link-local on
 #   u-wan), CHAIN_TARGET (2001:db8:ff::1, upstream), CHAIN_NATIVE (the dorm's uplink address),
@@ -31,6 +34,7 @@
 #   chain_l2wg SIDE ARGS…, chain_busctl SIDE ARGS…, chain_prop NAME PROP (dorm's tunnel property)
 #   chain_lab_up; chain_dorm_up [ARGS…]; chain_dorm_config [KEY=VALUE…]; chain_dorm_down
 #   chain_daemon_start SIDE; chain_daemon_stop SIDE; chain_daemon_restart SIDE; chain_daemon_kill SIDE
+#   chain_daemon_log SIDE
 #   chain_wait_state NAME STATE [SECONDS]; chain_wait_prefix [SECONDS]; chain_delegated; chain_lan_prefix
 #   chain_host_addresses; chain_host_address_in PREFIX [FLAG]; chain_wait_host_address PREFIX [SECONDS]
 #   chain_peer_stop; chain_peer_start
@@ -177,9 +181,16 @@ chain_busctl() {
 chain_prop() {
   chain_busctl dorm get-property net.l2wg1 "/net/l2wg1/tunnel/$1" net.l2wg1.Tunnel "$2"
 }
+# _chain_on_bus SIDE [PID]: net.l2wg1 has an owner on SIDE's bus (that process, with PID: right
+# after a restart the bus may not have dropped the previous run's name yet).
 _chain_on_bus() {
-  [ "$(chain_busctl "$1" call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
-    NameHasOwner s net.l2wg1 2>/dev/null)" = "b true" ]
+  if [ -n "${2:-}" ]; then
+    [ "$(chain_busctl "$1" call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
+      GetConnectionUnixProcessID s net.l2wg1 2>/dev/null)" = "u $2" ]
+  else
+    [ "$(chain_busctl "$1" call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
+      NameHasOwner s net.l2wg1 2>/dev/null)" = "b true" ]
+  fi
 }
 
 # chain_daemon_start SIDE: l2wgd in SIDE's namespace (config $WORKDIR/SIDE/etc, state
@@ -195,7 +206,7 @@ chain_daemon_start() {
   bg_in "$ns" "$log" env DBUS_SYSTEM_BUS_ADDRESS="$(_chain_bus_address "$side")" "$L2WGD" \
     --config-dir "$WORKDIR/$side/etc" --state-dir "$WORKDIR/$side/state" --log-level debug
   CHAIN_DAEMON_PID[$side]=$BG_PID
-  wait_for 20 _chain_on_bus "$side" || { echo "l2wgd ($side) did not come up:"; cat "$log"; return 1; }
+  wait_for 20 _chain_on_bus "$side" "$BG_PID" || { echo "l2wgd ($side) did not come up:"; cat "$log"; return 1; }
 }
 # chain_daemon_stop SIDE: SIGTERM (the tunnels stay for the next start to adopt).
 chain_daemon_stop() {
@@ -209,6 +220,11 @@ chain_daemon_kill() {
 chain_daemon_restart() {
   chain_daemon_stop "$1"
   chain_daemon_start "$1"
+}
+# chain_daemon_log SIDE: the log file of SIDE's current (or last) l2wgd run.
+chain_daemon_log() {
+  local runs=${CHAIN_DAEMON_RUNS[$1]:-1}
+  if [ "$runs" = 1 ]; then echo "$WORKDIR/l2wgd-$1.log"; else echo "$WORKDIR/l2wgd-$1-$runs.log"; fi
 }
 
 # ---- the tunnels ------------------------------------------------------------------------------
