@@ -29,8 +29,8 @@ constexpr int kMaxPacketsPerRead = 64;
 constexpr size_t kMaxPacket = 65536;  // any IPv6 payload short of a jumbogram
 
 // RFC 4861 §10.
-constexpr uint32_t kMaxRtrSolicitations = 3;                 // MAX_RTR_SOLICITATIONS
-constexpr uint64_t kRtrSolicitationInterval_us = 4'000'000;  // RTR_SOLICITATION_INTERVAL
+constexpr uint64_t kRtrSolicitationInterval_us = 4'000'000;       // RTR_SOLICITATION_INTERVAL
+constexpr uint64_t kMaxRtrSolicitationInterval_us = 3'600'000'000;  // RFC 7559's MRT
 
 const char* kAllNodes = "ff02::1";
 const char* kAllRouters = "ff02::2";
@@ -246,21 +246,20 @@ void LanRaSocket::send(std::span<const uint8_t> icmp) {
 // ---- Solicitor ----
 
 void Solicitor::start() {
-  left_ = kMaxRtrSolicitations;
+  interval_us_ = kRtrSolicitationInterval_us;
   next_us_ = clock_.monotonic_us();
 }
 
 void Solicitor::advertisement_heard() {
-  left_ = 0;
   next_us_.reset();
 }
 
 bool Solicitor::on_timer() {
   const uint64_t now = clock_.monotonic_us();
   if (!next_us_ || now < *next_us_) return false;
-  --left_;
   ++sent_;
-  next_us_ = left_ > 0 ? std::optional<uint64_t>(now + kRtrSolicitationInterval_us) : std::nullopt;
+  next_us_ = now + interval_us_;
+  interval_us_ = std::min(2 * interval_us_, kMaxRtrSolicitationInterval_us);
   return true;
 }
 

@@ -104,7 +104,7 @@ TEST(LanReachabilityProbe, OnlyTheWatchedRoutersAnswersCountAndANewRouterStartsA
   EXPECT_FALSE(probe.on_timer());
 }
 
-TEST(LanSolicitor, ThreeSolicitationsFourSecondsApartThenSilence) {
+TEST(LanSolicitor, AtOnceThenBackingOffFromFourSecondsToAnHour) {
   FakeClock clock;
   Solicitor solicitor(clock);
   EXPECT_EQ(solicitor.next_deadline_us(), std::nullopt);
@@ -112,9 +112,13 @@ TEST(LanSolicitor, ThreeSolicitationsFourSecondsApartThenSilence) {
   solicitor.start();
   EXPECT_EQ(solicitor.next_deadline_us(), start);  // at once
   EXPECT_THAT(run(clock, solicitor, start + 60 * kSecond),
-              ElementsAre(start, start + 4 * kSecond, start + 8 * kSecond));
-  EXPECT_EQ(solicitor.sent(), 3u);
-  EXPECT_EQ(solicitor.next_deadline_us(), std::nullopt);
+              ElementsAre(start, start + 4 * kSecond, start + 12 * kSecond, start + 28 * kSecond,
+                          start + 60 * kSecond));
+  // RFC 7559: the interval doubles up to 3600 s and stays there.
+  const auto later = run(clock, solicitor, start + 5 * 3600 * kSecond);
+  ASSERT_GE(later.size(), 3u);
+  EXPECT_EQ(later[later.size() - 1] - later[later.size() - 2], 3600 * kSecond);
+  EXPECT_EQ(later[later.size() - 2] - later[later.size() - 3], 3600 * kSecond);
 }
 
 TEST(LanSolicitor, NothingBeforeItsTime) {
@@ -149,9 +153,10 @@ TEST(LanSolicitor, StartsOverWhenTheLinkComesBack) {
   run(clock, solicitor, clock.mono + 60 * kSecond);
   const uint64_t again = clock.mono;
   solicitor.start();
-  EXPECT_THAT(run(clock, solicitor, again + 60 * kSecond),
-              ElementsAre(again, again + 4 * kSecond, again + 8 * kSecond));
-  EXPECT_EQ(solicitor.sent(), 6u);
+  EXPECT_THAT(run(clock, solicitor, again + 20 * kSecond),
+              ElementsAre(again, again + 4 * kSecond, again + 12 * kSecond))
+      << "the backoff starts over too";
+  EXPECT_EQ(solicitor.sent(), 8u);
 }
 
 TEST(LanRaValidation, SolicitationFromALinkLocalWithItsAddress) {

@@ -68,10 +68,12 @@ class LanRaSocket final : public RaSender {
   uint64_t dropped_ = 0;
 };
 
-// When to send Router Solicitations (RFC 4861 §6.3.7), as a pure state machine: the first at
-// once, then up to MAX_RTR_SOLICITATIONS in all, RTR_SOLICITATION_INTERVAL apart, until an
-// advertisement with a non-zero router lifetime is heard. No initial random delay: it is there to
-// spread the hosts of a LAN booting together, and a router's tap has no such crowd.
+// When to send Router Solicitations, as a pure state machine: the first at once, then, until an
+// advertisement with a non-zero router lifetime is heard, RFC 7559's backoff: the interval starts
+// at RTR_SOLICITATION_INTERVAL (4 s) and doubles up to 3600 s. RFC 4861 §6.3.7 stops after three,
+// which leaves a tunnel whose upstream answers late without a router until its next periodic RA.
+// No random delay or jitter: they spread the hosts of a LAN booting together, and a router's tap
+// has no such crowd.
 class Solicitor {
  public:
   explicit Solicitor(Clock& clock) : clock_(clock) {}
@@ -88,7 +90,7 @@ class Solicitor {
 
  private:
   Clock& clock_;
-  uint32_t left_ = 0;
+  uint64_t interval_us_ = 0;
   std::optional<uint64_t> next_us_;
   uint32_t sent_ = 0;
 };
