@@ -689,8 +689,11 @@ std::filesystem::path TunnelManager::routed_state_file(const std::string& name) 
 TunnelSpec TunnelManager::build_spec(const config::Tunnel& tunnel) const {
   TunnelSpec spec = tunnel.spec;
   // The tap must never give the kernel a default route from the upstream's RAs (l2wgd hears them
-  // itself), and DHCPv6 needs its link-local address usable at once.
-  if (tunnel.prefix_delegation) spec.ipv6_conf = {{"accept_ra", 0}, {"optimistic_dad", 1}};
+  // itself), and DHCPv6 needs its link-local address usable at once. Optimistic DAD would do that
+  // on a host, but the kernel makes no address optimistic while forwarding, which a routed dorm
+  // does; so no DAD on the tap: its link-local comes from the MAC derived from the peer's public
+  // key, and DAD's 1-2 s would only delay the first Solicit.
+  if (tunnel.prefix_delegation) spec.ipv6_conf = {{"accept_ra", 0}, {"accept_dad", 0}};
   return spec;
 }
 

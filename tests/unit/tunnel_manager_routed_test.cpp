@@ -270,7 +270,7 @@ TEST_F(RoutedTunnelTest, TheTapIsPlainAndTheClientStartsWithoutDelay) {
   EXPECT_EQ(tap_link.master_ifindex, 0) << "routed mode bridges nothing";
   EXPECT_TRUE(tap_link.up);
   EXPECT_EQ((netlink.state.ipv6_conf.at({tap_link.ifindex, "accept_ra"})), 0);
-  EXPECT_EQ((netlink.state.ipv6_conf.at({tap_link.ifindex, "optimistic_dad"})), 1);
+  EXPECT_EQ((netlink.state.ipv6_conf.at({tap_link.ifindex, "accept_dad"})), 0);
   // Both before the tap went up: the kernel acts on accept_ra from the first RA it hears.
   const auto last_conf = std::find(netlink.calls.rbegin(), netlink.calls.rend(), "set_ipv6_conf");
   const auto last_up = std::find(netlink.calls.rbegin(), netlink.calls.rend(), "set_up");

@@ -95,7 +95,7 @@ class Netlink {
   virtual std::vector<Rule> rules(IpAddress::Family family) = 0;
   virtual void add_rule(const Rule& rule) = 0;
   virtual void delete_rule(const Rule& rule) = 0;
-  // Writes /proc/sys/net/ipv6/conf/IF/KEY, e.g. accept_ra 0 or optimistic_dad 1 on the tap
+  // Writes /proc/sys/net/ipv6/conf/IF/KEY, e.g. accept_ra 0 or accept_dad 0 on the tap
   // (rtnetlink reads these settings but cannot write them). NotFound when the interface or the
   // setting does not exist (an interface without IPv6 has none); InvalidArgument for a key that
   // is not a plain setting name.

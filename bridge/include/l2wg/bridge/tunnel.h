@@ -34,7 +34,7 @@ struct TunnelSpec {
   std::optional<MacAddress> mac;
   std::optional<BridgeSpec> bridge;
   // /proc/sys/net/ipv6/conf/TAP/KEY settings written before the tap first goes up (routed mode:
-  // accept_ra 0, optimistic_dad 1), and again when adopting it.
+  // accept_ra 0, accept_dad 0), and again when adopting it.
   std::vector<std::pair<std::string, int>> ipv6_conf;
 
   bool operator==(const TunnelSpec&) const = default;
