@@ -255,6 +255,17 @@ check "the host's default route via the dorm is back" wait_for 5 host_default_vi
 check "State is up" chain_wait_state dorm dorm up 10
 check "the host reaches the upstream again" \
   ip netns exec "$H" ping -6 -c 3 -i 0.2 -W 2 -I "$(chain_host_address_in "${LANP2:-::/0}" | cut -d/ -f1)" "$CHAIN_TARGET"
+# --- 5. Release() ------------------------------------------------------------------------------
+released=$(now)
+check "l2wg release dorm" chain_l2wg dorm release dorm
+check "Kea hears the Release of $DP2" wait_for 10 grep -q DHCP6_RELEASE_PD "$WORKDIR/kea.log"
+no_delegated_prefix() { [ "$(chain_prop dorm DelegatedPrefixes)" = 'a(stt) 0' ]; }
+check "DelegatedPrefixes is empty" wait_for 5 no_delegated_prefix
+check "an RA carried $LANP2 at lifetimes 0" wait_for 5 ra_find "$released" "pio('$LANP2') == [0, 0]"
+check "the host's address in $LANP2 is deprecated" wait_for 5 chain_host_address_in "$LANP2" deprecated
+check "nothing of $DP2 is left in the dorm (addresses, routes of every table, rules)" \
+  wait_for 5 nothing_of "$DP2"
+check "the tunnel itself stays" chain_wait_state dorm dorm up 5
 check "no error in the dorm's l2wgd logs" bash -c "! grep -E '\[(error|critical)\]' $WORKDIR/l2wgd-dorm*.log"
 
 chain_teardown
