@@ -10,6 +10,7 @@
 #include <memory>
 #include <utility>
 
+#include "fake_clock.h"
 #include "fake_netlink.h"
 #include "l2wg/daemon/manager.h"
 #include "l2wg/daemon/routed.h"
@@ -20,15 +21,10 @@
 namespace l2wg {
 namespace {
 
+using testing::FakeClock;
 using testing::FakeNetlink;
 using testing::FakeWireGuard;
 
-class FakeClock : public Clock {
- public:
-  uint64_t now = 1'800'000'000'000'000;  // µs since the epoch
-  uint64_t wall_us() override { return now; }
-  uint64_t monotonic_us() override { return now - 1'700'000'000'000'000; }
-};
 
 // What one tunnel's client was asked, kept after the client is gone.
 struct PdLog {

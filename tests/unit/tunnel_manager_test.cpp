@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "fake_clock.h"
 #include "fake_netlink.h"
 #include "l2wg/daemon/manager.h"
 #include "l2wg/error.h"
@@ -12,15 +13,10 @@
 namespace l2wg {
 namespace {
 
+using testing::FakeClock;
 using testing::FakeNetlink;
 using testing::FakeWireGuard;
 
-class FakeClock : public Clock {
- public:
-  uint64_t now = 1'800'000'000'000'000;  // µs since the epoch
-  uint64_t wall_us() override { return now; }
-  uint64_t monotonic_us() override { return now - 1'700'000'000'000'000; }
-};
 
 struct Recorder : ManagerObserver {
   std::vector<std::string> log;
