@@ -219,6 +219,19 @@ class RoutedTunnelTest : public ::testing::Test {
     client().prefix_added(p, lease(p));
     hear_upstream();
   }
+  // fe80::1, not heard again, stays the upstream router until its lifetime ends `seconds` from
+  // now (a peer poll a second before), and is gone with every route through it a second after.
+  void expect_upstream_forgotten_after(uint64_t seconds) {
+    const auto router = *IpAddress::parse("fe80::1");
+    clock.now += (seconds - 1) * kSecond;
+    wireguard.devices[0].peers[0].last_handshake_us = clock.now;
+    manager->poll_peers();
+    EXPECT_EQ(manager->find("dorm")->upstream_router, "fe80::1");
+    clock.now += 2 * kSecond;
+    manager->poll_peers();
+    EXPECT_EQ(manager->find("dorm")->upstream_router, "");
+    for (const auto& r : netlink.state.routes) EXPECT_NE(r.gateway, router) << r.str();
+  }
   // The upstream router fe80::1 advertises on the tap.
   void hear_upstream(uint16_t router_lifetime = 1800, std::optional<uint32_t> mtu = std::nullopt) {
     auto& upstream = *ra.upstreams.at("l2-dorm");
@@ -454,13 +467,7 @@ TEST_F(RoutedTunnelTest, TrafficFromThePrefixLeavesThroughTheUpstreamRouter) {
   upstream.pending = {{router, 30, std::nullopt}};
   manager->handle_fd(upstream.fd);
   EXPECT_EQ(manager->find("dorm")->upstream_router, "fe80::1");
-  clock.now += 29 * kSecond;
-  manager->poll_peers();
-  EXPECT_EQ(manager->find("dorm")->upstream_router, "fe80::1");
-  clock.now += 2 * kSecond;
-  manager->poll_peers();
-  EXPECT_EQ(manager->find("dorm")->upstream_router, "");
-  for (const auto& r : netlink.state.routes) EXPECT_NE(r.gateway, router) << r.str();
+  expect_upstream_forgotten_after(30);
 
   upstream.pending = {{router, 1800, std::nullopt}};
   manager->handle_fd(upstream.fd);
@@ -530,14 +537,7 @@ TEST_F(RoutedTunnelTest, ARestartKeepsTheUpstreamRouterForWhatIsLeftOfItsLifetim
   for (const auto& r : plan.routes) EXPECT_TRUE(has(netlink.state.routes, r)) << r.str();
 
   // Not heard again: gone when the lifetime it last advertised ends, 1800 s after it was heard.
-  clock.now += 1739 * kSecond;
-  wireguard.devices[0].peers[0].last_handshake_us = clock.now;
-  manager->poll_peers();
-  EXPECT_EQ(manager->find("dorm")->upstream_router, "fe80::1");
-  clock.now += 2 * kSecond;
-  manager->poll_peers();
-  EXPECT_EQ(manager->find("dorm")->upstream_router, "");
-  for (const auto& r : netlink.state.routes) EXPECT_NE(r.gateway, router) << r.str();
+  expect_upstream_forgotten_after(1740);
 }
 
 TEST_F(RoutedTunnelTest, ALanThatDisappearsTakesTheTunnelDownUntilItIsBack) {
