@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "l2wg/bridge/checksum.h"
+#include "l2wg/bytes.h"
 #include "l2wg/error.h"
 
 namespace l2wg::gre {
@@ -23,24 +25,6 @@ constexpr size_t kOptionalField = 4;
 constexpr size_t kIpv4Header = 20;
 constexpr size_t kIpv6Header = 40;
 constexpr uint32_t kMinimumIpv6Mtu = 1280;
-
-uint16_t load16(const uint8_t* p) {
-  return static_cast<uint16_t>(p[0] << 8 | p[1]);
-}
-
-uint32_t load32(const uint8_t* p) {
-  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | uint32_t{p[3]};
-}
-
-// RFC 1071: a packet carrying its own checksum sums to 0xffff.
-bool checksum_valid(std::span<const uint8_t> data) {
-  uint64_t sum = 0;
-  size_t i = 0;
-  for (; i + 1 < data.size(); i += 2) sum += load16(&data[i]);
-  if (i < data.size()) sum += uint16_t{data[i]} << 8;
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return sum == 0xffff;
-}
 
 // splitmix64's finalizer: every input bit affects every output bit.
 uint64_t mix(uint64_t x) {
@@ -114,7 +98,7 @@ std::optional<Parsed> parse_header(std::span<const uint8_t> packet) {
   if ((flags & kMustBeZero) != 0 || (packet[1] & kVersionMask) != 0) return std::nullopt;
 
   Parsed parsed;
-  parsed.header.protocol = load16(&packet[2]);
+  parsed.header.protocol = get_be16(&packet[2]);
   size_t offset = kBaseHeader;
   const auto take_field = [&]() -> const uint8_t* {
     if (packet.size() < offset + kOptionalField) return nullptr;
@@ -124,12 +108,12 @@ std::optional<Parsed> parse_header(std::span<const uint8_t> packet) {
   };
   if (flags & kChecksumPresent) {
     // The checksum covers the GRE header and payload, so it is checked over the whole packet.
-    if (!take_field() || !checksum_valid(packet)) return std::nullopt;
+    if (!take_field() || !checksum::valid(packet)) return std::nullopt;
   }
   if (flags & kKeyPresent) {
     const uint8_t* key = take_field();
     if (!key) return std::nullopt;
-    parsed.header.key = load32(key);
+    parsed.header.key = get_be32(key);
   }
   if (flags & kSequencePresent) {
     // Sequence numbers are accepted but not enforced: gretap delivers out of order too.

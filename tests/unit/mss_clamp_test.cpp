@@ -9,164 +9,17 @@
 #include <random>
 #include <vector>
 
+#include "tcp_frame.h"
+
 namespace l2wg::mss {
 namespace {
 
-using Bytes = std::vector<uint8_t>;
-using Family = IpAddress::Family;
+using namespace l2wg::test;
 
 // With a WireGuard MTU of 1420 and IPv4 GRE without key, 1382 bytes of inner IP fit.
 constexpr uint32_t kMtu = 1382;
 constexpr uint16_t kIpv4Limit = 1342;  // 1382 - 20 - 20
 constexpr uint16_t kIpv6Limit = 1322;  // 1382 - 40 - 20
-
-constexpr uint8_t kSyn = 0x02;
-constexpr uint8_t kAck = 0x10;
-constexpr uint8_t kRst = 0x04;
-
-Bytes mss(uint16_t value) {
-  return {2, 4, static_cast<uint8_t>(value >> 8), static_cast<uint8_t>(value)};
-}
-const Bytes kNop = {1};
-const Bytes kEol = {0};
-const Bytes kSackPermitted = {4, 2};
-const Bytes kWindowScale = {3, 3, 7};
-const Bytes kTimestamps = {8, 10, 0x12, 0x34, 0x56, 0x78, 0, 0, 0, 0};
-
-Bytes join(std::initializer_list<Bytes> parts) {
-  Bytes out;
-  for (const auto& part : parts) out.insert(out.end(), part.begin(), part.end());
-  return out;
-}
-
-void put16(Bytes& b, size_t at, uint16_t value) {
-  b[at] = static_cast<uint8_t>(value >> 8);
-  b[at + 1] = static_cast<uint8_t>(value);
-}
-
-uint16_t get16(const Bytes& b, size_t at) {
-  return static_cast<uint16_t>(b[at] << 8 | b[at + 1]);
-}
-
-uint32_t sum16(const uint8_t* data, size_t size, uint32_t sum = 0) {
-  for (size_t i = 0; i + 1 < size; i += 2) sum += uint32_t{data[i]} << 8 | data[i + 1];
-  if (size % 2) sum += uint32_t{data[size - 1]} << 8;
-  return sum;
-}
-
-uint16_t fold(uint32_t sum) {
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  return static_cast<uint16_t>(sum);
-}
-
-// A TCP segment in an IP packet in an Ethernet frame, built field by field, with the offsets the
-// tests need.
-struct Frame {
-  Bytes bytes;
-  Family family = Family::V4;
-  size_t ip = 0;
-  size_t tcp = 0;
-  size_t tcp_length = 0;
-
-  // The full RFC 793 checksum with the checksum field taken as zero.
-  uint16_t full_checksum() const {
-    Bytes pseudo;
-    const uint8_t* p = &bytes[ip];
-    if (family == Family::V4) {
-      pseudo.assign(p + 12, p + 20);
-      pseudo.insert(pseudo.end(), {0, 6, static_cast<uint8_t>(tcp_length >> 8),
-                                   static_cast<uint8_t>(tcp_length)});
-    } else {
-      pseudo.assign(p + 8, p + 40);
-      pseudo.insert(pseudo.end(), {0, 0, static_cast<uint8_t>(tcp_length >> 8),
-                                   static_cast<uint8_t>(tcp_length), 0, 0, 0, 6});
-    }
-    Bytes segment(bytes.begin() + static_cast<long>(tcp),
-                  bytes.begin() + static_cast<long>(tcp + tcp_length));
-    segment[16] = segment[17] = 0;
-    return static_cast<uint16_t>(
-        ~fold(sum16(segment.data(), segment.size(), sum16(pseudo.data(), pseudo.size()))));
-  }
-  void seal() { put16(bytes, tcp + 16, full_checksum()); }
-  uint16_t checksum() const { return get16(bytes, tcp + 16); }
-};
-
-struct Spec {
-  Family family = Family::V4;
-  uint8_t flags = kSyn;
-  Bytes options = join({mss(1460), kSackPermitted, kTimestamps, kNop, kWindowScale});
-  std::vector<uint16_t> vlan_types{};  // TPIDs of the tags, outermost first
-  Bytes ip_options{};                  // IPv4: a multiple of 4
-  Bytes extension_headers{};           // IPv6, already chained; the last one's next header is TCP
-  uint8_t first_next_header = 6;       // IPv6: what the fixed header says comes next
-  Bytes payload{};
-  size_t padding = 0;  // Ethernet padding after the IP packet
-};
-
-Frame build(const Spec& s) {
-  Frame f;
-  f.family = s.family;
-  Bytes& b = f.bytes;
-  b = {0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01};
-  for (uint16_t tpid : s.vlan_types) {
-    b.insert(b.end(), {static_cast<uint8_t>(tpid >> 8), static_cast<uint8_t>(tpid), 0x00, 0x2a});
-  }
-  b.insert(b.end(), {static_cast<uint8_t>(s.family == Family::V4 ? 0x08 : 0x86),
-                     static_cast<uint8_t>(s.family == Family::V4 ? 0x00 : 0xdd)});
-  f.ip = b.size();
-
-  Bytes tcp = {0xc3, 0x50, 0x00, 0x50,    0x11, 0x22, 0x33, 0x44, 0, 0,
-               0,    0,    0,    s.flags, 0xfa, 0xf0, 0,    0,    0, 0};
-  tcp.insert(tcp.end(), s.options.begin(), s.options.end());
-  while (tcp.size() % 4) tcp.push_back(0);  // EOL padding, as senders do
-  tcp[12] = static_cast<uint8_t>(tcp.size() / 4 << 4);
-  if (s.flags & kAck) tcp[11] = 1;
-  tcp.insert(tcp.end(), s.payload.begin(), s.payload.end());
-  f.tcp_length = tcp.size();
-
-  if (s.family == Family::V4) {
-    const size_t header = 20 + s.ip_options.size();
-    Bytes ip = {static_cast<uint8_t>(0x40 | header / 4),
-                0,
-                0,
-                0,
-                0x12,
-                0x34,
-                0x40,
-                0,
-                64,
-                6,
-                0,
-                0,
-                192,
-                0,
-                2,
-                1,
-                198,
-                51,
-                100,
-                7};
-    ip.insert(ip.end(), s.ip_options.begin(), s.ip_options.end());
-    put16(ip, 2, static_cast<uint16_t>(header + tcp.size()));
-    put16(ip, 10, static_cast<uint16_t>(~fold(sum16(ip.data(), ip.size()))));
-    b.insert(b.end(), ip.begin(), ip.end());
-  } else {
-    Bytes ip = {0x60, 0, 0, 0, 0, 0, s.first_next_header, 64};
-    for (int i = 0; i < 2; ++i) {
-      const Bytes address = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0,
-                             0,    0,    0,    0,    0, 0, 0, static_cast<uint8_t>(i + 1)};
-      ip.insert(ip.end(), address.begin(), address.end());
-    }
-    put16(ip, 4, static_cast<uint16_t>(s.extension_headers.size() + tcp.size()));
-    ip.insert(ip.end(), s.extension_headers.begin(), s.extension_headers.end());
-    b.insert(b.end(), ip.begin(), ip.end());
-  }
-  f.tcp = b.size();
-  b.insert(b.end(), tcp.begin(), tcp.end());
-  b.insert(b.end(), s.padding, 0);
-  f.seal();
-  return f;
-}
 
 // `frame` with the MSS value at option offset `option` (from the start of the options) set to
 // `value` and the checksum recomputed in full: what a clamp must produce, byte for byte.
@@ -196,7 +49,7 @@ TEST(MssClamp, Ipv4SynIsClampedByteForByte) {
 }
 
 TEST(MssClamp, Ipv6SynIsClampedByteForByte) {
-  Frame frame = build({.family = Family::V6, .options = join({mss(1440), kSackPermitted})});
+  Frame frame = build({.family = Family::V6, .options = join({mss_option(1440), kSackPermitted})});
   const Frame expected = with_mss(frame, 0, kIpv6Limit);
   ASSERT_EQ(run(frame), Outcome::Clamped);
   EXPECT_EQ(frame.bytes, expected.bytes);
@@ -213,12 +66,12 @@ TEST(MssClamp, SynAckIsClampedToo) {
 
 TEST(MssClamp, NeverRaisesAnMss) {
   for (uint16_t small : {uint16_t{536}, uint16_t{1220}, kIpv4Limit}) {
-    Frame frame = build({.options = mss(small)});
+    Frame frame = build({.options = mss_option(small)});
     const Bytes before = frame.bytes;
     EXPECT_EQ(run(frame), Outcome::Kept) << small;
     EXPECT_EQ(frame.bytes, before);
   }
-  Frame v6 = build({.family = Family::V6, .options = mss(kIpv6Limit)});
+  Frame v6 = build({.family = Family::V6, .options = mss_option(kIpv6Limit)});
   const Bytes before = v6.bytes;
   EXPECT_EQ(run(v6), Outcome::Kept);
   EXPECT_EQ(v6.bytes, before);
@@ -227,7 +80,7 @@ TEST(MssClamp, NeverRaisesAnMss) {
 TEST(MssClamp, AddsNoMssWhereThereIsNone) {
   for (const Bytes& options :
        {Bytes{}, join({kNop, kNop, kSackPermitted, kTimestamps, kWindowScale}),
-        join({kEol, mss(1460)})}) {  // after the end of the option list: not an option
+        join({kEol, mss_option(1460)})}) {  // after the end of the option list: not an option
     for (Family family : {Family::V4, Family::V6}) {
       Frame frame = build({.family = family, .options = options});
       const Bytes before = frame.bytes;
@@ -256,16 +109,16 @@ TEST(MssClamp, FindsTheMssAmongOtherOptionsInAnyOrder) {
     size_t mss_at;
   };
   const std::vector<Case> cases = {
-      {join({mss(1460), kSackPermitted, kTimestamps, kNop, kWindowScale}), 0},  // Linux
-      {join({mss(1460), kNop, kWindowScale, kNop, kNop, kSackPermitted}), 0},   // Windows
-      {join({mss(1460), kNop, kWindowScale, kNop, kNop, kTimestamps, kSackPermitted, kEol}),
+      {join({mss_option(1460), kSackPermitted, kTimestamps, kNop, kWindowScale}), 0},  // Linux
+      {join({mss_option(1460), kNop, kWindowScale, kNop, kNop, kSackPermitted}), 0},   // Windows
+      {join({mss_option(1460), kNop, kWindowScale, kNop, kNop, kTimestamps, kSackPermitted, kEol}),
        0},  // macOS
-      {join({kNop, mss(1460), kNop, kWindowScale}), 1},
-      {join({kWindowScale, mss(1460)}), 3},
-      {join({kSackPermitted, kTimestamps, kWindowScale, mss(1460)}), 15},
-      {join({kNop, kNop, kNop, mss(1460)}), 3},
-      {join({kTimestamps, kNop, kNop, mss(65535)}), 12},
-      {join({Bytes{0xfe, 6, 0xf9, 0x89, 1, 2}, mss(1460)}), 6},  // an experimental option
+      {join({kNop, mss_option(1460), kNop, kWindowScale}), 1},
+      {join({kWindowScale, mss_option(1460)}), 3},
+      {join({kSackPermitted, kTimestamps, kWindowScale, mss_option(1460)}), 15},
+      {join({kNop, kNop, kNop, mss_option(1460)}), 3},
+      {join({kTimestamps, kNop, kNop, mss_option(65535)}), 12},
+      {join({Bytes{0xfe, 6, 0xf9, 0x89, 1, 2}, mss_option(1460)}), 6},  // an experimental option
   };
   for (Family family : {Family::V4, Family::V6}) {
     const uint16_t limit = family == Family::V4 ? kIpv4Limit : kIpv6Limit;
@@ -280,7 +133,8 @@ TEST(MssClamp, FindsTheMssAmongOtherOptionsInAnyOrder) {
 }
 
 TEST(MssClamp, ClampsEveryMssOption) {
-  Frame frame = build({.options = join({mss(1460), kNop, mss(9000), kNop, mss(600)})});
+  Frame frame =
+      build({.options = join({mss_option(1460), kNop, mss_option(9000), kNop, mss_option(600)})});
   const Frame expected = with_mss(with_mss(frame, 0, kIpv4Limit), 5, kIpv4Limit);
   ASSERT_EQ(run(frame), Outcome::Clamped);
   EXPECT_EQ(frame.bytes, expected.bytes);
@@ -288,10 +142,10 @@ TEST(MssClamp, ClampsEveryMssOption) {
 
 TEST(MssClamp, LeavesMalformedOptionListsAlone) {
   const std::vector<Bytes> lists = {
-      join({mss(1460), kNop, kNop, kNop, Bytes{3}}),            // a kind without its length byte
-      join({mss(1460), Bytes{8, 0, 0, 0}}),                     // length 0
-      join({mss(1460), Bytes{8, 1, 0, 0}}),                     // length 1
-      join({mss(1460), Bytes{8, 10, 0, 0}}),                    // longer than the header
+      join({mss_option(1460), kNop, kNop, kNop, Bytes{3}}),     // a kind without its length byte
+      join({mss_option(1460), Bytes{8, 0, 0, 0}}),              // length 0
+      join({mss_option(1460), Bytes{8, 1, 0, 0}}),              // length 1
+      join({mss_option(1460), Bytes{8, 10, 0, 0}}),             // longer than the header
       join({kNop, Bytes{2, 4, 0x05}}),                          // MSS cut off by the header's end
       join({Bytes{2, 3, 0x05, 0xb4}}),                          // MSS with length 3
       join({Bytes{2, 5, 0x05, 0xb4, 0}, kNop, kNop, kNop}),     // MSS with length 5
@@ -330,7 +184,7 @@ TEST(MssClamp, VlanTagsCountAgainstTheMtu) {
 
 TEST(MssClamp, Ipv4OptionsAndEthernetPadding) {
   // A SYN with only an MSS option is 44 bytes of IP: padded to a 60-byte frame.
-  Frame frame = build({.options = mss(1460), .ip_options = {1, 1, 1, 0}, .padding = 10});
+  Frame frame = build({.options = mss_option(1460), .ip_options = {1, 1, 1, 0}, .padding = 10});
   const Frame expected = with_mss(frame, 0, kIpv4Limit);
   ASSERT_EQ(run(frame), Outcome::Clamped);
   EXPECT_EQ(frame.bytes, expected.bytes);
@@ -362,7 +216,7 @@ TEST(MssClamp, LeavesBadIpv4LengthsAlone) {
   EXPECT_EQ(mangled([](Frame& f) { put16(f.bytes, f.ip + 2, 34); }), Outcome::Malformed);
   // IHL below 5 or beyond the packet; not version 4.
   EXPECT_EQ(mangled([](Frame& f) { f.bytes[f.ip] = 0x44; }), Outcome::Malformed);
-  EXPECT_EQ(mangled([](Frame& f) { f.bytes[f.ip] = 0x4f; }, {.options = mss(1460)}),
+  EXPECT_EQ(mangled([](Frame& f) { f.bytes[f.ip] = 0x4f; }, {.options = mss_option(1460)}),
             Outcome::Malformed);
   EXPECT_EQ(mangled([](Frame& f) { f.bytes[f.ip] = 0x65; }), Outcome::Malformed);
   // TCP data offset below 5 or beyond the segment.
@@ -492,7 +346,7 @@ TEST(MssClampRandomized, MatchesAFullRecomputation) {
       const size_t pick = random() % (others.size() + 2);
       if (pick == others.size() + 1) break;
       const uint16_t value = static_cast<uint16_t>(500 + random() % 9000);
-      const Bytes option = pick < others.size() ? others[pick] : mss(value);
+      const Bytes option = pick < others.size() ? others[pick] : mss_option(value);
       if (spec.options.size() + option.size() > 40) break;
       if (pick == others.size()) mss_options.emplace_back(spec.options.size(), value);
       spec.options.insert(spec.options.end(), option.begin(), option.end());
@@ -538,7 +392,7 @@ TEST(MssClampRandomized, DamagedFramesStayInBoundsAndUntouched) {
       spec.extension_headers = extension(6, random() % 2);
       spec.first_next_header = 60;
     }
-    if (random() % 2) spec.options = join({kNop, mss(1460), kWindowScale, kNop});
+    if (random() % 2) spec.options = join({kNop, mss_option(1460), kWindowScale, kNop});
     Frame frame = build(spec);
     Bytes& b = frame.bytes;
     const int damage = 1 + static_cast<int>(random() % 4);

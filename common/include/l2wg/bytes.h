@@ -20,6 +20,16 @@ inline void put_be32(std::vector<uint8_t>& out, uint32_t value) {
   put_be16(out, static_cast<uint16_t>(value));
 }
 
+inline void store_be16(uint8_t* p, uint16_t value) {
+  p[0] = static_cast<uint8_t>(value >> 8);
+  p[1] = static_cast<uint8_t>(value);
+}
+
+inline void store_be32(uint8_t* p, uint32_t value) {
+  store_be16(p, static_cast<uint16_t>(value >> 16));
+  store_be16(p + 2, static_cast<uint16_t>(value));
+}
+
 inline uint16_t get_be16(const uint8_t* p) {
   return static_cast<uint16_t>(p[0] << 8 | p[1]);
 }
