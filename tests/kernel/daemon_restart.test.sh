@@ -21,7 +21,8 @@ check "the tunnel uses kernel gretap" bash -c \
 bg_in "$DORM" "$WORKDIR/plumb.log" "$PLUMB" --wg "$WGD" --peer 10.0.31.1 --interface l2-dorm
 wait_for 20 grep -q '^{' "$WORKDIR/plumb.log"
 ip -n "$DORM" addr add 198.51.100.2/24 dev l2-dorm
-check "traffic crosses" ip netns exec "$DORM" ping -c 3 -i 0.2 -W 2 198.51.100.1
+# The first handshake and ARP can take seconds under emulation.
+check "traffic crosses" wait_for 10 ip netns exec "$DORM" ping -c 1 -W 1 198.51.100.1
 ifindex=$(ip -n "$LAB" -o link show l2-lab | cut -d: -f1)
 
 ip netns exec "$DORM" ping -i 0.1 -c 80 -W 1 198.51.100.1 >"$WORKDIR/ping.log" 2>&1 &
