@@ -69,7 +69,8 @@ dp::TunnelSpec userspace_spec(const TunnelSpec& spec, const TunnelPlumbing& out,
           .remote = out.remote,
           .key = spec.key,
           .fragment = out.plan.fragment,
-          .mss_clamp_mtu = out.plan.mss_clamp_mtu};
+          .mss_clamp_mtu = out.plan.mss_clamp_mtu,
+          .tap_mtu = out.plan.tap_mtu};
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""make_corpus.py OUT_DIR: writes the fuzzers' seed corpora, OUT_DIR/<target>/, from the Kea
-captures in tests/unit/data (dhcp6_kea_*.hex). run_fuzzer.sh calls it before every run, so the
-seeds always follow the captures and the client fuzzer's input format.
+"""make_corpus.py OUT_DIR: writes the fuzzers' seed corpora, OUT_DIR/<target>/, from the
+captures in tests/unit/data: Kea's (dhcp6_kea_*.hex) and the kernel's TAP frames
+(tap_offload.txt). run_fuzzer.sh calls it before every run, so the seeds always follow the
+captures and the fuzzers' input formats.
 """
 import pathlib
 import shutil
@@ -48,9 +49,30 @@ client_seeds = {
     "stored-lease-reply": bytes([STORED]) + packet(reply),
 }
 
+# offload_fuzz's input format (see offload_fuzz.cpp): a mode byte, then a segment MTU and a
+# batch of length-prefixed frames (even), or a vnet header and a frame (odd).
+tap_cases = {}
+for line in (data / "tap_offload.txt").read_text().splitlines():
+    kind, value = line.split()
+    if kind == "case":
+        case = tap_cases.setdefault(value, {"out": []})
+    elif kind == "out":
+        case["out"].append(bytes.fromhex(value))
+    else:
+        case[kind] = bytes.fromhex(value)
+offload_seeds = {}
+for name, case in tap_cases.items():
+    offload_seeds[f"{name}-batch"] = b"\0" + struct.pack("!H", 1500) + b"".join(
+        struct.pack("!H", len(frame)) + frame for frame in case["out"])
+    # What kernel GRO or a kernel gretap peer hands over: the frame with its checksum open.
+    offload_seeds[f"{name}-open"] = b"\0" + struct.pack("!H", 1500) + struct.pack(
+        "!H", len(case["frame"])) + case["frame"]
+    offload_seeds[f"{name}-frame"] = b"\1" + case["vnet"] + case["frame"]
+
 corpora = {
     "dhcp6_parse_fuzz": {f"kea-{name}": body for name, body in captures.items()},
     "dhcp6_client_fuzz": client_seeds,
+    "offload_fuzz": offload_seeds,
 }
 out = pathlib.Path(sys.argv[1])
 for target, seeds in corpora.items():

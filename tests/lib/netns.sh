@@ -131,6 +131,93 @@ settle() {
   done
 }
 
+# Traffic whose every byte or checksum is checked, for the frame rewriters (TAP offloads, MSS
+# clamping) and the datapaths they run on.
+# tcp_transfer FROM_NS TO_NS DEST BYTES: "SENT_SHA256 RECEIVED_SHA256" of random bytes over TCP
+# (port 5303).
+tcp_transfer() {
+  local log=$WORKDIR/sha-server-$RANDOM.log
+  bg_in "$2" "$log" python3 -c '
+import hashlib, socket
+s = socket.socket(socket.AF_INET6)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::", 5303))
+s.listen(1)
+print("listening", flush=True)
+c, _ = s.accept()
+h = hashlib.sha256()
+while data := c.recv(1 << 20):
+    h.update(data)
+print(h.hexdigest(), flush=True)'
+  local server=$BG_PID sent
+  wait_for 5 grep -q listening "$log" || return 1
+  sent=$(ip netns exec "$1" timeout 60 python3 -c '
+import hashlib, os, socket, sys
+data = os.urandom(int(sys.argv[2]))
+c = socket.create_connection((sys.argv[1], 5303), timeout=30)
+c.sendall(data)
+c.close()
+print(hashlib.sha256(data).hexdigest())' "$3" "$4") || return 1
+  wait "$server" 2>/dev/null
+  echo "$sent $(sed -n 2p "$log")"
+}
+intact_transfer() {  # intact_transfer FROM_NS TO_NS DEST BYTES
+  local hashes
+  hashes=$(tcp_transfer "$@")
+  echo "sent and received: $hashes"
+  [ -n "${hashes#* }" ] && [ "${hashes% *}" = "${hashes#* }" ]
+}
+# udp_delivery FROM_NS TO_NS DEST: "RECEIVED SENT" of 200 datagrams of 1 to 1400 bytes, each
+# received only if its checksum holds.
+udp_delivery() {
+  local log=$WORKDIR/udp-server-$RANDOM.log
+  bg_in "$2" "$log" python3 -c '
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(("::", 5304))
+s.settimeout(3)
+print("listening", flush=True)
+n = 0
+try:
+    while True:
+        s.recv(2048)
+        n += 1
+except socket.timeout:
+    print(n, flush=True)'
+  local server=$BG_PID sent
+  wait_for 5 grep -q listening "$log" || return 1
+  sent=$(ip netns exec "$1" python3 -c '
+import socket, sys, time
+family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(family, socket.SOCK_DGRAM)
+sizes = range(1, 1401, 7)
+for size in sizes:
+    s.sendto(bytes(i % 251 for i in range(size)), (sys.argv[1], 5304))
+    time.sleep(0.002)
+print(len(sizes))' "$3") || return 1
+  wait "$server" 2>/dev/null
+  echo "$(sed -n 2p "$log") $sent"
+}
+all_delivered() {  # all_delivered FROM_NS TO_NS DEST
+  local counts
+  counts=$(udp_delivery "$@")
+  echo "received and sent: $counts"
+  [ -n "${counts#* }" ] && [ "${counts% *}" = "${counts#* }" ]
+}
+# checksum_errors NS: the counters of segments the namespace's kernel dropped for a bad checksum.
+checksum_errors() {
+  ip netns exec "$1" nstat -saz TcpInCsumErrors UdpInCsumErrors Udp6InCsumErrors |
+    awk 'NR > 1 && $1 ~ /InCsumErrors$/ {printf "%s%s=%s", sep, $1, $2; sep = " "}'
+}
+# no_new_checksum_errors BEFORE NS...: the namespaces' checksum_errors are still BEFORE, as
+# "NS: COUNTERS" lines.
+no_new_checksum_errors() {
+  local before=$1 now ns
+  shift
+  now=$(for ns in "$@"; do echo "$ns: $(checksum_errors "$ns")"; done)
+  printf 'before:\n%s\nnow:\n%s\n' "$before" "$now"
+  [ "$now" = "$before" ]
+}
 # snapshot NS: links, addresses and bridge ports, without counters or running timers, for
 # "exactly as before" comparisons.
 snapshot() {

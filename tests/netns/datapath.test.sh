@@ -5,8 +5,9 @@
 # inside WireGuard), with and without a GRE key, over IPv4 and IPv6 GRE endpoints; a mismatched
 # key passes nothing and is counted; without fragmentation oversized frames are counted as send
 # errors; with --clamp-mss TCP negotiates an MSS whose segments cross WireGuard unfragmented;
-# removing and re-adding a tunnel under traffic and restarting the driver re-attach to the
-# persistent TAP.
+# TCP cut from TSO frames and merged for the far TAP arrives intact both ways, and UDP whose
+# checksum the TAP left open arrives with a right one; removing and re-adding a tunnel under
+# traffic and restarting the driver re-attach to the persistent TAP.
 # shellcheck source=tests/lib/netns.sh
 source "$(dirname "$0")/../lib/netns.sh"
 l2wg_test_init
@@ -197,6 +198,31 @@ check "MSS clamp over IPv6 GRE with key: a bulk TCP transfer leaves no fragment"
   test "$(bulk_fragments 6 2001:db8:31::2)" -eq 0
 stop_pair
 for ns in "$NSA" "$NSB"; do ip netns exec "$ns" sysctl -qw net.ipv4.tcp_timestamps=1; done
+
+# TAP offloads: the kernel hands the datapath TSO frames and leaves checksums open, and the far
+# side merges what arrives into larger frames for its TAP. Whatever is cut and merged must come
+# out intact: a merged frame's checksum is the kernel's to trust, so only comparing the bytes
+# shows that the payloads were put together right.
+ERRORS_BEFORE=$(for ns in "$NSA" "$NSB"; do echo "$ns: $(checksum_errors "$ns")"; done)
+start_pair 4 "--clamp-mss --key 9" "--clamp-mss --key 9"
+for dest in 198.51.100.2 2001:db8:31::2; do
+  check "offloads: 16 MB of TCP from A to $dest arrive intact" \
+    intact_transfer "$NSA" "$NSB" "$dest" 16000000
+done
+check "offloads: 16 MB of TCP from B to A arrive intact" \
+  intact_transfer "$NSB" "$NSA" 198.51.100.1 16000000
+check "offloads: A cut TSO frames from its TAP into segments" \
+  counter_positive "$LOG_A" "$PID_A" segmented_out
+check "offloads: B merged segments for its TAP" counter_positive "$LOG_B" "$PID_B" coalesced_in
+check "offloads: B cut TSO frames for the way back" counter_positive "$LOG_B" "$PID_B" segmented_out
+check "offloads: A merged segments for its TAP" counter_positive "$LOG_A" "$PID_A" coalesced_in
+check "offloads: IPv4 UDP with checksums left to the datapath all arrive" \
+  all_delivered "$NSA" "$NSB" 198.51.100.2
+check "offloads: IPv6 UDP with checksums left to the datapath all arrive" \
+  all_delivered "$NSA" "$NSB" 2001:db8:31::2
+check "offloads: no checksum error on either side" \
+  no_new_checksum_errors "$ERRORS_BEFORE" "$NSA" "$NSB"
+stop_pair
 
 # Without fragmentation a 1514-byte frame plus 24 bytes of IPv4 and GRE exceeds wireguard-go's
 # MTU of 1420: the datapath refuses to send it and counts it.

@@ -27,7 +27,9 @@ void print(const l2wg::dp::Counters& c) {
   std::cout << "frames_out=" << c.frames_out << " frames_in=" << c.frames_in
             << " bytes_out=" << c.bytes_out << " bytes_in=" << c.bytes_in
             << " malformed_in=" << c.malformed_in << " wrong_key_in=" << c.wrong_key_in
-            << " send_errors=" << c.send_errors << " mss_clamped=" << c.mss_clamped << std::endl;
+            << " send_errors=" << c.send_errors << " mss_clamped=" << c.mss_clamped
+            << " segmented_out=" << c.segmented_out << " coalesced_in=" << c.coalesced_in
+            << std::endl;
 }
 
 uint32_t interface_mtu(const std::string& name) {
@@ -54,6 +56,7 @@ int main(int argc, char** argv) {
   bool no_fragment = false;
   bool clamp_mss = false;
   unsigned workers = 2;
+  uint32_t tap_mtu = 1500;
   app.add_option("--tap", tap, "TAP name")->required();
   app.add_option("--wg", wireguard, "WireGuard interface")->required();
   app.add_option("--local", local, "local inner address")->required();
@@ -63,6 +66,9 @@ int main(int argc, char** argv) {
   app.add_flag("--clamp-mss", clamp_mss,
                "clamp TCP's MSS to fit the WireGuard MTU, as MTU=auto does in the daemon");
   app.add_option("--workers", workers, "worker threads");
+  app.add_option("--tap-mtu", tap_mtu,
+                 "the MTU the tap is given (segments merged by the kernel "
+                 "are cut to fit it)");
   CLI11_PARSE(app, argc, argv);
 
   // Blocked before the workers start, so that only sigwait below sees them.
@@ -78,7 +84,8 @@ int main(int argc, char** argv) {
                               .remote = parse_address(remote, "--remote"),
                               .key = key,
                               .fragment = !no_fragment,
-                              .mss_clamp_mtu = std::nullopt};
+                              .mss_clamp_mtu = std::nullopt,
+                              .tap_mtu = tap_mtu};
     if (clamp_mss) {
       const uint32_t wg_mtu = interface_mtu(wireguard);
       spec.mss_clamp_mtu = l2wg::gre::plan(l2wg::gre::DatapathChoice::Userspace, {},

@@ -2,6 +2,9 @@
 // project's CI host): a persistent TAP per tunnel and a raw GRE socket (IPv4 or IPv6) bound to the
 // WireGuard device, wire-compatible with kernel gretap. A fixed pool of worker threads moves
 // frames with batched I/O however many tunnels exist; the control thread only adds and removes.
+// The TAP runs with TSO and checksum offloads (offload.h): the kernel hands over TCP frames of up
+// to 64 KiB, which leave as ordinary segments, and TCP segments received in one batch reach the
+// TAP merged.
 #pragma once
 
 #include <cstdint>
@@ -23,17 +26,22 @@ struct TunnelSpec {
   // Clamp the MSS of TCP SYNs in both directions to what fits an IP packet of this size (see
   // mss::clamp), so that full TCP segments need no fragmentation; nullopt: no clamping.
   std::optional<uint32_t> mss_clamp_mtu;
+  // The tap's MTU. With mss_clamp_mtu, the most a TCP segment from the peer carries: segments the
+  // kernel merged before the datapath got them go up to the TAP to be cut to that size again.
+  uint32_t tap_mtu = 1500;
 };
 
 struct Counters {
-  uint64_t frames_out = 0;     // tap → GRE
-  uint64_t frames_in = 0;      // GRE → tap
-  uint64_t bytes_out = 0;
+  uint64_t frames_out = 0;     // tap → GRE: GRE packets sent (a TSO frame sends several)
+  uint64_t frames_in = 0;      // GRE → tap: GRE packets delivered (merged or not)
+  uint64_t bytes_out = 0;      // of the Ethernet frames in those packets
   uint64_t bytes_in = 0;
   uint64_t malformed_in = 0;   // GRE packets dropped: bad header, wrong protocol
   uint64_t wrong_key_in = 0;   // GRE packets for another key
   uint64_t send_errors = 0;    // e.g. EMSGSIZE with fragmentation forbidden
   uint64_t mss_clamped = 0;    // TCP SYNs (either direction) whose MSS was lowered
+  uint64_t segmented_out = 0;  // TSO frames from the TAP cut into segments
+  uint64_t coalesced_in = 0;   // GRE packets that reached the TAP merged with others
 
   bool operator==(const Counters&) const = default;
 };
