@@ -24,7 +24,7 @@ uint64_t add(std::span<const uint8_t> data, uint64_t sum) {
   }
   add_carried(even, odd);
   uint8_t tail[16] = {};  // the rest, padded with zeros to whole words
-  std::memcpy(tail, p, left);
+  if (left) std::memcpy(tail, p, left);  // an empty span's data() may be null
   for (size_t at = 0; at < left; at += 8) {
     uint64_t word;
     std::memcpy(&word, tail + at, sizeof word);
