@@ -84,6 +84,38 @@ std::optional<Transport> locate_transport(std::span<const uint8_t> frame, std::s
   return t;
 }
 
+// open_checksum() of a frame already located.
+std::optional<VnetHeader> open_checksum_of(std::span<const uint8_t> frame, const Transport& t,
+                                           uint32_t segment_mtu) {
+  if (t.protocol != tcp::kProtocol && t.protocol != udp::kProtocol) return std::nullopt;
+  // Padding would be summed as data: Linux never pads what it leaves open.
+  if (t.network_offset + t.ip_length != frame.size() || t.ip_length < t.offset - t.network_offset)
+    return std::nullopt;
+  const bool is_tcp = t.protocol == tcp::kProtocol;
+  const size_t transport_length = frame.size() - t.offset;
+  const size_t field = is_tcp ? tcp::kChecksum : udp::kChecksum;
+  if (transport_length < (is_tcp ? tcp::kHeader : udp::kHeader)) return std::nullopt;
+  const auto ip = frame.subspan(t.network_offset, t.offset - t.network_offset);
+  const uint64_t pseudo = pseudo_header_sum(ip, t.ipv6, transport_length, t.protocol);
+  if (get_be16(&frame[t.offset + field]) != checksum::fold(pseudo)) return std::nullopt;
+  VnetHeader vnet{.flags = VnetHeader::kNeedsChecksum,
+                  .checksum_start = static_cast<uint16_t>(t.offset),
+                  .checksum_offset = static_cast<uint16_t>(field)};
+  if (!is_tcp) return vnet;
+  const size_t tcp_header = tcp::header_length(&frame[t.offset]);
+  if (tcp_header < tcp::kHeader || tcp_header > transport_length) return std::nullopt;
+  // Tags cross the tunnel too, as MSS clamping counts them.
+  const size_t tags = (t.network_offset - ethernet::kHeader) / ethernet::kVlanTag;
+  const size_t headers = t.offset - t.network_offset + tcp_header + tags * ethernet::kVlanTag;
+  const size_t payload = transport_length - tcp_header;
+  if (segment_mtu > headers && payload > segment_mtu - headers) {
+    vnet.gso_type = t.ipv6 ? VnetHeader::kGsoTcpV6 : VnetHeader::kGsoTcpV4;
+    vnet.gso_size = static_cast<uint16_t>(segment_mtu - headers);
+    vnet.header_length = static_cast<uint16_t>(t.offset + tcp_header);
+  }
+  return vnet;
+}
+
 }  // namespace
 
 VnetHeader VnetHeader::parse(std::span<const uint8_t, kSize> bytes) {
@@ -119,35 +151,8 @@ std::optional<std::string_view> complete_checksum(const VnetHeader& vnet,
 
 std::optional<VnetHeader> open_checksum(std::span<const uint8_t> frame, uint32_t segment_mtu) {
   std::string_view ignored;
-  const auto t = locate_transport(frame, ignored);
-  if (!t || (t->protocol != tcp::kProtocol && t->protocol != udp::kProtocol)) return std::nullopt;
-  // Padding would be summed as data: Linux never pads what it leaves open.
-  if (t->network_offset + t->ip_length != frame.size() ||
-      t->ip_length < t->offset - t->network_offset)
-    return std::nullopt;
-  const bool is_tcp = t->protocol == tcp::kProtocol;
-  const size_t transport_length = frame.size() - t->offset;
-  const size_t field = is_tcp ? tcp::kChecksum : udp::kChecksum;
-  if (transport_length < (is_tcp ? tcp::kHeader : udp::kHeader)) return std::nullopt;
-  const auto ip = frame.subspan(t->network_offset, t->offset - t->network_offset);
-  const uint64_t pseudo = pseudo_header_sum(ip, t->ipv6, transport_length, t->protocol);
-  if (get_be16(&frame[t->offset + field]) != checksum::fold(pseudo)) return std::nullopt;
-  VnetHeader vnet{.flags = VnetHeader::kNeedsChecksum,
-                  .checksum_start = static_cast<uint16_t>(t->offset),
-                  .checksum_offset = static_cast<uint16_t>(field)};
-  if (!is_tcp) return vnet;
-  const size_t tcp_header = tcp::header_length(&frame[t->offset]);
-  if (tcp_header < tcp::kHeader || tcp_header > transport_length) return std::nullopt;
-  // Tags cross the tunnel too, as MSS clamping counts them.
-  const size_t tags = (t->network_offset - ethernet::kHeader) / ethernet::kVlanTag;
-  const size_t headers = t->offset - t->network_offset + tcp_header + tags * ethernet::kVlanTag;
-  const size_t payload = transport_length - tcp_header;
-  if (segment_mtu > headers && payload > segment_mtu - headers) {
-    vnet.gso_type = t->ipv6 ? VnetHeader::kGsoTcpV6 : VnetHeader::kGsoTcpV4;
-    vnet.gso_size = static_cast<uint16_t>(segment_mtu - headers);
-    vnet.header_length = static_cast<uint16_t>(t->offset + tcp_header);
-  }
-  return vnet;
+  const auto transport = locate_transport(frame, ignored);
+  return transport ? open_checksum_of(frame, *transport, segment_mtu) : std::nullopt;
 }
 
 std::optional<Segmenter> Segmenter::prepare(const VnetHeader& vnet, std::span<const uint8_t> frame,
@@ -281,32 +286,16 @@ bool same_headers(std::span<const uint8_t> a, std::span<const uint8_t> b, size_t
          equal(th + 14, th + tcp::kChecksum) && equal(th + 18, header_size);
 }
 
-// Locates the TCP segment of `frame`, or nullopt for anything coalescing leaves alone (tagged
-// frames, IPv4 options, IPv6 extension headers, fragments, truncation).
-std::optional<TcpSegment> locate_tcp(std::span<const uint8_t> frame) {
-  if (frame.size() < ethernet::kHeader) return std::nullopt;
-  const uint16_t type = get_be16(&frame[ethernet::kType]);
-  const auto packet = frame.subspan(ethernet::kHeader);
-  TcpSegment c;
-  size_t ip_length = 0;  // the IP packet's own length, header included
-  if (type == ethernet::kTypeIpv4) {
-    if (packet.size() < ipv4::kHeader || packet[0] != 0x45 ||
-        packet[ipv4::kProtocol] != tcp::kProtocol ||
-        (get_be16(&packet[ipv4::kFragment]) & ipv4::kFragmentBits))
-      return std::nullopt;
-    ip_length = get_be16(&packet[ipv4::kTotalLength]);
-    c.ip_id = get_be16(&packet[ipv4::kId]);
-    c.tcp_offset = ethernet::kHeader + ipv4::kHeader;
-  } else if (type == ethernet::kTypeIpv6) {
-    if (packet.size() < ipv6::kHeader || packet[0] >> 4 != 6 ||
-        packet[ipv6::kNextHeader] != tcp::kProtocol)
-      return std::nullopt;
-    c.ipv6 = true;
-    ip_length = ipv6::kHeader + get_be16(&packet[ipv6::kPayloadLength]);
-    c.tcp_offset = ethernet::kHeader + ipv6::kHeader;
-  } else {
+// The TCP segment of a located frame, or nullopt for anything coalescing leaves alone (tagged
+// frames, IPv4 options, IPv6 extension headers, truncation).
+std::optional<TcpSegment> locate_tcp(std::span<const uint8_t> frame, const Transport& t) {
+  if (t.protocol != tcp::kProtocol || t.network_offset != ethernet::kHeader ||
+      t.offset != ethernet::kHeader + (t.ipv6 ? ipv6::kHeader : ipv4::kHeader))
     return std::nullopt;
-  }
+  const auto packet = frame.subspan(ethernet::kHeader);
+  TcpSegment c{.ipv6 = t.ipv6, .tcp_offset = t.offset};
+  if (!c.ipv6) c.ip_id = get_be16(&packet[ipv4::kId]);
+  const size_t ip_length = t.ip_length;  // the IP packet's own length, header included
   if (ip_length > packet.size() || ip_length < c.tcp_offset - ethernet::kHeader + tcp::kHeader)
     return std::nullopt;
   const size_t tcp_header = tcp::header_length(&frame[c.tcp_offset]);
@@ -353,10 +342,12 @@ void Coalescer::add(std::span<uint8_t> frame) {
   const size_t index = frames_.size();
   frames_.push_back(frame);
   next_.push_back(kNone);
-  auto segment = locate_tcp(frame);
+  std::string_view ignored;
+  const auto transport = locate_transport(frame, ignored);
+  auto segment = transport ? locate_tcp(frame, *transport) : std::nullopt;
   // A checksum left open was never computed: there is nothing to verify, and the frame already
   // is what the kernel would merge, or nothing to merge.
-  const auto open = open_checksum(frame, segment_mtu_);
+  const auto open = transport ? open_checksum_of(frame, *transport, segment_mtu_) : std::nullopt;
   if (segment && segment->eligible && !open) segment->mergeable = checksums_hold(frame, *segment);
   // Can `segment` extend `group`, the newest group of its flow?
   auto extends = [&](const Group& group) {
