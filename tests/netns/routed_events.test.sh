@@ -73,6 +73,10 @@ ra_none() {
   local found
   if found=$(ra_find "$1" "$2"); then echo "an RA $found s after: $2"; return 1; fi
 }
+# ra_all_since SINCE: every RA captured after SINCE, as `ras` prints them.
+ra_all_since() {
+  ras | python3 -c 'import json, sys; print("".join(l for l in sys.stdin if json.loads(l)["t"] > float(sys.argv[1])), end="")' "$1"
+}
 at_most() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 <= b + 0) exit 0; print a " > " b; exit 1 }'; }
 in_net() { python3 -c 'import ipaddress, sys; a, b = map(ipaddress.ip_network, sys.argv[1:3]); sys.exit(not (a.prefixlen == int(sys.argv[3]) and a.subnet_of(b)))' "$1" "$2" "$3"; }
 # mentions PREFIX: stdin names an address or prefix overlapping PREFIX (prints those lines).
@@ -262,7 +266,14 @@ check "Kea hears the Release of $DP2" wait_for 10 grep -q DHCP6_RELEASE_PD "$WOR
 no_delegated_prefix() { [ "$(chain_prop dorm DelegatedPrefixes)" = 'a(stt) 0' ]; }
 check "DelegatedPrefixes is empty" wait_for 5 no_delegated_prefix
 check "an RA carried $LANP2 at lifetimes 0" wait_for 5 ra_find "$released" "pio('$LANP2') == [0, 0]"
-check "the host's address in $LANP2 is deprecated" wait_for 5 chain_host_address_in "$LANP2" deprecated
+# On failure: what the host holds, and every RA it saw since the release.
+deprecated_after_release() {
+  wait_for 5 chain_host_address_in "$1" deprecated && return
+  ip -n "$H" -6 addr show dev "$CHAIN_HOST_IF" scope global
+  ra_all_since "$released"
+  return 1
+}
+check "the host's address in $LANP2 is deprecated" deprecated_after_release "$LANP2"
 check "nothing of $DP2 is left in the dorm (addresses, routes of every table, rules)" \
   wait_for 5 nothing_of "$DP2"
 check "the tunnel itself stays" chain_wait_state dorm dorm up 5
