@@ -104,9 +104,9 @@ std::optional<VnetHeader> open_checksum_of(std::span<const uint8_t> frame, const
   if (!is_tcp) return vnet;
   const size_t tcp_header = tcp::header_length(&frame[t.offset]);
   if (tcp_header < tcp::kHeader || tcp_header > transport_length) return std::nullopt;
-  // Tags cross the tunnel too, as MSS clamping counts them.
-  const size_t tags = (t.network_offset - ethernet::kHeader) / ethernet::kVlanTag;
-  const size_t headers = t.offset - t.network_offset + tcp_header + tags * ethernet::kVlanTag;
+  // Everything past the Ethernet header counts against the IP MTU: the tags cross the tunnel
+  // too, as MSS clamping counts them.
+  const size_t headers = t.offset - ethernet::kHeader + tcp_header;
   const size_t payload = transport_length - tcp_header;
   if (segment_mtu > headers && payload > segment_mtu - headers) {
     vnet.gso_type = t.ipv6 ? VnetHeader::kGsoTcpV6 : VnetHeader::kGsoTcpV4;
