@@ -133,11 +133,50 @@ settle() {
 
 # Traffic whose every byte or checksum is checked, for the frame rewriters (TAP offloads, MSS
 # clamping) and the datapaths they run on.
+# serve NS PYTHON: starts a one-shot server in NS that prints "listening" once it listens, then
+# its answer, and returns once it listens. served then waits for it and sets SERVED to the answer
+# (from the same shell: `wait` knows only that shell's children). After a failed client, unserve
+# stops the server, which would wait for it forever: called in a command substitution, the
+# server is not registered for the EXIT trap, so every way out must end it.
+serve() {
+  SERVER_LOG=$WORKDIR/server-$RANDOM.log
+  bg_in "$1" "$SERVER_LOG" python3 -c "$2"
+  SERVER_PID=$BG_PID
+  wait_for 5 grep -q listening "$SERVER_LOG" || { unserve; return 1; }
+}
+served() {
+  wait "$SERVER_PID" 2>/dev/null
+  SERVED=$(sed -n 2p "$SERVER_LOG")
+}
+unserve() { stop_pid "$SERVER_PID"; }
+
+# tcp_mss FROM_NS TO_NS DEST: "CLIENT SERVER", the MSS a TCP connection from FROM_NS to DEST in
+# TO_NS ends up with on each side (with timestamps off, TCP_MAXSEG is exactly the MSS negotiated).
+tcp_mss() {
+  serve "$2" '
+import socket
+s = socket.socket(socket.AF_INET6)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::", 5301))
+s.listen(1)
+print("listening", flush=True)
+c, _ = s.accept()
+print(c.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG), flush=True)
+c.recv(1)' || return 1
+  local client
+  client=$(ip netns exec "$1" timeout 10 python3 -c '
+import socket, sys
+c = socket.create_connection((sys.argv[1], 5301), timeout=5)
+print(c.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG))
+c.send(b"x")' "$3") || { unserve; return 1; }
+  served
+  echo "$client $SERVED"
+}
+
 # tcp_transfer FROM_NS TO_NS DEST BYTES: "SENT_SHA256 RECEIVED_SHA256" of random bytes over TCP
 # (port 5303).
 tcp_transfer() {
-  local log=$WORKDIR/sha-server-$RANDOM.log
-  bg_in "$2" "$log" python3 -c '
+  serve "$2" '
 import hashlib, socket
 s = socket.socket(socket.AF_INET6)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -148,18 +187,17 @@ c, _ = s.accept()
 h = hashlib.sha256()
 while data := c.recv(1 << 20):
     h.update(data)
-print(h.hexdigest(), flush=True)'
-  local server=$BG_PID sent
-  wait_for 5 grep -q listening "$log" || return 1
+print(h.hexdigest(), flush=True)' || return 1
+  local sent
   sent=$(ip netns exec "$1" timeout 60 python3 -c '
 import hashlib, os, socket, sys
 data = os.urandom(int(sys.argv[2]))
 c = socket.create_connection((sys.argv[1], 5303), timeout=30)
 c.sendall(data)
 c.close()
-print(hashlib.sha256(data).hexdigest())' "$3" "$4") || return 1
-  wait "$server" 2>/dev/null
-  echo "$sent $(sed -n 2p "$log")"
+print(hashlib.sha256(data).hexdigest())' "$3" "$4") || { unserve; return 1; }
+  served
+  echo "$sent $SERVED"
 }
 intact_transfer() {  # intact_transfer FROM_NS TO_NS DEST BYTES
   local hashes
@@ -170,8 +208,7 @@ intact_transfer() {  # intact_transfer FROM_NS TO_NS DEST BYTES
 # udp_delivery FROM_NS TO_NS DEST: "RECEIVED SENT" of 200 datagrams of 1 to 1400 bytes, each
 # received only if its checksum holds.
 udp_delivery() {
-  local log=$WORKDIR/udp-server-$RANDOM.log
-  bg_in "$2" "$log" python3 -c '
+  serve "$2" '
 import socket
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 s.bind(("::", 5304))
@@ -183,9 +220,8 @@ try:
         s.recv(2048)
         n += 1
 except socket.timeout:
-    print(n, flush=True)'
-  local server=$BG_PID sent
-  wait_for 5 grep -q listening "$log" || return 1
+    print(n, flush=True)' || return 1
+  local sent
   sent=$(ip netns exec "$1" python3 -c '
 import socket, sys, time
 family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
@@ -194,9 +230,9 @@ sizes = range(1, 1401, 7)
 for size in sizes:
     s.sendto(bytes(i % 251 for i in range(size)), (sys.argv[1], 5304))
     time.sleep(0.002)
-print(len(sizes))' "$3") || return 1
-  wait "$server" 2>/dev/null
-  echo "$(sed -n 2p "$log") $sent"
+print(len(sizes))' "$3") || { unserve; return 1; }
+  served
+  echo "$SERVED $sent"
 }
 all_delivered() {  # all_delivered FROM_NS TO_NS DEST
   local counts

@@ -122,32 +122,6 @@ done
 for ns in "$NSA" "$NSB"; do ip netns exec "$ns" sysctl -qw net.ipv4.tcp_timestamps=0; done
 WG_MTU=$(ip -n "$NSA" -j link show "$WGA" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["mtu"])')
 
-# tcp_mss ADDRESS: "CLIENT SERVER", the MSS a TCP connection from A to ADDRESS on B ends up with
-# on each side.
-tcp_mss() {
-  local log=$WORKDIR/mss-server-$RANDOM.log
-  bg_in "$NSB" "$log" python3 -c '
-import socket
-s = socket.socket(socket.AF_INET6)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("::", 5301))
-s.listen(1)
-print("listening", flush=True)
-c, _ = s.accept()
-print(c.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG), flush=True)
-c.recv(1)'
-  local server=$BG_PID
-  wait_for 5 grep -q listening "$log" || return 1
-  local client
-  client=$(ip netns exec "$NSA" timeout 10 python3 -c '
-import socket, sys
-c = socket.create_connection((sys.argv[1], 5301), timeout=5)
-print(c.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG))
-c.send(b"x")' "$1") || return 1
-  wait "$server" 2>/dev/null
-  echo "$client $(sed -n 2p "$log")"
-}
-
 # ip_fragments NS FAMILY: fragments the namespace's IP (4) or IPv6 (6) stack has created so far.
 ip_fragments() {
   ip netns exec "$1" nstat -saz "$([ "$2" = 4 ] && echo IpFragCreates || echo Ip6FragCreates)" |
@@ -174,9 +148,9 @@ start_pair 4 "--clamp-mss"
 check "MSS clamp: the driver reports the clamp for WireGuard MTU $WG_MTU" \
   grep -q "^mss_clamp_mtu=$((WG_MTU - 38)) ipv4_mss=$CLAMP4 ipv6_mss=$CLAMP6 " "$LOG_A"
 check "MSS clamp: TCP over IPv4 negotiates $CLAMP4 on both ends" \
-  test "$(tcp_mss 198.51.100.2)" = "$CLAMP4 $CLAMP4"
+  test "$(tcp_mss "$NSA" "$NSB" 198.51.100.2)" = "$CLAMP4 $CLAMP4"
 check "MSS clamp: TCP over IPv6 negotiates $CLAMP6 on both ends" \
-  test "$(tcp_mss 2001:db8:31::2)" = "$CLAMP6 $CLAMP6"
+  test "$(tcp_mss "$NSA" "$NSB" 2001:db8:31::2)" = "$CLAMP6 $CLAMP6"
 check "MSS clamp: A counted the SYNs it clamped, both ways" \
   test "$(counter "$LOG_A" "$PID_A" mss_clamped)" -ge 4
 check "MSS clamp: a bulk TCP transfer leaves no fragmented outer packet" \
@@ -186,14 +160,14 @@ check "MSS clamp: 1500-byte pings still cross (fragmented)" \
 stop_pair
 # The same transfer without clamping fragments every full segment: the check above means something.
 start_pair 4
-check "no MSS clamp: TCP keeps the tap's 1460" test "$(tcp_mss 198.51.100.2)" = "1460 1460"
+check "no MSS clamp: TCP keeps the tap's 1460" test "$(tcp_mss "$NSA" "$NSB" 198.51.100.2)" = "1460 1460"
 check "no MSS clamp: a bulk TCP transfer fragments" test "$(bulk_fragments 4 198.51.100.2)" -gt 1000
 stop_pair
 # GRE over IPv6 with a key: 40 + 8 + 14 bytes below the WireGuard MTU.
 CLAMP6=$((WG_MTU - 62 - 60))
 start_pair 6 "--clamp-mss --key 7" "--clamp-mss --key 7"
 check "MSS clamp over IPv6 GRE with key: TCP over IPv6 negotiates $CLAMP6" \
-  test "$(tcp_mss 2001:db8:31::2)" = "$CLAMP6 $CLAMP6"
+  test "$(tcp_mss "$NSA" "$NSB" 2001:db8:31::2)" = "$CLAMP6 $CLAMP6"
 check "MSS clamp over IPv6 GRE with key: a bulk TCP transfer leaves no fragment" \
   test "$(bulk_fragments 6 2001:db8:31::2)" -eq 0
 stop_pair
