@@ -1,17 +1,16 @@
-// l2wgd: the l2wg daemon. One thread polls the bus, rtnetlink, a timer, signals and routed mode's
-// sockets and timers (DHCPv6 clients, Router Advertisements); the userspace datapath runs its own
-// workers. SIGTERM/SIGINT leave the data plane in place (a restart adopts
-// it); SIGHUP re-reads the config directory.
+// l2wgd: the l2wg daemon. One thread polls the bus and the EventLoop, on which rtnetlink, the peer
+// poll, signals and routed mode's sockets and timers (DHCPv6 clients, Router Advertisements) are
+// registered; the userspace datapath runs its own workers. SIGTERM/SIGINT leave the data plane in
+// place (a restart adopts it); SIGHUP re-reads the config directory.
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
-#include <sys/timerfd.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
-#include <vector>
 #include <cstring>
 #include <cstdlib>
+#include <optional>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/systemd_sink.h>
 #include <spdlog/spdlog.h>
@@ -25,7 +24,7 @@
 
 namespace {
 
-constexpr int kPeerPollSeconds = 5;
+constexpr uint64_t kPeerPoll_us = 5'000'000;
 
 void setup_logging(const std::string& level) {
   // Under systemd, stderr is already the journal (JOURNAL_STREAM); the systemd sink keeps levels.
@@ -58,14 +57,6 @@ void raise_open_file_limit() {
   }
 }
 
-l2wg::UniqueFd make_timer_fd(int seconds) {
-  l2wg::UniqueFd fd(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
-  if (!fd) l2wg::throw_errno("timerfd", errno, l2wg::ErrorCode::Io);
-  itimerspec spec{{seconds, 0}, {seconds, 0}};
-  timerfd_settime(fd.get(), 0, &spec, nullptr);
-  return fd;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -93,49 +84,49 @@ int main(int argc, char** argv) {
     auto router_advertisements = l2wg::routed::make_lan_ra_factory(*clock, *random);
     options.routed = {prefix_delegation.get(), router_advertisements.get()};
     l2wg::dp::Datapath datapath;
-    l2wg::TunnelManager manager(*netlink, *wireguard, datapath, *clock, options);
+    l2wg::EpollLoop loop;
+    l2wg::TunnelManager manager(*netlink, *wireguard, datapath, *clock, loop, options);
     l2wg::nl::LinkWatcher watcher(*netlink);
     manager.restore();
     manager.reload();
     l2wg::BusService bus(manager, L2WG_VERSION);
     bus.request_name();
-    auto timer = make_timer_fd(kPeerPollSeconds);
+
+    auto link_events = loop.add(watcher.fd(), [&] { manager.handle(watcher.read_events()); });
+    std::unique_ptr<l2wg::EventLoop::Timer> peer_poll;
+    peer_poll = loop.add_timer([&] {
+      manager.poll_peers();
+      peer_poll->arm(clock->monotonic_us() + kPeerPoll_us);
+    });
+    peer_poll->arm(clock->monotonic_us() + kPeerPoll_us);
+    std::optional<int> exit_signal;
+    auto signal_events = loop.add(signals.get(), [&] {
+      signalfd_siginfo info;
+      while (!exit_signal && read(signals.get(), &info, sizeof info) == sizeof info) {
+        if (info.ssi_signo == SIGHUP) {
+          spdlog::info("SIGHUP: re-reading {}", config_dir);
+          manager.reload();
+        } else {
+          exit_signal = static_cast<int>(info.ssi_signo);
+        }
+      }
+    });
     spdlog::info("l2wgd {} ready: {} tunnel(s) from {}", L2WG_VERSION, manager.list().size(),
                  config_dir);
 
-    for (;;) {
+    while (!exit_signal) {
+      // The bus asks for different events and timeouts as its queues change: it is polled beside
+      // the loop rather than registered on it.
       const auto bus_poll = bus.poll_data();
-      std::vector<pollfd> fds = {{bus_poll.fd, bus_poll.events, 0},
-                                 {watcher.fd(), POLLIN, 0},
-                                 {timer.get(), POLLIN, 0},
-                                 {signals.get(), POLLIN, 0}};
-      constexpr size_t kRoutedFds = 4;  // the manager's own, after the four above
-      for (int fd : manager.fds()) fds.push_back({fd, POLLIN, 0});
-      if (poll(fds.data(), fds.size(), bus_poll.timeout_ms) < 0 && errno != EINTR)
+      pollfd fds[] = {{bus_poll.fd, bus_poll.events, 0}, {loop.fd(), POLLIN, 0}};
+      if (poll(fds, 2, bus_poll.timeout_ms) < 0 && errno != EINTR)
         l2wg::throw_errno("poll", errno, l2wg::ErrorCode::Io);
-      // Before anything else can add or remove a tunnel and so close one of these fds.
-      for (size_t i = kRoutedFds; i < fds.size(); ++i)
-        if (fds[i].revents) manager.handle_fd(fds[i].fd);
-      if (fds[1].revents) manager.handle(watcher.read_events());
-      if (fds[2].revents) {
-        uint64_t expirations;
-        if (read(timer.get(), &expirations, sizeof expirations) > 0) manager.poll_peers();
-      }
-      if (fds[3].revents) {
-        signalfd_siginfo info;
-        while (read(signals.get(), &info, sizeof info) == sizeof info) {
-          if (info.ssi_signo == SIGHUP) {
-            spdlog::info("SIGHUP: re-reading {}", config_dir);
-            manager.reload();
-          } else {
-            spdlog::info("{}: exiting; the tunnels stay up for the next start to adopt",
-                         strsignal(static_cast<int>(info.ssi_signo)));
-            return 0;
-          }
-        }
-      }
+      if (fds[1].revents) loop.dispatch();
       bus.process();
     }
+    spdlog::info("{}: exiting; the tunnels stay up for the next start to adopt",
+                 strsignal(*exit_signal));
+    return 0;
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());
     return 1;

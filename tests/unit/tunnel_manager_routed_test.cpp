@@ -3,15 +3,21 @@
 // lost one takes away, the tunnel's state as the LAN's default router, and deletion and refusals
 // leaving the kernel as it was.
 #include <gtest/gtest.h>
+#include <sys/inotify.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <utility>
 
 #include "fake_clock.h"
+#include "fake_event_loop.h"
 #include "fake_netlink.h"
+#include "fake_routed.h"
+#include "test_dir.h"
 #include "l2wg/daemon/manager.h"
 #include "l2wg/daemon/routed.h"
 #include "l2wg/error.h"
@@ -22,108 +28,12 @@ namespace l2wg {
 namespace {
 
 using testing::FakeClock;
+using testing::FakeEventLoop;
+using testing::FakePdFactory;
+using testing::FakeRaFactory;
 using testing::FakeNetlink;
 using testing::FakeWireGuard;
 
-
-// What one tunnel's client was asked, kept after the client is gone.
-struct PdLog {
-  dhcp6::SessionOptions options;
-  std::vector<std::string> calls;
-  dhcp6::Observer* observer = nullptr;  // null once the client is destroyed
-};
-
-class FakePdClient final : public routed::PdClient {
- public:
-  explicit FakePdClient(std::shared_ptr<PdLog> log) : log_(std::move(log)) {}
-  ~FakePdClient() override {
-    log_->calls.push_back("destroyed");
-    log_->observer = nullptr;
-  }
-  std::vector<int> fds() const override { return {}; }
-  void handle(int) override {}
-  void start() override { log_->calls.push_back("start"); }
-  void stop() override { log_->calls.push_back("stop"); }
-  void renew() override { log_->calls.push_back("renew"); }
-  void release() override { log_->calls.push_back("release"); }
-  void link_changed() override { log_->calls.push_back("link_changed"); }
-
- private:
-  std::shared_ptr<PdLog> log_;
-};
-
-struct FakePdFactory final : routed::PrefixDelegationFactory {
-  std::map<std::string, std::shared_ptr<PdLog>> clients;  // by tunnel name, the latest
-  std::unique_ptr<routed::PdClient> create(const dhcp6::SessionOptions& options,
-                                           dhcp6::Observer& observer) override {
-    auto log = std::make_shared<PdLog>(PdLog{options, {}, &observer});
-    clients[options.name] = log;
-    return std::make_unique<FakePdClient>(log);
-  }
-};
-
-struct RaLog {
-  std::vector<lan::Announcement> announced;
-  bool stopped = false;
-  bool alive = true;
-};
-
-class FakeRaEndpoint final : public routed::RaEndpoint {
- public:
-  explicit FakeRaEndpoint(std::shared_ptr<RaLog> log) : log_(std::move(log)) {}
-  ~FakeRaEndpoint() override { log_->alive = false; }
-  std::vector<int> fds() const override { return {}; }
-  void handle(int) override {}
-  void announce(const lan::Announcement& a) override { log_->announced.push_back(a); }
-  void stop() override { log_->stopped = true; }
-  bool finished() const override { return log_->stopped; }  // the finals go out at once
-
- private:
-  std::shared_ptr<RaLog> log_;
-};
-
-// What the tap's listener will report the next time its fd is handled.
-struct UpstreamLog {
-  int fd = 0;
-  std::vector<lan::UpstreamRouter> pending;
-  std::optional<bool> reachable;  // reported once, with the next handle()
-  std::vector<std::optional<IpAddress>> watched;
-  int link_changes = 0;
-};
-
-class FakeUpstream final : public routed::UpstreamListener {
- public:
-  explicit FakeUpstream(std::shared_ptr<UpstreamLog> log) : log_(std::move(log)) {}
-  std::vector<int> fds() const override { return {log_->fd}; }
-  routed::UpstreamNews handle(int fd) override {
-    EXPECT_EQ(fd, log_->fd);
-    return {std::exchange(log_->pending, {}), std::exchange(log_->reachable, std::nullopt)};
-  }
-  void link_changed() override { ++log_->link_changes; }
-  void watch(std::optional<IpAddress> router) override { log_->watched.push_back(router); }
-
- private:
-  std::shared_ptr<UpstreamLog> log_;
-};
-
-struct FakeRaFactory final : routed::RaEndpointFactory {
-  std::map<std::string, std::shared_ptr<RaLog>> endpoints;        // by LAN, the latest
-  std::map<std::string, std::shared_ptr<UpstreamLog>> upstreams;  // by tap, the latest
-  int next_fd = 100;                                              // never polled: only compared
-  std::string refuse;  // a LAN whose endpoint cannot be made (not Ethernet, say)
-  std::unique_ptr<routed::RaEndpoint> create(const std::string& lan) override {
-    if (lan == refuse) throw Error(ErrorCode::InvalidArgument, lan + " is not Ethernet");
-    auto log = std::make_shared<RaLog>();
-    endpoints[lan] = log;
-    return std::make_unique<FakeRaEndpoint>(log);
-  }
-  std::unique_ptr<routed::UpstreamListener> listen_upstream(const std::string& tap) override {
-    auto log = std::make_shared<UpstreamLog>();
-    log->fd = next_fd++;
-    upstreams[tap] = log;
-    return std::make_unique<FakeUpstream>(log);
-  }
-};
 
 struct Recorder : ManagerObserver {
   std::vector<std::string> log;
@@ -149,10 +59,7 @@ constexpr uint64_t kSecond = 1'000'000;
 class RoutedTunnelTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir = std::filesystem::temp_directory_path() /
-          ("l2wg-routed-test-" + std::to_string(::getpid()) + "-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir);
+    dir = testing::fresh_test_dir("l2wg-routed-test");
     nl::Link wg0;
     wg0.name = "wg0";
     wg0.kind = "wireguard";
@@ -175,7 +82,7 @@ class RoutedTunnelTest : public ::testing::Test {
     lan_ifindex = netlink.add_link(lan0);
 
     ManagerOptions options{dir / "etc", dir / "state", 180 * kSecond, {&pd, &ra}};
-    manager = std::make_unique<TunnelManager>(netlink, wireguard, datapath, clock, options);
+    manager = std::make_unique<TunnelManager>(netlink, wireguard, datapath, clock, loop, options);
     manager->set_observer(&recorder);
   }
   void TearDown() override { std::filesystem::remove_all(dir); }
@@ -220,15 +127,17 @@ class RoutedTunnelTest : public ::testing::Test {
     hear_upstream();
   }
   // fe80::1, not heard again, stays the upstream router until its lifetime ends `seconds` from
-  // now (a peer poll a second before), and is gone with every route through it a second after.
+  // now (a second before, it is still there), and is gone with every route through it when it
+  // ends: the routed tunnel's own deadline, no peer poll needed.
   void expect_upstream_forgotten_after(uint64_t seconds) {
     const auto router = *IpAddress::parse("fe80::1");
     clock.now += (seconds - 1) * kSecond;
     wireguard.devices[0].peers[0].last_handshake_us = clock.now;
-    manager->poll_peers();
+    loop.run_due();
     EXPECT_EQ(manager->find("dorm")->upstream_router, "fe80::1");
-    clock.now += 2 * kSecond;
-    manager->poll_peers();
+    EXPECT_EQ(loop.next_deadline(), clock.monotonic_us() + kSecond);
+    clock.now += kSecond;
+    loop.run_due();
     EXPECT_EQ(manager->find("dorm")->upstream_router, "");
     for (const auto& r : netlink.state.routes) EXPECT_NE(r.gateway, router) << r.str();
   }
@@ -236,7 +145,7 @@ class RoutedTunnelTest : public ::testing::Test {
   void hear_upstream(uint16_t router_lifetime = 1800, std::optional<uint32_t> mtu = std::nullopt) {
     auto& upstream = *ra.upstreams.at("l2-dorm");
     upstream.pending = {{*IpAddress::parse("fe80::1"), router_lifetime, mtu}};
-    manager->handle_fd(upstream.fd);
+    loop.fire(upstream.fd);
   }
 
   // The plan the kernel should hold for `delegated` on lan0 with subnet id 0, in the table the
@@ -258,6 +167,7 @@ class RoutedTunnelTest : public ::testing::Test {
   FakeNetlink netlink;
   FakeWireGuard wireguard;
   FakeClock clock;
+  FakeEventLoop loop{clock};
   dp::Datapath datapath{1};
   FakePdFactory pd;
   FakeRaFactory ra;
@@ -375,7 +285,7 @@ TEST_F(RoutedTunnelTest, ADeprecatedPrefixIsStillDeprecatedAfterARestart) {
   manager.reset();
   clock.now += 60 * kSecond;
   ManagerOptions options{dir / "etc", dir / "state", 180 * kSecond, {&pd, &ra}};
-  manager = std::make_unique<TunnelManager>(netlink, wireguard, datapath, clock, options);
+  manager = std::make_unique<TunnelManager>(netlink, wireguard, datapath, clock, loop, options);
   manager->restore();
   EXPECT_TRUE(manager->reload().empty());
   const auto& announced = ra.endpoints.at("lan0")->announced;
@@ -386,7 +296,7 @@ TEST_F(RoutedTunnelTest, ADeprecatedPrefixIsStillDeprecatedAfterARestart) {
   // Once its valid time is over, a later run no longer announces it.
   manager.reset();
   clock.now = deprecated[0].valid_until_us;
-  manager = std::make_unique<TunnelManager>(netlink, wireguard, datapath, clock, options);
+  manager = std::make_unique<TunnelManager>(netlink, wireguard, datapath, clock, loop, options);
   manager->reload();
   EXPECT_TRUE(ra.endpoints.at("lan0")->announced.empty());
 }
@@ -403,7 +313,7 @@ TEST_F(RoutedTunnelTest, WhatAPreviousRunAddedIsRemovedEvenIfItsPrefixNeverComes
   dhcp6::save_lease(dhcp6::lease_path(dir / "state", "dorm"), lease(p));  // as a Session does
   manager.reset();
   ManagerOptions options{dir / "etc", dir / "state", 180 * kSecond, {&pd, &ra}};
-  manager = std::make_unique<TunnelManager>(netlink, wireguard, datapath, clock, options);
+  manager = std::make_unique<TunnelManager>(netlink, wireguard, datapath, clock, loop, options);
   EXPECT_TRUE(manager->reload().empty());
   EXPECT_EQ(netlink.state.rules, plan.rules) << "left in place until the client has spoken";
   dhcp6::DelegatedPrefix next{prefix("2001:db8:200::/56"), clock.now + 3600 * kSecond,
@@ -431,7 +341,7 @@ TEST_F(RoutedTunnelTest, WhatAPreviousRunAddedGoesAtOnceIfItsLeaseExpiredMeanwhi
   clock.now = p.valid_until_us;  // l2wgd was down for two hours
   wireguard.devices[0].peers[0].last_handshake_us = clock.now;
   ManagerOptions options{dir / "etc", dir / "state", 180 * kSecond, {&pd, &ra}};
-  manager = std::make_unique<TunnelManager>(netlink, wireguard, datapath, clock, options);
+  manager = std::make_unique<TunnelManager>(netlink, wireguard, datapath, clock, loop, options);
   EXPECT_TRUE(manager->reload().empty());
   EXPECT_EQ(netlink.state.rules, before_bind.rules);
   EXPECT_EQ(netlink.state.addresses, before_bind.addresses);
@@ -444,12 +354,11 @@ TEST_F(RoutedTunnelTest, TrafficFromThePrefixLeavesThroughTheUpstreamRouter) {
   const auto p = delegated();
   client().prefix_added(p, lease(p));
   auto& upstream = *ra.upstreams.at("l2-dorm");
-  const auto fds = manager->fds();
-  ASSERT_NE(std::find(fds.begin(), fds.end(), upstream.fd), fds.end());
+  ASSERT_TRUE(loop.watched(upstream.fd));
 
   const auto router = *IpAddress::parse("fe80::1");
   upstream.pending = {{router, 1800, 1400}};
-  manager->handle_fd(upstream.fd);
+  loop.fire(upstream.fd);
   const auto plan = expected_plan(p.prefix, router);
   for (const auto& r : plan.routes) EXPECT_TRUE(has(netlink.state.routes, r)) << r.str();
   const auto via_router = std::count_if(plan.routes.begin(), plan.routes.end(),
@@ -459,18 +368,18 @@ TEST_F(RoutedTunnelTest, TrafficFromThePrefixLeavesThroughTheUpstreamRouter) {
 
   // It stops being a default router: back to the table's unreachable default.
   upstream.pending = {{router, 0, std::nullopt}};
-  manager->handle_fd(upstream.fd);
+  loop.fire(upstream.fd);
   for (const auto& r : netlink.state.routes) EXPECT_NE(r.gateway, router) << r.str();
   EXPECT_EQ(manager->find("dorm")->upstream_router, "");
 
   // A router lifetime running out without a new RA is noticed by the next peer poll.
   upstream.pending = {{router, 30, std::nullopt}};
-  manager->handle_fd(upstream.fd);
+  loop.fire(upstream.fd);
   EXPECT_EQ(manager->find("dorm")->upstream_router, "fe80::1");
   expect_upstream_forgotten_after(30);
 
   upstream.pending = {{router, 1800, std::nullopt}};
-  manager->handle_fd(upstream.fd);
+  loop.fire(upstream.fd);
   EXPECT_EQ(manager->find("dorm")->upstream_router, "fe80::1");
   manager->remove("dorm");
   EXPECT_EQ(netlink.state, before);
@@ -482,7 +391,7 @@ TEST_F(RoutedTunnelTest, TheTapGoingDownAndUpGetsItsRoutesBackAndRebinds) {
   client().prefix_added(p, lease(p));
   auto& upstream = *ra.upstreams.at("l2-dorm");
   upstream.pending = {{*IpAddress::parse("fe80::1"), 1800, std::nullopt}};
-  manager->handle_fd(upstream.fd);
+  loop.fire(upstream.fd);
   const auto routed = netlink.state;
 
   const auto up = *netlink.link("l2-dorm");
@@ -520,14 +429,14 @@ TEST_F(RoutedTunnelTest, ARestartKeepsTheUpstreamRouterForWhatIsLeftOfItsLifetim
   client().prefix_added(p, lease(p));
   const auto router = *IpAddress::parse("fe80::1");
   ra.upstreams.at("l2-dorm")->pending = {{router, 1800, 1400}};
-  manager->handle_fd(ra.upstreams.at("l2-dorm")->fd);
+  loop.fire(ra.upstreams.at("l2-dorm")->fd);
   const auto plan = expected_plan(p.prefix, router);
 
   manager.reset();
   clock.now += 60 * kSecond;
   wireguard.devices[0].peers[0].last_handshake_us = clock.now;
   ManagerOptions options{dir / "etc", dir / "state", 180 * kSecond, {&pd, &ra}};
-  manager = std::make_unique<TunnelManager>(netlink, wireguard, datapath, clock, options);
+  manager = std::make_unique<TunnelManager>(netlink, wireguard, datapath, clock, loop, options);
   EXPECT_TRUE(manager->reload().empty());
   EXPECT_EQ(manager->find("dorm")->upstream_router, "fe80::1") << "before it is heard again";
   EXPECT_EQ(ra.upstreams.at("l2-dorm")->watched,
@@ -599,7 +508,7 @@ TEST_F(RoutedTunnelTest, AnUpstreamRouterThatStopsAnsweringTakesTheLansDefaultRo
   ASSERT_TRUE(announced.back().default_router);
 
   upstream.reachable = false;  // the WireGuard peer stopped: the probes go unanswered
-  manager->handle_fd(upstream.fd);
+  loop.fire(upstream.fd);
   EXPECT_FALSE(announced.back().default_router) << "router lifetime 0 (RFC 7084 G-5)";
   EXPECT_EQ(announced.back().prefixes.size(), 1u) << "hosts keep their addresses";
   const auto* status = manager->find("dorm");
@@ -612,7 +521,7 @@ TEST_F(RoutedTunnelTest, AnUpstreamRouterThatStopsAnsweringTakesTheLansDefaultRo
 
   // Back: the client rebinds first; the LANs use the tunnel again once it has.
   upstream.reachable = true;
-  manager->handle_fd(upstream.fd);
+  loop.fire(upstream.fd);
   EXPECT_EQ(pd.clients.at("dorm")->calls.back(), "link_changed");
   EXPECT_EQ(manager->find("dorm")->state, TunnelState::Up);
   EXPECT_FALSE(announced.back().default_router) << "not before the lease is confirmed";
@@ -626,16 +535,16 @@ TEST_F(RoutedTunnelTest, WithoutAnAnswerToTheRebindTheLansGetTheTunnelBackAfterA
   create_bound_and_routed();
   auto& upstream = *ra.upstreams.at("l2-dorm");
   upstream.reachable = false;
-  manager->handle_fd(upstream.fd);
+  loop.fire(upstream.fd);
   upstream.reachable = true;
-  manager->handle_fd(upstream.fd);
+  loop.fire(upstream.fd);
   const auto& announced = ra.endpoints.at("lan0")->announced;
   EXPECT_FALSE(announced.back().default_router);
   clock.now += 5 * kSecond;
-  manager->poll_peers();
+  loop.run_due();
   EXPECT_FALSE(announced.back().default_router);
   clock.now += 8 * kSecond;  // the client kept its lease: the server did not answer the Rebind
-  manager->poll_peers();
+  loop.run_due();
   EXPECT_TRUE(announced.back().default_router);
 }
 
@@ -695,7 +604,7 @@ TEST_F(RoutedTunnelTest, TunnelsWhoseNamesHashAlikeGetTheirOwnTablesKeptAcrossRe
   manager.reset();
   std::filesystem::remove(dir / "etc" / "tcyx.conf");
   ManagerOptions options{dir / "etc", dir / "state", 180 * kSecond, {&pd, &ra}};
-  manager = std::make_unique<TunnelManager>(netlink, wireguard, datapath, clock, options);
+  manager = std::make_unique<TunnelManager>(netlink, wireguard, datapath, clock, loop, options);
   manager->reload();  // tfdb first
   manager->create(tunnel("tcyx", "10.0.31.10", "lan0"), false);
   bind("tfdb", "2001:db8:200::/56");
@@ -810,6 +719,78 @@ TEST_F(RoutedTunnelTest, AConfigFileStartsTheClientWithTheInitialDelay) {
   const auto& log = *pd.clients.at("dorm");
   EXPECT_TRUE(log.options.initial_delay) << "a daemon start brings many tunnels up together";
   EXPECT_EQ(log.calls, std::vector<std::string>{"start"});
+}
+
+// A Reply that renews the lease with new lifetimes and new DNS servers reports lease_changed and
+// prefix_changed: the LANs get one Router Advertisement with both, and the record one write.
+TEST_F(RoutedTunnelTest, OneReplyOneAnnouncement) {
+  create_bound_and_routed();
+  const auto& announced = ra.endpoints.at("lan0")->announced;
+  const auto before = announced.size();
+  auto renewed = delegated();
+  renewed.preferred_until_us += 600 * kSecond;
+  renewed.valid_until_us += 600 * kSecond;
+  auto reply = lease(renewed);
+  reply.dns_servers = {*IpAddress::parse("2001:db8::54")};
+  auto& log = *pd.clients.at("dorm");
+  log.pending = {[&](dhcp6::Observer& o) { o.lease_changed(reply); },
+                 [&](dhcp6::Observer& o) { o.prefix_changed(renewed, reply); }};
+  const auto record = dir / "state" / "routed" / "dorm.json";
+  const auto written_before = std::filesystem::last_write_time(record);
+  std::filesystem::last_write_time(record, written_before - std::chrono::hours(1));
+  loop.fire(log.fd);
+  ASSERT_EQ(announced.size(), before + 1);
+  EXPECT_EQ(announced.back().dns_servers, reply.dns_servers);
+  EXPECT_EQ(announced.back().prefixes.at(0).valid_until_us, renewed.valid_until_us);
+  EXPECT_EQ(manager->find("dorm")->delegated_prefixes.at(0).valid_until_us,
+            renewed.valid_until_us);
+  // Nothing the record keeps changed (subnet ids, routing, upstream): no write at all.
+  EXPECT_LT(std::filesystem::last_write_time(record), written_before);
+}
+
+// The routed tunnel's fds and timer are on the loop while it lives, and gone with it.
+TEST_F(RoutedTunnelTest, ItsFdsAndTimerLeaveTheLoopWithIt) {
+  EXPECT_EQ(loop.watches(), 0u);
+  create_bound_and_routed();
+  EXPECT_TRUE(loop.watched(pd.clients.at("dorm")->fd));
+  EXPECT_TRUE(loop.watched(ra.upstreams.at("l2-dorm")->fd));
+  EXPECT_TRUE(loop.next_deadline()) << "the upstream router's lifetime";
+  manager->remove("dorm");
+  EXPECT_EQ(loop.watches(), 0u);
+  EXPECT_FALSE(loop.next_deadline());
+}
+
+// A Reply that replaces the prefix (lease_changed, prefix_lost, prefix_added) is one event: the
+// record, which keeps the new subnet ids, the old subnets deprecated and the new routing, is
+// written once.
+TEST_F(RoutedTunnelTest, OneReplyOneWriteOfTheRecord) {
+  create_bound_and_routed();
+  const auto record_dir = dir / "state" / "routed";
+  const int watch = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  ASSERT_GE(watch, 0);
+  ASSERT_GE(::inotify_add_watch(watch, record_dir.c_str(), IN_MOVED_TO | IN_CLOSE_WRITE), 0);
+  auto next = delegated();
+  next.prefix = prefix("2001:db8:200::/56");
+  const auto reply = lease(next);
+  auto& log = *pd.clients.at("dorm");
+  log.pending = {[&](dhcp6::Observer& o) { o.lease_changed(reply); },
+                 [&](dhcp6::Observer& o) {
+                   o.prefix_lost(prefix("2001:db8:100::/56"), "replaced by the server's new binding");
+                 },
+                 [&](dhcp6::Observer& o) { o.prefix_added(next, reply); }};
+  loop.fire(log.fd);
+  int renames = 0;
+  alignas(inotify_event) char buffer[4096];
+  for (ssize_t n; (n = ::read(watch, buffer, sizeof buffer)) > 0;) {
+    for (char* p = buffer; p < buffer + n;) {
+      const auto* event = reinterpret_cast<const inotify_event*>(p);
+      if ((event->mask & IN_MOVED_TO) && std::string(event->name) == "dorm.json") ++renames;
+      p += sizeof(inotify_event) + event->len;
+    }
+  }
+  ::close(watch);
+  EXPECT_EQ(renames, 1);
+  EXPECT_EQ(netlink.state.rules, expected_plan(next.prefix, IpAddress::parse("fe80::1")).rules);
 }
 
 }  // namespace

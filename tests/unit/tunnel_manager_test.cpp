@@ -6,7 +6,9 @@
 #include <fstream>
 
 #include "fake_clock.h"
+#include "fake_event_loop.h"
 #include "fake_netlink.h"
+#include "test_dir.h"
 #include "l2wg/daemon/manager.h"
 #include "l2wg/error.h"
 
@@ -14,6 +16,7 @@ namespace l2wg {
 namespace {
 
 using testing::FakeClock;
+using testing::FakeEventLoop;
 using testing::FakeNetlink;
 using testing::FakeWireGuard;
 
@@ -38,13 +41,10 @@ wg::PublicKey key(uint8_t seed) {
 class TunnelManagerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir = std::filesystem::temp_directory_path() /
-          ("l2wg-manager-test-" + std::to_string(::getpid()) + "-" +
-           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir);
+    dir = testing::fresh_test_dir("l2wg-manager-test");
     add_wireguard();
     manager = std::make_unique<TunnelManager>(
-        netlink, wireguard, datapath, clock,
+        netlink, wireguard, datapath, clock, loop,
         ManagerOptions{dir / "etc", dir / "state", 180'000'000, {}});
     manager->set_observer(&recorder);
   }
@@ -83,6 +83,7 @@ class TunnelManagerTest : public ::testing::Test {
   FakeNetlink netlink;
   FakeWireGuard wireguard;
   FakeClock clock;
+  FakeEventLoop loop{clock};
   dp::Datapath datapath{1};
   Recorder recorder;
   std::unique_ptr<TunnelManager> manager;
@@ -248,7 +249,7 @@ TEST_F(TunnelManagerTest, ARestartAdoptsEveryTunnelWithoutRecreatingIt) {
   manager.reset();  // SIGTERM: the data plane stays
   EXPECT_EQ(netlink.state.links, links);
 
-  TunnelManager next(netlink, wireguard, datapath, clock,
+  TunnelManager next(netlink, wireguard, datapath, clock, loop,
                      ManagerOptions{dir / "etc", dir / "state", 180'000'000, {}});
   netlink.calls.clear();
   next.restore();
@@ -265,7 +266,7 @@ TEST_F(TunnelManagerTest, ARuntimeTunnelWhoseTapIsGoneIsForgotten) {
   manager->create(tunnel("runtime"), false);
   manager.reset();
   netlink.delete_link(netlink.link("l2-runtime")->ifindex);  // as after a reboot
-  TunnelManager next(netlink, wireguard, datapath, clock,
+  TunnelManager next(netlink, wireguard, datapath, clock, loop,
                      ManagerOptions{dir / "etc", dir / "state", 180'000'000, {}});
   next.restore();
   EXPECT_FALSE(next.find("runtime"));

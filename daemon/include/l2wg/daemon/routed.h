@@ -1,7 +1,7 @@
-// The seams of routed mode: TunnelManager drives a prefix-delegation client on each routed tunnel's
+// The seams of routed mode: RoutedTunnel drives a prefix-delegation client on each routed tunnel's
 // tap and a Router Advertisement endpoint on each of its LANs through these interfaces, so its
 // logic is tested with fakes. The real ones wrap dhcp6::Session and lan::LanRaSocket +
-// lan::Advertiser; each owns its fds, which the daemon's loop polls through TunnelManager.
+// lan::Advertiser; each owns its fds, which RoutedTunnel registers on the daemon's EventLoop.
 #pragma once
 
 #include <memory>
