@@ -128,14 +128,17 @@ size_t encapsulation_overhead(IpAddress::Family outer, bool has_key) {
   return ip + kBaseHeader + (has_key ? kOptionalField : 0) + kEthernetHeader;
 }
 
-MacAddress derive_mac(const wg::PublicKey& peer_key,
-                      const std::optional<wg::PublicKey>& local_key) {
+MacAddress derive_mac(const wg::PublicKey& peer_key, const std::optional<wg::PublicKey>& local_key,
+                      const MacFlow& flow) {
   // The peer key goes in first, so swapping the two keys (the view from the other end) yields a
   // different MAC.
   uint64_t state = absorb(0x6c3277672d6d6163ULL /* "l2wg-mac" */, peer_key);
   state = mix(state ^ (local_key ? 1 : 2));
   if (local_key) state = absorb(state, *local_key);
-  state = mix(state);
+  // Then what tells this peer's tunnels apart: their GRE key and their tap.
+  state = mix(state ^ (flow.gre_key ? (uint64_t{1} << 32 | *flow.gre_key) : 0));
+  for (unsigned char c : flow.tap) state = mix(state ^ c) + 0x9e3779b97f4a7c15ULL;
+  state = mix(state ^ flow.tap.size());
 
   MacAddress mac;
   for (size_t i = 0; i < mac.bytes.size(); ++i) {

@@ -2,6 +2,7 @@
 #include "rtnl_parse.h"
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
 #include <linux/fib_rules.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
@@ -67,6 +68,11 @@ std::optional<GreLink> parse_gre(const nlattr* data, bool ipv6) {
     gre.fragment = !pmtudisc && ignore_df;
   }
   return gre;
+}
+
+bool is_bridge_family(const nlmsghdr* hdr) {
+  return nlmsg_valid_hdr(hdr, sizeof(ifinfomsg)) &&
+         static_cast<const ifinfomsg*>(nlmsg_data(hdr))->ifi_family == AF_BRIDGE;
 }
 
 std::optional<Link> parse_link(nlmsghdr* hdr) {
@@ -218,6 +224,9 @@ std::vector<Message> parse_messages(std::span<const uint8_t> datagram) {
     switch (hdr->nlmsg_type) {
       case RTM_NEWLINK:
       case RTM_DELLINK:
+        // The bridge family speaks of a port, not of the link: its RTM_DELLINK means the link
+        // left its bridge (nomaster, or the bridge went), while the link itself stays.
+        if (is_bridge_family(hdr)) break;
         if (auto link = parse_link(hdr))
           out.push_back(LinkMessage{hdr->nlmsg_type == RTM_DELLINK, std::move(*link)});
         break;

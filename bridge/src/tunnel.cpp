@@ -119,7 +119,8 @@ TunnelBuilder::Checked TunnelBuilder::check(const TunnelSpec& spec) {
   out.local = c.selection.local;
   out.remote = c.selection.remote;
   out.tap_name = spec.tap_name;
-  out.mac = spec.mac.value_or(gre::derive_mac(c.selection.peer.public_key, device.public_key));
+  out.mac = spec.mac.value_or(gre::derive_mac(c.selection.peer.public_key, device.public_key,
+                                               {spec.key, spec.tap_name}));
   out.plan = gre::plan(spec.datapath, spec.mtu, c.selection.remote.family(), spec.key.has_value(),
                        wg_link->mtu, /*kernel_gre=*/true);
   if (spec.bridge) out.bridge = spec.bridge->name;
@@ -141,6 +142,19 @@ static void attach_to_bridge(nl::Netlink& netlink, const BridgeSpec& spec, const
     netlink.set_mtu(bridge.ifindex, bridge.mtu);
   netlink.set_bridge_port(tap_ifindex, {.multicast_router_permanent = true,
                                         .isolated = spec.isolated});
+}
+
+void TunnelBuilder::rejoin_bridge(TunnelPlumbing& plumbing, const TunnelSpec& spec) {
+  if (!spec.bridge) return;
+  const auto bridge = netlink_.link(spec.bridge->name);
+  if (!bridge) throw Error(ErrorCode::NotFound, "no bridge named " + spec.bridge->name);
+  if (bridge->kind != "bridge")
+    throw Error(ErrorCode::InvalidArgument,
+                spec.bridge->name + " is " + a_kind(*bridge) + ", not a bridge");
+  attach_to_bridge(netlink_, *spec.bridge, *bridge, plumbing.tap_ifindex);
+  // A bridge made anew by someone else is theirs: teardown leaves it.
+  if (bridge->ifindex != plumbing.bridge_ifindex) plumbing.created_bridge = false;
+  plumbing.bridge_ifindex = bridge->ifindex;
 }
 
 TunnelPlumbing TunnelBuilder::setup(const TunnelSpec& spec) {

@@ -78,6 +78,8 @@ class TunnelManager::Impl {
     config::Tunnel config;
     bool persistent = false;
     std::optional<TunnelPlumbing> plumbing;
+    // Why the tap is not in its bridge (it left it, or the bridge went): degraded until it is back.
+    std::optional<std::string> bridge_problem;
     TunnelStatus status;
     std::unique_ptr<RoutedTunnel> routed;  // with plumbing, for a [PrefixDelegation] tunnel
   };
@@ -94,6 +96,11 @@ class TunnelManager::Impl {
   TunnelStatus base_status(const Entry& entry) const;
   void record(const Entry& entry);
   std::filesystem::path config_file(const std::string& name) const;
+  const Entry* same_flow(const config::Tunnel& tunnel) const;
+  void check_flow(const config::Tunnel& tunnel) const;
+  void bridge_membership_changed(Entry& entry, const nl::Link& tap);
+  void bridge_gone(Entry& entry);
+  void bridge_back(Entry& entry);
   // Routed mode
   void check_routed(const config::Tunnel& tunnel) const;
   bool routed_supported() const;
@@ -290,6 +297,10 @@ void TunnelManager::Impl::apply_peer(Entry& entry, const wg::Device* device, Tun
       next.state = TunnelState::Degraded;
       next.state_reason = *problem;
     }
+    if (entry.bridge_problem) {
+      next.state = TunnelState::Degraded;
+      next.state_reason = *entry.bridge_problem;
+    }
   } else {
     next.state = TunnelState::WaitingForPeer;
     const auto seconds = std::to_string(options_.handshake_timeout_us / 1'000'000);
@@ -319,6 +330,7 @@ void TunnelManager::Impl::tear_down(Entry& entry, bool final) {
     entry.routed->stop(final);
     entry.routed.reset();
   }
+  entry.bridge_problem.reset();
   if (!entry.plumbing) return;
   builder_.teardown(*entry.plumbing);
   entry.plumbing.reset();
@@ -351,6 +363,7 @@ TunnelStatus TunnelManager::Impl::create(const config::Tunnel& tunnel, bool pers
                   "the interface " + tunnel.spec.tap_name + " is already used by tunnel " + name);
   }
   check_routed(tunnel);
+  check_flow(tunnel);
   if (persist && std::filesystem::exists(config_file(tunnel.name)))
     throw Error(ErrorCode::Exists, config_file(tunnel.name).string() + " already exists");
 
@@ -445,6 +458,13 @@ std::vector<std::string> TunnelManager::Impl::reload() {
       spdlog::error("{}", errors.back());
       continue;
     }
+    try {
+      check_flow(tunnel);
+    } catch (const Error& e) {
+      errors.push_back(tunnel.name + ".conf: " + e.what());
+      spdlog::error("{}", errors.back());
+      continue;
+    }
     auto entry = std::make_unique<Entry>(*this, tunnel, true);
     bring_up(*entry, /*strict=*/false);
     insert(std::move(entry));
@@ -496,6 +516,8 @@ void TunnelManager::Impl::handle(const std::vector<nl::Event>& events) {
           rebuild(entry, "the WireGuard interface " + spec.wireguard + " appeared");
         else if (!plumbing && is_lan(added->link.name))
           rebuild(entry, "the LAN " + added->link.name + " appeared");
+        else if (entry.bridge_problem && spec.bridge && added->link.name == spec.bridge->name)
+          bridge_back(entry);
       } else if (const auto* removed = std::get_if<nl::LinkRemoved>(&event)) {
         if (entry.routed && is_lan(removed->link.name) &&
             entry.routed->lan_ifindex(removed->link.name) == removed->link.ifindex) {
@@ -510,12 +532,19 @@ void TunnelManager::Impl::handle(const std::vector<nl::Event>& events) {
           update(entry, std::move(next));
         } else if (plumbing && removed->link.ifindex == plumbing->tap_ifindex) {
           rebuild(entry, spec.tap_name + " was deleted by someone else");
+        } else if (plumbing && plumbing->bridge_ifindex &&
+                   removed->link.ifindex == plumbing->bridge_ifindex) {
+          bridge_gone(entry);
         }
       } else if (const auto* changed = std::get_if<nl::LinkChanged>(&event)) {
         if (plumbing && changed->after.ifindex == plumbing->wireguard_ifindex &&
             changed->after.mtu != changed->before.mtu)
           rebuild(entry,
                   spec.wireguard + "'s MTU changed to " + std::to_string(changed->after.mtu));
+        else if (plumbing && plumbing->bridge_ifindex &&
+                 changed->after.ifindex == plumbing->tap_ifindex &&
+                 changed->after.master_ifindex != changed->before.master_ifindex)
+          bridge_membership_changed(entry, changed->after);
         else if (entry.routed && changed->before.up && !changed->after.up)
           entry.routed->link_down(changed->after.ifindex);
         else if (entry.routed && !changed->before.up && changed->after.up)
@@ -565,6 +594,81 @@ void TunnelManager::Impl::poll_peers() {
     apply_peer(entry, device, next);
     update(entry, std::move(next));
   }
+}
+
+// ---- A tunnel's flow and its bridge -------------------------------------------------------------
+
+// The tunnel already carrying `tunnel`'s GRE flow: the same WireGuard interface, peer and GRE key.
+// A second one would receive every frame of the first, and both would send to the same peer.
+const TunnelManager::Impl::Entry* TunnelManager::Impl::same_flow(
+    const config::Tunnel& tunnel) const {
+  const auto& spec = tunnel.spec;
+  const auto address = IpAddress::parse(spec.peer);
+  for (const auto& [name, other] : tunnels_) {
+    const auto& theirs = other->config.spec;
+    if (name == tunnel.name || theirs.wireguard != spec.wireguard || theirs.key != spec.key)
+      continue;
+    // The peer may be named by its inner address or its key, on either side.
+    const bool same_peer = theirs.peer == spec.peer ||
+                           (other->plumbing && (spec.peer == wg::to_base64(other->plumbing->peer_key) ||
+                                                address == other->plumbing->remote));
+    if (same_peer) return other.get();
+  }
+  return nullptr;
+}
+
+void TunnelManager::Impl::check_flow(const config::Tunnel& tunnel) const {
+  const Entry* other = same_flow(tunnel);
+  if (!other) return;
+  const auto& spec = tunnel.spec;
+  throw Error(ErrorCode::Exists,
+              "tunnel " + other->config.name + " already carries GRE " +
+                  (spec.key ? "key " + std::to_string(*spec.key) : std::string("without a key")) +
+                  " to " + spec.peer + " on " + spec.wireguard +
+                  ": a second tunnel needs another GRE key (Key=, --key) on both ends");
+}
+
+// The tap left its bridge (`ip link set … nomaster`, or the bridge is being deleted), or came
+// back into it. The tap itself is fine: it is never recreated for this.
+void TunnelManager::Impl::bridge_membership_changed(Entry& entry, const nl::Link& tap) {
+  const auto& bridge = entry.plumbing->bridge;
+  if (tap.master_ifindex == entry.plumbing->bridge_ifindex) {
+    if (!entry.bridge_problem) return;
+    spdlog::info("{}: {} is in {} again", entry.config.name, tap.name, bridge);
+    entry.bridge_problem.reset();
+  } else {
+    entry.bridge_problem = tap.name + " left the bridge " + bridge +
+                           ": frames no longer cross between them (l2wg restart " +
+                           entry.config.name + " puts it back).";
+    spdlog::warn("{}: {}", entry.config.name, *entry.bridge_problem);
+  }
+  refresh_state(entry);
+}
+
+void TunnelManager::Impl::bridge_gone(Entry& entry) {
+  entry.bridge_problem = "The bridge " + entry.plumbing->bridge + " was deleted: " +
+                         entry.config.spec.tap_name + " joins it again when it is back.";
+  spdlog::warn("{}: {}", entry.config.name, *entry.bridge_problem);
+  refresh_state(entry);
+}
+
+void TunnelManager::Impl::bridge_back(Entry& entry) {
+  try {
+    builder_.rejoin_bridge(*entry.plumbing, entry.config.spec);
+  } catch (const Error& e) {
+    spdlog::warn("{}: cannot join {} again: {}", entry.config.name, entry.plumbing->bridge,
+                 e.what());
+    return;
+  }
+  spdlog::info("{}: {} is back: {} joined it again", entry.config.name, entry.plumbing->bridge,
+               entry.config.spec.tap_name);
+  entry.bridge_problem.reset();
+  try {
+    record(entry);  // a bridge someone else made is theirs: deleting the tunnel leaves it
+  } catch (const std::exception& e) {
+    spdlog::warn("{}: cannot record the tunnel: {}", entry.config.name, e.what());
+  }
+  refresh_state(entry);
 }
 
 // ---- Routed mode -------------------------------------------------------------------------------

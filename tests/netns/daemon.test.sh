@@ -54,6 +54,33 @@ check "Version property" bash -c "busctl --system get-property net.l2wg1 /net/l2
 check "l2wg show --json parses and names the tunnel" bash -c \
   "[ \"\$($L2WG show lab --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[\"Name\"], d[\"Bridge\"], d[\"State\"])')\" = 'lab br-wan up' ]"
 check "l2wg list shows it" bash -c "$L2WG list | grep -q lab"
+
+# Its tap taken out of the bridge (a bridge-family RTM_DELLINK): degraded, naming the bridge, the
+# tap never recreated; back in the bridge, up again.
+reason_has() { [[ "$(prop "$1" StateReason)" == *"$2"* ]]; }
+ifindex_of() { ip -n "$LAB" -o link show "$1" | cut -d: -f1; }
+lab_ifindex=$(ifindex_of l2-lab)
+ip -n "$LAB" link set l2-lab nomaster
+check "a tap taken out of its bridge makes the tunnel degraded" wait_for 5 state_is lab degraded
+check "its StateReason says it left br-wan" reason_has lab "l2-lab left the bridge br-wan"
+check "the tap was not recreated" test "$(ifindex_of l2-lab)" = "$lab_ifindex"
+ip -n "$LAB" link set l2-lab master br-wan
+check "put back into br-wan, it is up again" wait_for 5 state_is lab up
+# Its bridge deleted and made again: the tap joins the new one by itself.
+"$L2WG" up brx --wg "$WGL" --peer 10.0.31.10 --key 5 --bridge br-x --create-bridge >/dev/null
+handshake
+wait_for 15 state_is brx up
+brx_ifindex=$(ifindex_of l2-brx)
+ip -n "$LAB" link del br-x
+check "its bridge deleted, the tunnel is degraded" wait_for 5 state_is brx degraded
+check "its StateReason says br-x was deleted" reason_has brx "bridge br-x was deleted"
+ip -n "$LAB" link add br-x type bridge
+check "the bridge made again, the tap joins it" wait_for 5 link_has "$LAB" l2-brx 'master br-x'
+check "and the tunnel is up" wait_for 5 state_is brx up
+check "the tap was never recreated" test "$(ifindex_of l2-brx)" = "$brx_ifindex"
+"$L2WG" down brx
+check "a bridge someone else made again stays after l2wg down" ip -n "$LAB" link show br-x
+ip -n "$LAB" link del br-x
 check "l2wg down removes it" "$L2WG" down lab
 check "monitor saw the tunnel added" wait_for 5 monitored '"event":"added".*"tunnel":"lab"'
 check "monitor saw it removed" wait_for 5 monitored '"event":"removed".*"tunnel":"lab"'
@@ -110,7 +137,18 @@ check_fails "a duplicate name" "already exists" create dup 2 WireGuard s "$WGL" 
 check_fails "l2wg reports a refusal with exit status 1" "^l2wg: " "$L2WG" up dup --wg "$WGL" --peer 10.0.31.10
 check "exit status is 1 for a refusal" bash -c "$L2WG up dup --wg $WGL --peer 10.0.31.10; [ \$? -eq 1 ]"
 check "exit status is 2 for a usage error" bash -c "$L2WG up x --create-bridge; [ \$? -eq 2 ]"
-"$L2WG" down dup
+# A second tunnel on the same GRE flow (WireGuard interface, peer, GRE key) would duplicate every
+# frame: refused, naming the tunnel that carries it, whichever way the peer is named.
+dup_key=$(ip netns exec "$LAB" wg show "$WGL" peers | head -1)
+refused_again() { check_fails "$1" "tunnel dup already carries GRE" "${@:2}"; check "$1: no tap" bash -c "! ip -n $LAB link show l2-dup2 2>/dev/null"; }
+refused_again "the same peer and no key again" "$L2WG" up dup2 --wg "$WGL" --peer 10.0.31.10
+refused_again "the same peer named by its key" "$L2WG" up dup2 --wg "$WGL" --peer "$dup_key"
+check "the same peer with a GRE key of its own is another flow" "$L2WG" up dup2 --wg "$WGL" --peer 10.0.31.10 --key 9
+"$L2WG" up dup3 --wg "$WGL" --peer 10.0.31.10 --key 10 >/dev/null
+"$L2WG" up dup4 --wg "$WGL" --peer 10.0.31.10 --key 11 >/dev/null
+check "four tunnels to one peer have four MACs" bash -c \
+  "[ \$(for t in dup dup2 dup3 dup4; do ip -n $LAB -o link show l2-\$t | grep -o 'link/ether [0-9a-f:]*'; done | sort -u | wc -l) -eq 4 ]"
+for t in dup dup2 dup3 dup4; do "$L2WG" down "$t"; done
 
 # --- Config files, SIGHUP and Reload ----------------------------------------------------------
 cat >"$WORKDIR/etc/cfg.conf" <<CONF
@@ -138,7 +176,7 @@ check "removing the file and reloading deletes the tunnel" unchanged
 check "l2wg up --persist" "$L2WG" up keep --wg "$WGL" --peer 10.0.31.10 --bridge br-wan --persist
 check "persist wrote keep.conf" grep -q "WireGuard=$WGL" "$WORKDIR/etc/keep.conf"
 ifindex=$(ip -n "$LAB" -o link show l2-keep | cut -d: -f1)
-"$L2WG" up eph --wg "$WGL" --peer 10.0.31.10 >/dev/null
+"$L2WG" up eph --wg "$WGL" --peer 10.0.31.10 --key 2 >/dev/null
 eph_ifindex=$(ip -n "$LAB" -o link show l2-eph | cut -d: -f1)
 stop_pid "$DAEMON_PID"
 check "monitor saw the daemon go away" wait_for 5 monitored '"event":"daemon-gone"'
@@ -191,7 +229,7 @@ create warm 2 WireGuard s "$WGL" Peer s 10.0.31.10 false >/dev/null
 fds_before=$(ls "/proc/$DAEMON_PID/fd" | wc -l)
 snapshot "$LAB" >"$WORKDIR/before"
 for i in $(seq 100); do
-  create "t$i" 4 WireGuard s "$WGL" Peer s 10.0.31.10 Interface s "l2-t$i" Bridge s br-wan false >/dev/null
+  create "t$i" 5 WireGuard s "$WGL" Peer s 10.0.31.10 Key u "$i" Interface s "l2-t$i" Bridge s br-wan false >/dev/null
 done
 check "100 tunnels exist" bash -c "[ \$(ip -n $LAB -o link show master br-wan | grep -c l2-t) -eq 100 ]"
 for i in $(seq 100); do "$L2WG" down "t$i"; done

@@ -184,16 +184,18 @@ TEST(GreOverhead, CountsIpGreKeyAndEthernet) {
   EXPECT_EQ(1420 - encapsulation_overhead(Family::V6, false), 1362u);
 }
 
+constexpr MacFlow kFlow{std::nullopt, "l2-lab"};
+
 TEST(DeriveMac, IsStable) {
   const auto peer = key_filled(1, 0x11);
   const auto local = key_filled(2, 0x22);
-  EXPECT_EQ(derive_mac(peer, local), derive_mac(peer, local));
-  EXPECT_EQ(derive_mac(peer, std::nullopt), derive_mac(peer, std::nullopt));
+  EXPECT_EQ(derive_mac(peer, local, kFlow), derive_mac(peer, local, kFlow));
+  EXPECT_EQ(derive_mac(peer, std::nullopt, kFlow), derive_mac(peer, std::nullopt, kFlow));
 }
 
 TEST(DeriveMac, IsLocallyAdministeredUnicast) {
   for (int i = 0; i < 256; ++i) {
-    const auto mac = derive_mac(key_filled(static_cast<uint8_t>(i), 0x5a), key_filled(0, 0));
+    const auto mac = derive_mac(key_filled(static_cast<uint8_t>(i), 0x5a), key_filled(0, 0), kFlow);
     EXPECT_EQ(mac.bytes[0] & 0x03, 0x02) << mac.str();
     EXPECT_FALSE(mac.is_multicast());
   }
@@ -202,10 +204,10 @@ TEST(DeriveMac, IsLocallyAdministeredUnicast) {
 TEST(DeriveMac, DiffersBetweenTheTwoEnds) {
   const auto a = key_filled(1, 0x11);
   const auto b = key_filled(2, 0x22);
-  EXPECT_NE(derive_mac(b, a), derive_mac(a, b));
+  EXPECT_NE(derive_mac(b, a, kFlow), derive_mac(a, b, kFlow));
   // Even when both ends share a key (a misconfiguration), the order keeps the MACs apart from
   // the keyless derivation.
-  EXPECT_NE(derive_mac(a, a), derive_mac(a, std::nullopt));
+  EXPECT_NE(derive_mac(a, a, kFlow), derive_mac(a, std::nullopt, kFlow));
 }
 
 TEST(DeriveMac, DistinctKeysGiveDistinctMacs) {
@@ -215,17 +217,28 @@ TEST(DeriveMac, DistinctKeysGiveDistinctMacs) {
     for (size_t position : {0u, 7u, 8u, 31u}) {
       wg::PublicKey peer{};
       peer[position] = static_cast<uint8_t>(first + 1);
-      seen.insert(derive_mac(peer, local));
-      seen.insert(derive_mac(peer, std::nullopt));
+      seen.insert(derive_mac(peer, local, kFlow));
+      seen.insert(derive_mac(peer, std::nullopt, kFlow));
     }
   }
   EXPECT_EQ(seen.size(), 64u * 4u * 2u);
 }
 
+// Four tunnels to one peer (each with its own GRE key, or its own tap) get four MACs.
+TEST(DeriveMac, DiffersPerTunnelToOnePeer) {
+  const auto peer = key_filled(1, 0x11);
+  const auto local = key_filled(2, 0x22);
+  std::set<MacAddress> seen = {derive_mac(peer, local, {std::nullopt, "l2-a"}),
+                               derive_mac(peer, local, {std::nullopt, "l2-b"}),
+                               derive_mac(peer, local, {0, "l2-a"}),
+                               derive_mac(peer, local, {1, "l2-a"})};
+  EXPECT_EQ(seen.size(), 4u);
+}
+
 TEST(DeriveMac, LocalKeyMatters) {
   const auto peer = key_filled(1, 0x11);
-  EXPECT_NE(derive_mac(peer, key_filled(2, 0x22)), derive_mac(peer, key_filled(3, 0x22)));
-  EXPECT_NE(derive_mac(peer, key_filled(2, 0x22)), derive_mac(peer, std::nullopt));
+  EXPECT_NE(derive_mac(peer, key_filled(2, 0x22), kFlow), derive_mac(peer, key_filled(3, 0x22), kFlow));
+  EXPECT_NE(derive_mac(peer, key_filled(2, 0x22), kFlow), derive_mac(peer, std::nullopt, kFlow));
 }
 
 constexpr MtuPolicy kAuto{};

@@ -110,6 +110,20 @@ TEST(RtnlMessages, Ip6gretapHasNoEncapLimitAndRefusesFragmentation) {
   EXPECT_THROW(build_new_gretap(spec), Error);
 }
 
+// `ip link set l2-lab nomaster` (or deleting its bridge) makes the kernel announce an AF_BRIDGE
+// RTM_DELLINK for the port: the link is still there, only its port is gone.
+TEST(RtnlMessages, ABridgePortLeavingIsNoLinkDeletion) {
+  auto msg = build_new_gretap(gretap_v4(std::nullopt));
+  auto announced = as_announcement(msg.get(), 9);
+  auto* hdr = reinterpret_cast<nlmsghdr*>(announced.data());
+  hdr->nlmsg_type = RTM_DELLINK;
+  ASSERT_EQ(parse_messages(announced).size(), 1u) << "the link's own deletion";
+  static_cast<ifinfomsg*>(NLMSG_DATA(hdr))->ifi_family = AF_BRIDGE;
+  EXPECT_TRUE(parse_messages(announced).empty());
+  hdr->nlmsg_type = RTM_NEWLINK;
+  EXPECT_TRUE(parse_messages(announced).empty()) << "port state, not the link's";
+}
+
 TEST(RtnlMessages, MixedFamiliesAreRefused) {
   NewGretap spec{"l2-x", {ip("10.0.0.1"), ip("fd00::1"), 5, {}, true}, {}, 1500};
   EXPECT_THROW(build_new_gretap(spec), Error);

@@ -105,7 +105,7 @@ TEST_F(TunnelBuilderTest, BridgedKernelGretapOnTheWireGuardPeer) {
   EXPECT_EQ(tap->gre->remote, t.remote);
   EXPECT_TRUE(tap->gre->fragment);
   EXPECT_EQ(tap->mtu, 1500u);
-  EXPECT_EQ(tap->mac, gre::derive_mac(key_of(1), key_of(100)));
+  EXPECT_EQ(tap->mac, gre::derive_mac(key_of(1), key_of(100), {std::nullopt, "l2-lab"}));
   EXPECT_TRUE(tap->up);
   EXPECT_EQ(tap->master_ifindex, bridge_ifindex);
   EXPECT_EQ(netlink.without_ipv6, std::vector<int>{tap->ifindex}) << "a bridge port needs no address";

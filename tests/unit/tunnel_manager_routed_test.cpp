@@ -695,6 +695,7 @@ TEST_F(RoutedTunnelTest, RenewAndReleaseGoToTheClientOfARoutedTunnelOnly) {
   bridged.name = "lab";
   bridged.spec.tap_name = "l2-lab";
   bridged.prefix_delegation.reset();
+  bridged.spec.key = 1;  // another flow to the same peer
   manager->create(bridged, false);
   for (auto call : {&TunnelManager::renew, &TunnelManager::release}) {
     try {

@@ -67,6 +67,12 @@ class TunnelManagerTest : public ::testing::Test {
     wireguard.devices = {device};
   }
 
+  // One peer carries several tunnels only with a GRE key each.
+  static config::Tunnel keyed(config::Tunnel t, uint32_t key) {
+    t.spec.key = key;
+    return t;
+  }
+
   void handshake_at(uint64_t when) { wireguard.devices[0].peers[0].last_handshake_us = when; }
 
   config::Tunnel tunnel(const std::string& name) {
@@ -123,10 +129,10 @@ TEST_F(TunnelManagerTest, KernelIp6gretapShortOfMtuAutoIsDegraded) {
 }
 
 TEST_F(TunnelManagerTest, ManyCreatesWithinASecondReadTheDeviceOnce) {
-  for (int i = 0; i < 20; ++i) manager->create(tunnel("t" + std::to_string(i)), false);
+  for (int i = 0; i < 20; ++i) manager->create(keyed(tunnel("t" + std::to_string(i)), i), false);
   EXPECT_EQ(wireguard.reads, 1);
   clock.now += 2'000'000;
-  manager->create(tunnel("later"), false);
+  manager->create(keyed(tunnel("later"), 20), false);
   EXPECT_EQ(wireguard.reads, 2) << "a snapshot older than a second is read again";
   manager->poll_peers();
   EXPECT_EQ(wireguard.reads, 3) << "a poll always reads afresh, once for all tunnels";
@@ -244,7 +250,7 @@ TEST_F(TunnelManagerTest, PersistWritesTheFileAndRemoveDeletesIt) {
 
 TEST_F(TunnelManagerTest, ARestartAdoptsEveryTunnelWithoutRecreatingIt) {
   manager->create(tunnel("kept"), true);
-  manager->create(tunnel("runtime"), false);
+  manager->create(keyed(tunnel("runtime"), 1), false);
   const auto links = netlink.state.links;
   manager.reset();  // SIGTERM: the data plane stays
   EXPECT_EQ(netlink.state.links, links);
@@ -291,6 +297,75 @@ TEST_F(TunnelManagerTest, ReloadFollowsTheDirectory) {
   manager->reload();
   EXPECT_FALSE(manager->find("a"));
   EXPECT_FALSE(netlink.link("l2-a"));
+}
+
+// A second tunnel on a GRE flow another carries (same WireGuard interface, peer and GRE key) is
+// refused before anything is made, whether its peer is named by address or by key.
+TEST_F(TunnelManagerTest, ASecondTunnelOnTheSameFlowIsRefused) {
+  manager->create(tunnel("lab"), false);
+  const auto links = netlink.state.links;
+  auto again = tunnel("lab2");
+  for (const auto& peer : {std::string("10.0.31.10"), wg::to_base64(key(7))}) {
+    again.spec.peer = peer;
+    try {
+      manager->create(again, false);
+      FAIL() << "accepted " << peer;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::Exists);
+      EXPECT_NE(std::string(e.what()).find("tunnel lab already carries GRE without a key"),
+                std::string::npos)
+          << e.what();
+    }
+    EXPECT_EQ(netlink.state.links, links) << "nothing made";
+  }
+  again.spec.key = 1;
+  EXPECT_NO_THROW(manager->create(again, false)) << "another GRE key is another flow";
+
+  // A config file naming the same flow is an error of that file.
+  std::filesystem::create_directories(dir / "etc");
+  auto file = tunnel("lab3");
+  file.spec.key = 1;
+  std::ofstream(dir / "etc" / "lab3.conf") << config::render_tunnel(file);
+  const auto errors = manager->reload();
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("lab3.conf: tunnel lab2 already carries GRE key 1"), std::string::npos)
+      << errors[0];
+  EXPECT_FALSE(manager->find("lab3"));
+}
+
+// `ip link set l2-lab nomaster`, or its bridge deleted: the tap stays, the tunnel is degraded
+// saying why, and joins the bridge again when it is back.
+TEST_F(TunnelManagerTest, ATapOutOfItsBridgeIsDegradedNotRecreated) {
+  handshake_at(clock.now);
+  netlink.create_bridge("br-wan");
+  auto t = tunnel("lab");
+  t.spec.bridge = BridgeSpec{"br-wan", false, false};
+  manager->create(t, false);
+  ASSERT_EQ(manager->find("lab")->state, TunnelState::Up);
+  const auto tap = *netlink.link("l2-lab");
+  auto left = tap;
+  left.master_ifindex = 0;
+  netlink.set_master(tap.ifindex, 0);
+  manager->handle({nl::LinkChanged{tap, left}});
+  EXPECT_EQ(manager->find("lab")->state, TunnelState::Degraded);
+  EXPECT_NE(manager->find("lab")->state_reason.find("l2-lab left the bridge br-wan"),
+            std::string::npos)
+      << manager->find("lab")->state_reason;
+  manager->poll_peers();
+  EXPECT_EQ(manager->find("lab")->state, TunnelState::Degraded) << "until it is back";
+
+  const auto bridge = *netlink.link("br-wan");
+  netlink.delete_link(bridge.ifindex);
+  manager->handle({nl::LinkRemoved{bridge}});
+  EXPECT_NE(manager->find("lab")->state_reason.find("The bridge br-wan was deleted"),
+            std::string::npos);
+  const int again = netlink.create_bridge("br-wan");
+  manager->handle({nl::LinkAdded{*netlink.link(again)}});
+  EXPECT_EQ(netlink.link("l2-lab")->master_ifindex, again);
+  EXPECT_EQ(netlink.link("l2-lab")->ifindex, tap.ifindex) << "the same tap";
+  EXPECT_EQ(manager->find("lab")->state, TunnelState::Up);
+  manager->remove("lab");
+  EXPECT_TRUE(netlink.link("br-wan")) << "a bridge someone else made stays";
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string_view>
 #include <span>
 #include <string>
 
@@ -47,10 +48,18 @@ std::optional<Parsed> parse_header(std::span<const uint8_t> packet);
 // costs on the WireGuard interface beyond m.
 size_t encapsulation_overhead(IpAddress::Family outer, bool has_key);
 
-// A locally administered unicast MAC derived from the peer's public key, so the tap's MAC (and
-// the upstream's view of us) is stable across restarts and recreation. Distinct for the two
-// directions: `local_key` is this host's WireGuard key, so the two ends never share a MAC.
-MacAddress derive_mac(const wg::PublicKey& peer_key, const std::optional<wg::PublicKey>& local_key);
+// What tells apart the tunnels to one peer (a peer may carry several, with different GRE keys).
+struct MacFlow {
+  std::optional<uint32_t> gre_key;
+  std::string_view tap;
+};
+
+// A locally administered unicast MAC derived from the peer's public key and the tunnel's flow, so
+// the tap's MAC (and the upstream's view of us) is stable across restarts and recreation, and
+// differs between the tunnels to one peer. Distinct for the two directions: `local_key` is this
+// host's WireGuard key, so the two ends never share a MAC.
+MacAddress derive_mac(const wg::PublicKey& peer_key, const std::optional<wg::PublicKey>& local_key,
+                      const MacFlow& flow);
 
 enum class DatapathKind { Kernel, Userspace };
 enum class DatapathChoice { Auto, Kernel, Userspace };

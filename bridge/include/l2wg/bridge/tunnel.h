@@ -70,6 +70,9 @@ class TunnelBuilder {
   // nullopt when no link of that name exists; Error(Exists) naming the difference when the link
   // is something else. `created_bridge` is what the previous run recorded.
   std::optional<TunnelPlumbing> adopt(const TunnelSpec& spec, bool created_bridge);
+  // Puts the tap back into spec's bridge (after it left it, or the bridge was recreated), as
+  // setup() enslaves it. Throws Error(NotFound/InvalidArgument) when there is no such bridge.
+  void rejoin_bridge(TunnelPlumbing& plumbing, const TunnelSpec& spec);
   // Removes what setup() created, in reverse order; a link already gone is not an error.
   void teardown(const TunnelPlumbing& plumbing);
 
