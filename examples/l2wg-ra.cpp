@@ -10,7 +10,6 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/signalfd.h>
-#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +24,7 @@
 #include <vector>
 
 #include "l2wg/clock.h"
+#include "l2wg/deadline_timer.h"
 #include "l2wg/error.h"
 #include "l2wg/fd.h"
 #include "l2wg/lan/advertiser.h"
@@ -197,30 +197,6 @@ std::vector<int> pending_signals(int fd) {
   return signals;
 }
 
-// CLOCK_BOOTTIME: the clock of Clock::monotonic_us(), which the deadlines are on.
-UniqueFd timer_fd() {
-  UniqueFd fd(::timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK | TFD_CLOEXEC));
-  if (!fd) throw_errno("timerfd", errno, ErrorCode::Io);
-  return fd;
-}
-
-void arm(int timer, std::optional<uint64_t> deadline_us) {
-  itimerspec spec{};
-  if (deadline_us) {
-    const uint64_t at = std::max<uint64_t>(*deadline_us, 1);  // an all-zero value would disarm
-    spec.it_value.tv_sec = static_cast<time_t>(at / kMicrosPerSecond);
-    spec.it_value.tv_nsec = static_cast<long>(at % kMicrosPerSecond * 1000);
-  }
-  if (::timerfd_settime(timer, TFD_TIMER_ABSTIME, &spec, nullptr) != 0)
-    throw_errno("arming the timer", errno, ErrorCode::Io);
-}
-
-void drain_timer(int timer) {
-  uint64_t expirations;
-  if (::read(timer, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
-    throw_errno("reading the timer", errno, ErrorCode::Io);
-}
-
 // Waits for any of `fds`; returns which are readable.
 std::vector<bool> wait_for(const std::vector<int>& fds) {
   std::vector<pollfd> polled;
@@ -234,7 +210,7 @@ std::vector<bool> wait_for(const std::vector<int>& fds) {
 
 int advertise(const Options& options) {
   const UniqueFd signals = signal_fd();
-  const UniqueFd timer = timer_fd();
+  DeadlineTimer timer("the Router Advertisements on " + options.interface);
   auto clock = make_system_clock();
   auto random = make_system_random();
   Printer printer;
@@ -253,8 +229,8 @@ int advertise(const Options& options) {
   advertiser.update(announcer.announcement(clock->wall_us()));
 
   while (!advertiser.finished()) {
-    arm(timer.get(), advertiser.next_deadline_us());
-    const auto ready = wait_for({signals.get(), socket.fd(), timer.get()});
+    timer.arm(advertiser.next_deadline_us());
+    const auto ready = wait_for({signals.get(), socket.fd(), timer.fd()});
     if (ready[1]) {
       if (const uint32_t solicitations = socket.read()) {
         emit({{"event", "solicited"}, {"count", solicitations}});
@@ -262,7 +238,7 @@ int advertise(const Options& options) {
       }
     }
     if (ready[2]) {
-      drain_timer(timer.get());
+      timer.acknowledge();
       advertiser.update(announcer.announcement(clock->wall_us()));  // lifetimes from now
       advertiser.on_timer();
     }
@@ -294,15 +270,15 @@ int advertise(const Options& options) {
 
 int listen(const Options& options) {
   const UniqueFd signals = signal_fd();
-  const UniqueFd timer = timer_fd();
+  DeadlineTimer timer("the Router Solicitations on " + options.listen);
   auto clock = make_system_clock();
   Printer printer;
   lan::UpstreamRouterListener listener(options.listen, *clock, printer);
   spdlog::info("listening for routers on {}", options.listen);
   emit({{"event", "started"}, {"interface", options.listen}});
   for (;;) {
-    arm(timer.get(), listener.next_deadline_us());
-    const auto ready = wait_for({signals.get(), listener.fd(), timer.get()});
+    timer.arm(listener.next_deadline_us());
+    const auto ready = wait_for({signals.get(), listener.fd(), timer.fd()});
     if (ready[0]) {
       for (const int signal : pending_signals(signals.get())) {
         if (signal != SIGUSR1) return 0;
@@ -320,7 +296,7 @@ int listen(const Options& options) {
       }
     }
     if (ready[2]) {
-      drain_timer(timer.get());
+      timer.acknowledge();
       const uint32_t before = listener.solicitations_sent();
       listener.on_timer();
       if (listener.solicitations_sent() != before)

@@ -1,31 +1,13 @@
 #include "l2wg/daemon/routed.h"
 
 #include <spdlog/spdlog.h>
-#include <sys/timerfd.h>
-#include <unistd.h>
 
-#include <algorithm>
-#include <cerrno>
-
-#include "l2wg/error.h"
-#include "l2wg/fd.h"
+#include "l2wg/deadline_timer.h"
 #include "l2wg/lan/advertiser.h"
 #include "l2wg/lan/ra_socket.h"
 
 namespace l2wg::routed {
 namespace {
-
-// A timerfd on CLOCK_BOOTTIME (Clock::monotonic_us) set to `deadline`, or disarmed.
-void arm(int timer, std::optional<uint64_t> deadline) {
-  itimerspec spec{};
-  if (deadline) {
-    const uint64_t at = std::max<uint64_t>(*deadline, 1);  // an all-zero value would disarm
-    spec.it_value.tv_sec = static_cast<time_t>(at / 1'000'000);
-    spec.it_value.tv_nsec = static_cast<long>(at % 1'000'000 * 1000);
-  }
-  if (::timerfd_settime(timer, TFD_TIMER_ABSTIME, &spec, nullptr) != 0)
-    throw_errno("arming a Router Discovery timer", errno, ErrorCode::Io);
-}
 
 class SessionClient final : public PdClient {
  public:
@@ -65,25 +47,21 @@ class LoggingSocketObserver final : public lan::SocketObserver {
   std::string lan_;
 };
 
-// LanRaSocket + Advertiser + a timerfd for the Advertiser's deadlines.
+// LanRaSocket + Advertiser + a DeadlineTimer for the Advertiser's deadlines.
 class LanRaEndpoint final : public RaEndpoint {
  public:
   LanRaEndpoint(const std::string& lan, Clock& clock, Random& random)
       : observer_(lan),
         socket_(lan, observer_),
         advertiser_(lan::RouterSettings{.mac = socket_.mac()}, clock, random, socket_),
-        timer_(::timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK | TFD_CLOEXEC)) {
-    if (!timer_)
-      throw_errno("timerfd for the Router Advertisements on " + lan, errno, ErrorCode::Io);
-  }
+        timer_("the Router Advertisements on " + lan) {}
 
-  std::vector<int> fds() const override { return {socket_.fd(), timer_.get()}; }
+  std::vector<int> fds() const override { return {socket_.fd(), timer_.fd()}; }
   void handle(int fd) override {
     if (fd == socket_.fd()) {
       for (uint32_t n = socket_.read(); n > 0; --n) advertiser_.solicited();
-    } else if (fd == timer_.get()) {
-      uint64_t expirations = 0;
-      [[maybe_unused]] auto ignored = ::read(timer_.get(), &expirations, sizeof expirations);
+    } else if (fd == timer_.fd()) {
+      timer_.acknowledge();
       advertiser_.on_timer();
     }
     arm_timer();
@@ -99,35 +77,32 @@ class LanRaEndpoint final : public RaEndpoint {
   bool finished() const override { return advertiser_.finished(); }
 
  private:
-  void arm_timer() { arm(timer_.get(), advertiser_.next_deadline_us()); }
+  void arm_timer() { timer_.arm(advertiser_.next_deadline_us()); }
 
   LoggingSocketObserver observer_;
   lan::LanRaSocket socket_;
   lan::Advertiser advertiser_;
-  UniqueFd timer_;
+  DeadlineTimer timer_;
 };
 
-// UpstreamRouterListener + a timerfd for its solicitations.
+// UpstreamRouterListener + a DeadlineTimer for its solicitations.
 class TapUpstreamListener final : public UpstreamListener {
  public:
   TapUpstreamListener(const std::string& tap, Clock& clock)
       : observer_(tap),
         listener_(tap, clock, observer_),
-        timer_(::timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK | TFD_CLOEXEC)) {
-    if (!timer_)
-      throw_errno("timerfd for the Router Solicitations on " + tap, errno, ErrorCode::Io);
+        timer_("the Router Solicitations on " + tap) {
     arm_timer();
   }
 
-  std::vector<int> fds() const override { return {listener_.fd(), timer_.get()}; }
+  std::vector<int> fds() const override { return {listener_.fd(), timer_.fd()}; }
   UpstreamNews handle(int fd) override {
     UpstreamNews news;
     const bool reachable = listener_.reachable();
     if (fd == listener_.fd()) {
       news.heard = listener_.read();
-    } else if (fd == timer_.get()) {
-      uint64_t expirations = 0;
-      [[maybe_unused]] auto ignored = ::read(timer_.get(), &expirations, sizeof expirations);
+    } else if (fd == timer_.fd()) {
+      timer_.acknowledge();
       listener_.on_timer();
     }
     if (listener_.reachable() != reachable) news.reachable = listener_.reachable();
@@ -144,11 +119,11 @@ class TapUpstreamListener final : public UpstreamListener {
   }
 
  private:
-  void arm_timer() { arm(timer_.get(), listener_.next_deadline_us()); }
+  void arm_timer() { timer_.arm(listener_.next_deadline_us()); }
 
   LoggingSocketObserver observer_;
   lan::UpstreamRouterListener listener_;
-  UniqueFd timer_;
+  DeadlineTimer timer_;
 };
 
 class LanRaFactory final : public RaEndpointFactory {

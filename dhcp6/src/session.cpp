@@ -4,15 +4,14 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <optional>
 #include <string>
 #include <utility>
 
+#include "l2wg/deadline_timer.h"
 #include "l2wg/error.h"
 #include "l2wg/fd.h"
 #include "l2wg/socket.h"
@@ -65,13 +64,6 @@ UniqueFd open_client_socket(const std::string& interface, int ifindex) {
   return fd;
 }
 
-// CLOCK_BOOTTIME, the clock of Clock::monotonic_us(): the client's deadlines are on it.
-UniqueFd open_timer() {
-  UniqueFd fd(::timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK | TFD_CLOEXEC));
-  if (!fd) throw_errno("timerfd", errno, ErrorCode::Io);
-  return fd;
-}
-
 class SocketTransport : public Transport {
  public:
   SocketTransport(int fd, int ifindex, Observer& observer)
@@ -105,7 +97,7 @@ struct Session::Impl : Observer {
         ifindex(interface_index(options.interface)),
         lease_file(lease_path(options.state_dir, checked_name(options.name))),
         socket(open_client_socket(options.interface, ifindex)),
-        timer(open_timer()),
+        timer("the DHCPv6 client on " + options.interface),
         link_local(ifindex),
         clock(make_system_clock()),
         random(make_system_random()),
@@ -138,16 +130,7 @@ struct Session::Impl : Observer {
     }
   }
 
-  void arm_timer() {
-    itimerspec spec{};
-    if (const std::optional<uint64_t> deadline = client.next_deadline_us()) {
-      const uint64_t at = std::max<uint64_t>(*deadline, 1);  // an all-zero value would disarm
-      spec.it_value.tv_sec = static_cast<time_t>(at / 1'000'000);
-      spec.it_value.tv_nsec = static_cast<long>(at % 1'000'000 * 1000);
-    }
-    if (::timerfd_settime(timer.get(), TFD_TIMER_ABSTIME, &spec, nullptr) != 0)
-      throw_errno("arming the DHCPv6 timer", errno, ErrorCode::Io);
-  }
+  void arm_timer() { timer.arm(client.next_deadline_us()); }
 
   void run_deferred() {
     const Deferred action = std::exchange(deferred, Deferred::None);
@@ -175,9 +158,7 @@ struct Session::Impl : Observer {
   }
 
   void on_timer() {
-    uint64_t expirations;
-    if (::read(timer.get(), &expirations, sizeof expirations) < 0 && errno != EAGAIN)
-      throw_errno("reading the DHCPv6 timer", errno, ErrorCode::Io);
+    timer.acknowledge();
     drive([&] { client.on_timer(); });
   }
 
@@ -214,7 +195,7 @@ struct Session::Impl : Observer {
   int ifindex;
   std::filesystem::path lease_file;
   UniqueFd socket;
-  UniqueFd timer;
+  DeadlineTimer timer;
   LinkLocalWatcher link_local;
   std::unique_ptr<Clock> clock;
   std::unique_ptr<Random> random;
@@ -235,13 +216,13 @@ Session::~Session() {
 }
 
 std::vector<int> Session::fds() const {
-  return {impl_->socket.get(), impl_->timer.get(), impl_->link_local.fd()};
+  return {impl_->socket.get(), impl_->timer.fd(), impl_->link_local.fd()};
 }
 
 void Session::handle(int fd) {
   if (fd == impl_->socket.get()) {
     impl_->receive();
-  } else if (fd == impl_->timer.get()) {
+  } else if (fd == impl_->timer.fd()) {
     impl_->on_timer();
   } else if (fd == impl_->link_local.fd()) {
     impl_->link_local.handle();

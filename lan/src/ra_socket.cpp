@@ -28,10 +28,6 @@ constexpr uint8_t kNdHopLimit = 255;  // RFC 4861: every ND message, so off-link
 constexpr int kMaxPacketsPerRead = 64;
 constexpr size_t kMaxPacket = 65536;  // any IPv6 payload short of a jumbogram
 
-// RFC 4861 §10.
-constexpr uint64_t kRtrSolicitationInterval_us = 4'000'000;       // RTR_SOLICITATION_INTERVAL
-constexpr uint64_t kMaxRtrSolicitationInterval_us = 3'600'000'000;  // RFC 7559's MRT
-
 const char* kAllNodes = "ff02::1";
 const char* kAllRouters = "ff02::2";
 constexpr std::array<uint8_t, 6> kAllRoutersMac = {0x33, 0x33, 0, 0, 0, 2};  // RFC 2464 §7
@@ -241,52 +237,6 @@ void LanRaSocket::send(std::span<const uint8_t> icmp) {
                sizeof to) < 0)
     observer_.send_failed("sending a router advertisement on " + interface_ + ": " +
                           std::strerror(errno));
-}
-
-// ---- Solicitor ----
-
-void Solicitor::start() {
-  interval_us_ = kRtrSolicitationInterval_us;
-  next_us_ = clock_.monotonic_us();
-}
-
-void Solicitor::advertisement_heard() {
-  next_us_.reset();
-}
-
-bool Solicitor::on_timer() {
-  const uint64_t now = clock_.monotonic_us();
-  if (!next_us_ || now < *next_us_) return false;
-  ++sent_;
-  next_us_ = now + interval_us_;
-  interval_us_ = std::min(2 * interval_us_, kMaxRtrSolicitationInterval_us);
-  return true;
-}
-
-// ---- ReachabilityProbe ----
-
-void ReachabilityProbe::watch(std::optional<IpAddress> target) {
-  target_ = std::move(target);
-  unanswered_ = 0;
-  reachable_ = true;
-  next_us_ = target_ ? std::optional(clock_.monotonic_us()) : std::nullopt;
-}
-
-void ReachabilityProbe::answered(const IpAddress& from) {
-  if (from != target_) return;
-  unanswered_ = 0;
-  reachable_ = true;
-}
-
-bool ReachabilityProbe::on_timer() {
-  const uint64_t now = clock_.monotonic_us();
-  if (!next_us_ || now < *next_us_) return false;
-  if (unanswered_ >= kMaxUnanswered)
-    reachable_ = false;
-  else
-    ++unanswered_;
-  next_us_ = now + kInterval_us;
-  return true;
 }
 
 // ---- UpstreamRouterListener ----

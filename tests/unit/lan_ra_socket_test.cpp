@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "l2wg/lan/ra_socket.h"
+#include "l2wg/lan/reachability_probe.h"
+#include "l2wg/lan/solicitor.h"
 
 namespace l2wg::lan {
 namespace {

@@ -2,7 +2,8 @@
 // LAN and hears its Router Solicitations; UpstreamRouterListener, on the tap, solicits and hears
 // the upstream router's advertisements. Both are raw ICMPv6 sockets, so the kernel checks and
 // fills in checksums and picks the link-local source. What RFC 4861 §6.1 leaves to the receiver
-// (hop limit 255, the source address) is checked by pure functions, as is when to solicit.
+// (hop limit 255, the source address) is checked by pure functions; when to solicit and whether
+// the upstream router answers are pure state machines of their own (Solicitor, ReachabilityProbe).
 #pragma once
 
 #include <cstdint>
@@ -19,6 +20,8 @@
 #include "l2wg/ip.h"
 #include "l2wg/lan/advertiser.h"
 #include "l2wg/lan/ra.h"
+#include "l2wg/lan/reachability_probe.h"
+#include "l2wg/lan/solicitor.h"
 #include "l2wg/mac.h"
 
 namespace l2wg::lan {
@@ -66,66 +69,6 @@ class LanRaSocket final : public RaSender {
   UniqueFd socket_;
   MacAddress mac_;
   uint64_t dropped_ = 0;
-};
-
-// When to send Router Solicitations, as a pure state machine: the first at once, then, until an
-// advertisement with a non-zero router lifetime is heard, RFC 7559's backoff: the interval starts
-// at RTR_SOLICITATION_INTERVAL (4 s) and doubles up to 3600 s. RFC 4861 §6.3.7 stops after three,
-// which leaves a tunnel whose upstream answers late without a router until its next periodic RA.
-// No random delay or jitter: they spread the hosts of a LAN booting together, and a router's tap
-// has no such crowd.
-class Solicitor {
- public:
-  explicit Solicitor(Clock& clock) : clock_(clock) {}
-
-  // Starts (again, after the link came back) soliciting.
-  void start();
-  // A valid RA with a non-zero router lifetime: no more solicitations.
-  void advertisement_heard();
-
-  std::optional<uint64_t> next_deadline_us() const { return next_us_; }  // monotonic
-  // True when a solicitation is due now: the caller sends it.
-  bool on_timer();
-  uint32_t sent() const { return sent_; }
-
- private:
-  Clock& clock_;
-  uint64_t interval_us_ = 0;
-  std::optional<uint64_t> next_us_;
-  uint32_t sent_ = 0;
-};
-
-// Whether the upstream router still answers through the tunnel, so that the LANs stop using us
-// at once when it does not (RFC 7084 G-5). Neighbor Unreachability Detection (RFC 4861 §7.3)
-// probes only while traffic flows, and a LAN must be told before its hosts send anything: so a
-// unicast Neighbor Solicitation goes to the router every kInterval_us while it is watched, and
-// kMaxUnanswered in a row unanswered make it unreachable, within (kMaxUnanswered + 1) intervals
-// of its last answer. Its first answer makes it reachable again. A pure state machine.
-class ReachabilityProbe {
- public:
-  static constexpr uint64_t kInterval_us = 2'000'000;
-  static constexpr uint32_t kMaxUnanswered = 3;
-
-  explicit ReachabilityProbe(Clock& clock) : clock_(clock) {}
-
-  // Probes `target` from now on (the first probe is due at once), reachable until shown
-  // otherwise; nullopt stops probing.
-  void watch(std::optional<IpAddress> target);
-  const std::optional<IpAddress>& target() const { return target_; }
-  // A solicited Neighbor Advertisement for `from`.
-  void answered(const IpAddress& from);
-  bool reachable() const { return reachable_; }
-
-  std::optional<uint64_t> next_deadline_us() const { return next_us_; }  // monotonic
-  // True when a probe is due now: the caller sends it.
-  bool on_timer();
-
- private:
-  Clock& clock_;
-  std::optional<IpAddress> target_;
-  std::optional<uint64_t> next_us_;
-  uint32_t unanswered_ = 0;
-  bool reachable_ = true;
 };
 
 struct UpstreamRouter {
