@@ -56,6 +56,8 @@ RUNS=${1:-20}
 L2WG_SOURCE_DIR=${L2WG_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 # shellcheck source=tests/lib/netns.sh
 source "$(dirname "$0")/../tests/lib/netns.sh"
+# shellcheck source=tests/lib/kea.sh
+source "$(dirname "$0")/../tests/lib/kea.sh"
 l2wg_test_init
 # As netns.sh's cleanup (processes, namespaces), and the work dir too: it holds the clients'
 # state dirs and the capture.
@@ -132,37 +134,15 @@ _l2wg_pids+=("$CAPTURE_PID")
 wait_for 10 grep -q 'listening on' "$WORKDIR/tcpdump.log" ||
   { echo "tcpdump did not start:"; cat "$WORKDIR/tcpdump.log"; exit 1; }
 
-KEA_PID=
 # start_kea MODE: a fresh Kea (empty memfile) on br0, with rapid commit in mode rapid-commit and
 # the Preference option 255 in mode preference-255.
 start_kea() {
-  local rapid=false options=""
-  [ "$1" = rapid-commit ] && rapid=true
-  [ "$1" = preference-255 ] &&
-    options='"option-data": [ { "name": "preference", "data": "255", "always-send": true } ],'
-  cat >"$WORKDIR/kea.json" <<CONF
-{ "Dhcp6": {
-  "interfaces-config": { "interfaces": [ "br0" ] },
-  "lease-database": { "type": "memfile", "persist": false },
-  "server-id": { "type": "LL", "htype": 1, "identifier": "02005e100002", "persist": false },
-  $options
-  "subnet6": [ {
-    "id": 1, "subnet": "2001:db8:1::/64", "interface": "br0", "rapid-commit": $rapid,
-    "pd-pools": [ { "prefix": "2001:db8:100::", "prefix-len": 40, "delegated-len": 56 } ]
-  } ],
-  "loggers": [ { "name": "kea-dhcp6", "output_options": [ { "output": "stdout" } ],
-                 "severity": "INFO" } ]
-} }
-CONF
-  KEA_LOCKFILE_DIR=$WORKDIR KEA_PIDFILE_DIR=$WORKDIR \
-    ip netns exec "$SRV" kea-dhcp6 -c "$WORKDIR/kea.json" >"$WORKDIR/kea.log" 2>&1 &
-  KEA_PID=$!
-  _l2wg_pids+=("$KEA_PID")
-  wait_for 10 grep -q DHCP6_STARTED "$WORKDIR/kea.log" ||
-    { echo "Kea did not start:"; cat "$WORKDIR/kea.log"; exit 1; }
-  if grep -qE 'OPEN_SOCKET_FAIL|NO_SOCKETS_OPEN' "$WORKDIR/kea.log"; then
-    echo "Kea has no socket on br0:"; cat "$WORKDIR/kea.log"; exit 1
-  fi
+  local settings=()
+  [ "$1" = rapid-commit ] && settings=(--rapid-commit)
+  [ "$1" = preference-255 ] && settings=(--always-send preference 255)
+  kea_config "$WORKDIR/kea.json" --server-id 02005e100002 \
+    --subnet br0 2001:db8:1::/64 2001:db8:100::/40 "${settings[@]}"
+  kea_start "$SRV" "$WORKDIR/kea.json" "$WORKDIR/kea.log"
 }
 stop_kea() { stop_and_forget "$KEA_PID"; }
 

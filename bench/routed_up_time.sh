@@ -69,8 +69,7 @@ trap 'echo "routed_up_time: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 UP_ARGS=(--prefix-length 56)
 if [ "${RAPID_COMMIT:-0}" = 1 ]; then
   UP_ARGS+=(--rapid-commit)
-  # Kea's subnet with rapid commit: its config is written by chain_kea_start.
-  eval "$(declare -f chain_kea_start | sed 's/"interface": "u-wan",/"interface": "u-wan", "rapid-commit": true,/')"
+  CHAIN_RAPID_COMMIT=1
 fi
 
 echo "setting up the chain..." >&2

@@ -13,6 +13,7 @@
 #      says and it gets the prefix once the first client releases it
 #   7. Rapid Commit: bound with one Solicit and its Reply
 source "$(dirname "$0")/../lib/netns.sh"
+source "$(dirname "$0")/../lib/kea.sh"
 l2wg_test_init
 DHCP6="$L2WG_BUILD_DIR/examples/l2wg-dhcp6"
 [ -x "$DHCP6" ] || { echo "FAIL: $DHCP6 is not built"; exit 1; }
@@ -38,43 +39,16 @@ ip -n "$CLI2" link set "$IF2" up
 settle "$SRV" "$CLI1" "$CLI2"
 
 # --- Kea -----------------------------------------------------------------------------------------
-# kea_start NAME POOL [RAPID_COMMIT]: kea-dhcp6 in SRV with one pd-pool of /56s (POOL is
+# kea_pool NAME POOL [--rapid-commit]: kea-dhcp6 in SRV with one pd-pool of /56s (POOL is
 # prefix/len), leases in $WORKDIR/leases-$KEA_LEASES.csv (kept across restarts, like a real
-# server's), lock and pid files in $WORKDIR. Waits until it listens on ff02::1:2. Sets KEA_PID.
-KEA_PID=
-kea_start() {
-  local name=$1 pool=$2 rapid_commit=${3:-false}
-  cat >"$WORKDIR/kea-$name.json" <<CONF
-{ "Dhcp6": {
-  "interfaces-config": { "interfaces": [ "$BR" ] },
-  "lease-database": { "type": "memfile", "persist": true, "lfc-interval": 0,
-                      "name": "$WORKDIR/leases-$KEA_LEASES.csv" },
-  "server-id": { "type": "LL", "htype": 1, "identifier": "02005e10d6a1", "persist": false },
-  "renew-timer": $T1, "rebind-timer": $T2,
-  "preferred-lifetime": $PREFERRED, "valid-lifetime": $VALID,
-  "option-data": [
-    { "name": "dns-servers", "data": "2001:db8::53" },
-    { "name": "domain-search", "data": "example.com" }
-  ],
-  "subnet6": [ {
-    "subnet": "2001:db8:1::/64", "interface": "$BR", "rapid-commit": $rapid_commit,
-    "pd-pools": [ { "prefix": "${pool%/*}", "prefix-len": ${pool#*/}, "delegated-len": 56 } ]
-  } ],
-  "loggers": [ { "name": "kea-dhcp6", "output_options": [ { "output": "stdout" } ],
-                 "severity": "INFO" } ]
-} }
-CONF
-  bg_in "$SRV" "$WORKDIR/kea-$name.log" env KEA_LOCKFILE_DIR="$WORKDIR" KEA_PIDFILE_DIR="$WORKDIR" \
-    kea-dhcp6 -c "$WORKDIR/kea-$name.json"
-  KEA_PID=$BG_PID
-  wait_for 15 kea_listening ||
-    { echo "kea-dhcp6 ($name) did not start:"; tail -20 "$WORKDIR/kea-$name.log"; return 1; }
-}
-kea_listening() { ip netns exec "$SRV" ss -H -uln 'sport = :547' | grep -q 'ff02::1:2'; }
-kea_stop() {
-  [ -n "$KEA_PID" ] || return 0
-  stop_pid "$KEA_PID"
-  KEA_PID=
+# server's), its config and log $WORKDIR/kea-NAME.{json,log}. Sets KEA_PID.
+kea_pool() {
+  local name=$1 pool=$2
+  shift 2
+  kea_config "$WORKDIR/kea-$name.json" --server-id 02005e10d6a1 --subnet "$BR" 2001:db8:1::/64 "$pool" \
+    --leases "$WORKDIR/leases-$KEA_LEASES.csv" --timers "$T1" "$T2" "$PREFERRED" "$VALID" \
+    --option dns-servers 2001:db8::53 --option domain-search example.com "$@"
+  kea_start "$SRV" "$WORKDIR/kea-$name.json" "$WORKDIR/kea-$name.log"
 }
 
 # --- The client and its events ---------------------------------------------------------------
@@ -204,7 +178,7 @@ lease_file() { echo "$1/dhcp6/$2.lease"; }
 
 # --- 1. a prefix bound ---------------------------------------------------------------------------
 KEA_LEASES=a
-kea_start pool-a "$POOL_A"
+kea_pool pool-a "$POOL_A"
 # What Kea's logs do not say is checked on the wire: the hint (Kea 2.2 ignores a hint's length
 # when it chooses a pool), the status codes.
 bg_in "$SRV" "$WORKDIR/tcpdump.log" tcpdump -l -n -vv -i "$BR" udp port 547
@@ -259,7 +233,7 @@ assert select(after, 'event=state')[0]['state'] == 'bound', select(after, 'event
 
 # --- 3. Kea restarted with another pool ----------------------------------------------------------
 kea_stop
-kea_start pool-b "$POOL_B"
+kea_pool pool-b "$POOL_B"
 MARK=${EV_POS[c1]}
 check "3. a new prefix from $POOL_B is bound after Kea changed its pool" \
   ev_wait c1 $((VALID + 5)) event=prefix-added "py:in_net(e['prefix'], '$POOL_B')"
@@ -313,7 +287,7 @@ assert select(after, 'event=state')[0]['state'] == 'soliciting' and near(select(
 assert near(select(after, 'event=sent')[0]) and select(after, 'event=sent')[0]['type'] == 'solicit', select(after, 'event=sent')[:1]"
 
 # --- 5. the client restarted with a valid lease ----------------------------------------------------
-kea_start pool-b-again "$POOL_B"
+kea_pool pool-b-again "$POOL_B"
 check "5. bound again once Kea is back" ev_wait c1 20 event=prefix-added
 P3=$(field prefix)
 echo "    bound $P3"
@@ -342,7 +316,7 @@ kea_stop
 
 # --- 6. Kea out of prefixes --------------------------------------------------------------------------
 KEA_LEASES=one
-kea_start one-prefix "$POOL_ONE"
+kea_pool one-prefix "$POOL_ONE"
 client_start first "$CLI1" "$IF1" "$WORKDIR/state-first" --prefix-length 56 --no-initial-delay
 FIRST_PID=$CLIENT_PID
 check "6. the first client takes the pool's only prefix $POOL_ONE" ev first event=prefix-added "prefix=$POOL_ONE"
@@ -381,7 +355,7 @@ kea_stop
 
 # --- 7. Rapid Commit ---------------------------------------------------------------------------------
 KEA_LEASES=rapid
-kea_start rapid-commit "$POOL_RC" true
+kea_pool rapid-commit "$POOL_RC" --rapid-commit
 client_start rapid "$CLI1" "$IF1" "$WORKDIR/state-rapid" --prefix-length 56 --no-initial-delay \
   --rapid-commit
 check "7. Rapid Commit: a prefix from $POOL_RC bound" ev rapid event=prefix-added "py:in_net(e['prefix'], '$POOL_RC')"
