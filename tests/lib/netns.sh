@@ -19,6 +19,37 @@ l2wg_test_init() {
   trap 'exit 130' INT TERM
 }
 
+# bench_init NAME [CMD...]: l2wg_test_init for bench/NAME.sh. At exit CMD (if given) runs first,
+# then the test's cleanup, and the work dir is removed unless KEEP=1; a command that fails is
+# named with its line.
+bench_init() {
+  l2wg_test_init
+  _bench_name=$1
+  shift
+  _bench_first=("$@")
+  trap _bench_cleanup EXIT
+  trap 'echo "$_bench_name: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+}
+_bench_cleanup() {
+  local status=$?
+  [ ${#_bench_first[@]} = 0 ] || "${_bench_first[@]}" >/dev/null 2>&1 || true
+  (_l2wg_cleanup) || true
+  if [ "${KEEP:-0}" = 1 ]; then echo "kept $WORKDIR" >&2; else rm -rf "$WORKDIR"; fi
+  exit "$status"
+}
+
+# need PROGRAM...: each PROGRAM is installed (a name) or built (a path), else says which is not.
+need() {
+  local program
+  for program in "$@"; do
+    case $program in
+      */*) [ -x "$program" ] || { echo "FAIL: $program is not built"; return 1; } ;;
+      *) command -v "$program" >/dev/null ||
+        { echo "FAIL: $program is not installed (scripts/deps.sh)"; return 1; } ;;
+    esac
+  done
+}
+
 _l2wg_cleanup() {
   local status=$?
   local pid ns
@@ -115,6 +146,15 @@ wg_pair() {
 link_has() {
   ip -n "$1" -d link show "$2" | grep -Eq -- "$3"
 }
+
+# link_local NS DEV: the IPv6 link-local address of DEV in NS.
+link_local() {
+  ip -n "$1" -6 -o addr show dev "$2" scope link | awk '{sub("/.*", "", $4); print $4; exit}'
+}
+
+# cpu_ticks PID: the user and system CPU time of all its threads so far, in clock ticks (its
+# children's not counted).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # settle NS...: waits until links have carrier and IPv6 link-local addresses are in place, so a
 # snapshot taken next is not racing the kernel's own start-up of the links.

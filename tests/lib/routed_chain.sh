@@ -63,13 +63,8 @@ declare -A CHAIN_DAEMON_PID=() CHAIN_DAEMON_RUNS=()
 _chain_namespaces=()
 
 _chain_check_tools() {
-  local tool
-  for tool in kea-dhcp6 wireguard-go wg dbus-daemon rdisc6 tshark tcpdump jq python3; do
-    command -v "$tool" >/dev/null || { echo "FAIL: $tool is not installed (scripts/deps.sh)"; return 1; }
-  done
-  for tool in "$L2WG_CLI" "$L2WGD" "$L2WG_RA"; do
-    [ -x "$tool" ] || { echo "FAIL: $tool is not built"; return 1; }
-  done
+  need kea-dhcp6 wireguard-go wg dbus-daemon rdisc6 tshark tcpdump jq python3 \
+    "$L2WG_CLI" "$L2WGD" "$L2WG_RA"
   [ -f "$KEA_HOOK_DIR/libdhcp_run_script.so" ] ||
     { echo "FAIL: no $KEA_HOOK_DIR/libdhcp_run_script.so (kea-dhcp6-server)"; return 1; }
 }
@@ -77,11 +72,6 @@ _chain_check_tools() {
 _chain_ns() {
   ns_add "$1"
   _chain_namespaces+=("$1")
-}
-
-# link_local NS DEV: the link-local address of DEV.
-chain_link_local() {
-  ip -n "$1" -6 -o addr show dev "$2" scope link | awk '{print $4}' | cut -d/ -f1 | head -1
 }
 
 # chain_setup TAG: builds everything up to and including the lab's bridge-mode tunnel (state up),
@@ -129,7 +119,7 @@ chain_setup() {
   ip -n "$CHAIN_HOST" link set "$CHAIN_HOST_IF" up
 
   settle "$CHAIN_UP" "$CHAIN_LAB" "$CHAIN_DORM" "$CHAIN_ISP" "$CHAIN_HOST"
-  CHAIN_UP_LL=$(chain_link_local "$CHAIN_UP" u-wan)
+  CHAIN_UP_LL=$(link_local "$CHAIN_UP" u-wan)
 
   chain_kea_start "$CHAIN_POOL"
   bg_in "$CHAIN_UP" "$WORKDIR/ra-upstream.log" bash -c 'exec "$@" >"$0"' "$WORKDIR/ra-upstream.json" \

@@ -173,8 +173,6 @@ check_fails "a local address not on the host is refused" "192.0.2.99 is not assi
 check_fails "an interface that is not a TAP is refused" "$WGA exists and is not a TAP" \
   ip netns exec "$NSA" "$DATAPATH_DRIVER" --tap "$WGA" --wg "$WGA" --local 10.0.31.1 --remote 10.0.31.2
 
-# cpu_ticks PID: user + system clock ticks the process has used.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # A TAP deleted under a running datapath must not make its worker spin.
 start_pair 4
 ip -n "$NSA" link del "$TAPA"

@@ -16,8 +16,7 @@ source "$(dirname "$0")/../lib/netns.sh"
 source "$(dirname "$0")/../lib/kea.sh"
 l2wg_test_init
 DHCP6="$L2WG_BUILD_DIR/examples/l2wg-dhcp6"
-[ -x "$DHCP6" ] || { echo "FAIL: $DHCP6 is not built"; exit 1; }
-command -v kea-dhcp6 >/dev/null || { echo "FAIL: kea-dhcp6 is not installed (scripts/deps.sh)"; exit 1; }
+need "$DHCP6" kea-dhcp6
 
 SRV=d6k-srv-$TAG CLI1=d6k-c1-$TAG CLI2=d6k-c2-$TAG
 BR=d6kbr IF1=d6k1 IF2=d6k2

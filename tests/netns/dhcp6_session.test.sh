@@ -11,8 +11,7 @@ source "$(dirname "$0")/../lib/netns.sh"
 source "$(dirname "$0")/../lib/kea.sh"
 l2wg_test_init
 DHCP6="$L2WG_BUILD_DIR/examples/l2wg-dhcp6"
-[ -x "$DHCP6" ] || { echo "FAIL: $DHCP6 is not built"; exit 1; }
-command -v kea-dhcp6 >/dev/null || { echo "FAIL: kea-dhcp6 is not installed (scripts/deps.sh)"; exit 1; }
+need "$DHCP6" kea-dhcp6
 
 SRV=d6s-srv-$TAG CLI=d6s-cli-$TAG
 IFA=d6sa IFB=d6sb IFC=d6sc  # client A, client B; C is the one whose link-local address does DAD
@@ -108,7 +107,7 @@ check_fails "a missing interface" "no interface d6s-none" \
   ip netns exec "$CLI" "$DHCP6" --interface d6s-none --state-dir "$STATE"
 
 # --- only datagrams from port 547 reach the client -----------------------------------------
-LL_A=$(ip -n "$CLI" -6 addr show dev "$IFA" scope link | awk '/inet6/ {sub("/.*", "", $2); print $2}')
+LL_A=$(link_local "$CLI" "$IFA")
 send_udp() {  # send_udp SOURCE_PORT PAYLOAD_HEX: from SRV to A's port 546
   ip netns exec "$SRV" python3 -c '
 import socket, sys

@@ -39,13 +39,13 @@ check "br-lan's prefix is a /64 out of it" in_net "${LANP:-::/0}" "${DP:-::/0}" 
 check "the router's ::1 of the /64 on br-lan" \
   bash -c "ip -n $D -6 addr show dev $CHAIN_LAN | grep -q 'inet6 ${LANP%::/64}::1/64'"
 check "the upstream routes the delegated prefix to the dorm's tap (Kea's hook)" \
-  bash -c "ip -n $CHAIN_UP -6 route show ${DP:-none} | grep -q 'via $(chain_link_local "$D" "$CHAIN_TAP") dev u-wan'"
+  bash -c "ip -n $CHAIN_UP -6 route show ${DP:-none} | grep -q 'via $(link_local "$D" "$CHAIN_TAP") dev u-wan'"
 
 check "the host gets an address in $LANP that is not tentative (within 10 s)" \
   chain_wait_host_address "${LANP:-::/0}" 10
 HOST_ADDR=$(chain_host_address_in "${LANP:-::/0}" | cut -d/ -f1)
 echo "    host address $HOST_ADDR"
-DORM_LAN_LL=$(chain_link_local "$D" "$CHAIN_LAN")
+DORM_LAN_LL=$(link_local "$D" "$CHAIN_LAN")
 check "the host's default route goes via the dorm's link-local on br-lan" \
   wait_for 5 bash -c "ip -n $H -6 route show default | grep -q 'via $DORM_LAN_LL dev $CHAIN_HOST_IF'"
 
