@@ -5,6 +5,8 @@ set -euo pipefail
 
 L2WG_BUILD_DIR=${L2WG_BUILD_DIR:?L2WG_BUILD_DIR must point at the build directory}
 PLUMB="$L2WG_BUILD_DIR/examples/l2wg-plumb"
+# The script tools of tests/tools (the built ones are under $L2WG_BUILD_DIR/tests/tools).
+L2WG_TOOLS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../tools" && pwd)
 # UAPI sockets (/var/run/wireguard/NAME.sock) are shared by all namespaces, so interface names
 # carry a per-run tag to stay unique on the machine.
 TAG=${L2WG_TAG:-$(printf '%04x' $((RANDOM)))}
@@ -340,6 +342,18 @@ check_fails() {
 same_text() {
   check "$1" diff -u "$2" "$3"
 }
+
+# at_least A B, at_most A B: numbers (decimals too) compared for check, which shows how they
+# compare when they do not.
+at_least() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 >= b + 0) exit 0; print a " < " b; exit 1 }'; }
+at_most() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 <= b + 0) exit 0; print a " > " b; exit 1 }'; }
+# seconds_between FROM TO: TO - FROM (epoch seconds), to the hundredth.
+seconds_between() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+# prefix_within PREFIX NET LEN: PREFIX is a /LEN inside NET.
+prefix_within() { python3 "$L2WG_TOOLS/prefixes.py" within "$@"; }
+# overlapping PREFIX: prints the lines of stdin that name an IPv6 address or prefix overlapping
+# PREFIX; fails if none does.
+overlapping() { python3 "$L2WG_TOOLS/prefixes.py" overlapping "$1"; }
 
 # finish: the verdict of the test. Zero checks is a failure: a test must assert something.
 finish() {

@@ -38,6 +38,9 @@
 #   chain_daemon_log SIDE
 #   chain_wait_state NAME STATE [SECONDS]; chain_wait_prefix [SECONDS]; chain_delegated; chain_lan_prefix
 #   chain_host_addresses; chain_host_address_in PREFIX [FLAG]; chain_wait_host_address PREFIX [SECONDS]
+#   chain_host_preferred_lft ADDRESS; chain_host_default_via_dorm
+#   chain_capture_ras; chain_ras_since SINCE; chain_ra_find SINCE EXPR; chain_ra_none SINCE EXPR;
+#   chain_ra_count EXPR (the RAs the host hears)
 #   chain_peer_stop; chain_peer_start
 #   chain_kea_start [POOL]; kea_stop; chain_kea_pool POOL
 #   chain_ns_state NS (links, addresses, routes of every table, rules: for "as before" comparisons)
@@ -287,13 +290,42 @@ for line in sys.stdin:
 sys.exit(1)' "$1" "${2:-}"
 }
 # chain_wait_host_address PREFIX/64 [SECONDS]: until the host holds a usable address in it.
-chain_wait_host_address() {
-  local deadline=$((SECONDS + ${2:-20}))
-  until chain_host_address_in "$1" >/dev/null; do
-    [ $SECONDS -lt $deadline ] || return 1
-    sleep 0.1
-  done
+chain_wait_host_address() { wait_for "${2:-20}" chain_host_address_in "$1"; }
+# chain_host_preferred_lft ADDRESS: what is left of the host's preferred lifetime of ADDRESS, in
+# seconds (or "forever").
+chain_host_preferred_lft() {
+  ip -n "$CHAIN_HOST" -6 addr show dev "$CHAIN_HOST_IF" | grep -A1 "inet6 $1/" |
+    grep -o 'preferred_lft [0-9a-z]*' | sed -E 's/preferred_lft ([0-9]+)sec/\1/'
 }
+# chain_host_default_via_dorm: the host's default route goes via the dorm's link-local on br-lan.
+chain_host_default_via_dorm() {
+  ip -n "$CHAIN_HOST" -6 route show default |
+    grep -q "via $(link_local "$CHAIN_DORM" "$CHAIN_LAN") dev $CHAIN_HOST_IF"
+}
+
+# ---- the Router Advertisements the LAN host hears ----------------------------------------------
+# chain_capture_ras: from now on every RA the host receives goes to $WORKDIR/ra.pcap, which the
+# functions below read (tests/tools/ra-capture.py: EXPR is Python over `ra` and `pio("P/64")`).
+# Sets CHAIN_RA_CAPTURE (tcpdump's PID).
+chain_capture_ras() {
+  bg_in "$CHAIN_HOST" "$WORKDIR/tcpdump-ra.log" tcpdump -i "$CHAIN_HOST_IF" --immediate-mode -U -n \
+    -w "$WORKDIR/ra.pcap" 'icmp6 and ip6[40] == 134'
+  CHAIN_RA_CAPTURE=$BG_PID
+  wait_for 10 grep -q "listening on" "$WORKDIR/tcpdump-ra.log"
+}
+_chain_ra_capture() { python3 "$L2WG_TOOLS/ra-capture.py" "$WORKDIR/ra.pcap" "$@"; }
+# chain_ras_since SINCE: every RA captured after SINCE (epoch s), one JSON line each (t, rl, pio).
+chain_ras_since() { _chain_ra_capture list "$1"; }
+# chain_ra_find SINCE EXPR: how many seconds after SINCE the first RA for which EXPR holds came;
+# fails if none has yet.
+chain_ra_find() { _chain_ra_capture find "$1" "$2"; }
+# chain_ra_none SINCE EXPR: no RA captured after SINCE satisfies EXPR (else says when one came).
+chain_ra_none() {
+  local found
+  if found=$(chain_ra_find "$1" "$2"); then echo "an RA $found s after: $2"; return 1; fi
+}
+# chain_ra_count EXPR: how many of the captured RAs satisfy EXPR.
+chain_ra_count() { _chain_ra_capture count "$1"; }
 
 # ---- WireGuard: the lab's end stopped and started again (the dorm loses its tunnel) ------------
 # chain_peer_stop: the lab's wireguard-go exits (its interface goes); the config is kept.
