@@ -74,83 +74,10 @@ exited() {  # our child PID has exited (a zombie until waited for)
   [ -z "$state" ] || [ "$state" = Z ]
 }
 
-# The event reader: the JSON lines of a run (a half-written last line is left for the next look).
-# A match is a list of KEY=VALUE (the field's text equals VALUE) and py:EXPRESSION (over `e`).
-cat >"$WORKDIR/events.py" <<'PY'
-import ipaddress, json, os, sys, time
-
-def load(run):
-    try:
-        with open(f"{os.environ['WORKDIR']}/{run}.events.log") as f:
-            text = f.read()
-    except FileNotFoundError:
-        return []
-    return [json.loads(line) for line in text.split("\n")[:-1] if line.startswith("{")]
-
-def in_net(prefix, net):
-    return ipaddress.ip_network(prefix).subnet_of(ipaddress.ip_network(net))
-
-def plen(prefix):
-    return ipaddress.ip_network(prefix).prefixlen
-
-def matcher(specs):
-    tests = []
-    for spec in specs:
-        if spec.startswith("py:"):
-            code = compile(spec[3:], spec, "eval")
-            tests.append(lambda e, code=code: eval(code, globals(), {"e": e}))
-        else:
-            key, _, value = spec.partition("=")
-            tests.append(lambda e, key=key, value=value: str(e.get(key)) == value)
-    return lambda e: all(test(e) for test in tests)
-
-def select(events, *specs):
-    match = matcher(specs)
-    return [e for e in events if match(e)]
-
-def show(events):
-    base = events[0]["mono_us"] if events else 0
-    for e in events:
-        rest = {k: v for k, v in e.items() if k not in ("event", "mono_us", "wall_us")}
-        print(f"  +{(e['mono_us'] - base) / 1e6:8.3f}s {e['event']} {json.dumps(rest)[:150]}")
-
-def seconds(us):
-    return us / 1e6
-
-def note(text):  # shown even when the check passes: fd 3 is the test's stdout
-    os.write(3, f"    {text}\n".encode())
-
-command, run = sys.argv[1], sys.argv[2]
-if command == "wait":  # wait RUN TIMEOUT START SPEC...: prints "POSITION JSON" of the first match
-    timeout, start, specs = float(sys.argv[3]), int(sys.argv[4]), sys.argv[5:]
-    match = matcher(specs)
-    deadline = time.monotonic() + timeout
-    while True:
-        events = load(run)
-        for i in range(start, len(events)):
-            if match(events[i]):
-                print(i + 1, json.dumps(events[i]))
-                sys.exit(0)
-        if time.monotonic() > deadline:
-            print(f"{run}: no event {' '.join(specs)} within {timeout:g}s; the events after #{start}:")
-            show(events[start:][-25:])
-            sys.exit(1)
-        time.sleep(0.05)
-elif command == "last":  # last RUN SPEC...: the position after the last match (0: none)
-    events = load(run)
-    found = [i + 1 for i, e in enumerate(events) if matcher(sys.argv[3:])(e)]
-    print(found[-1] if found else 0)
-elif command == "py":  # py RUN CODE: runs CODE with `events`, the run's events (asserts fail it)
-    events = load(run)
-    try:
-        exec(sys.argv[3])
-    except Exception as error:  # a failed assert, or an event missing (IndexError)
-        print(f"{run}: {type(error).__name__}: {error}")
-        show(events[-25:])
-        sys.exit(1)
-PY
-export WORKDIR
-exec 3>&1  # for note() in events.py: check sends stdout to its own file
+# The events of a run, read by tests/tools/dhcp6-events.py: a match is a list of KEY=VALUE (the
+# field's text equals VALUE) and py:EXPRESSION (over `e`).
+EVENTS="$L2WG_TOOLS/dhcp6-events.py"
+exec 3>&1  # for note() in dhcp6-events.py: check sends stdout to its own file
 declare -A EV_POS  # per run: how many events have been consumed by ev_wait
 
 # ev_wait RUN SECONDS SPEC...: waits for an event after the last one ev_wait consumed for RUN;
@@ -159,15 +86,15 @@ ev_wait() {
   local run=$1 seconds=$2 out
   EV='{}'
   shift 2
-  out=$(python3 "$WORKDIR/events.py" wait "$run" "$seconds" "${EV_POS[$run]:-0}" "$@") ||
+  out=$(python3 "$EVENTS" wait "$WORKDIR/$run.events.log" "$seconds" "${EV_POS[$run]:-0}" "$@") ||
     { echo "$out"; return 1; }
   EV_POS[$run]=${out%% *}
   EV=${out#* }
 }
 # ev RUN SPEC...: like ev_wait with the default wait of 10 s.
 ev() { ev_wait "$1" 10 "${@:2}"; }
-# ev_py RUN CODE: asserts over all of RUN's events (see events.py).
-ev_py() { python3 "$WORKDIR/events.py" py "$1" "$2"; }
+# ev_py RUN CODE: asserts over all of RUN's events (see dhcp6-events.py).
+ev_py() { python3 "$EVENTS" py "$WORKDIR/$1.events.log" "$2"; }
 # field KEY: the field of the last event ev_wait found (empty if none: the checks that use it fail).
 EV='{}'
 field() { python3 -c 'import json, sys; print(json.loads(sys.argv[1]).get(sys.argv[2], ""))' "$EV" "$1"; }
@@ -252,7 +179,7 @@ check "4. a Renew of $P2 sent" ev_wait c1 $((T1 + 5)) event=sent type=renew
 check "4. and answered" ev c1 event=received type=reply
 kea_stop
 sleep 0.2  # a Reply still on its way is taken in
-MARK=$(python3 "$WORKDIR/events.py" last c1 event=received type=reply)
+MARK=$(python3 "$EVENTS" last "$WORKDIR/c1.events.log" event=received type=reply)
 EV_POS[c1]=$MARK
 check "4. $P2 expires (prefix-lost \"expired\")" \
   ev_wait c1 $((VALID + 5)) event=prefix-lost "prefix=$P2" reason=expired
