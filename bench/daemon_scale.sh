@@ -109,8 +109,6 @@ wait_for 10 busctl --system status net.l2wg1 ||
 
 # calc EXPRESSION: bc with two decimals and a leading zero.
 calc() { printf '%.2f' "$(bc <<<"scale=3; $1")"; }
-# cpu_ticks PID: utime+stime of all its threads, in clock ticks (children excluded).
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # waiting_ns PID: time its threads spent runnable but waiting for a CPU (schedstat), in ns.
 waiting_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $2} END {printf "%d", s}'; }
 hwm_mib() { awk '/^VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Throughput of the userspace gretap datapath against bare WireGuard, in one run on one
-# wireguard-go pair: iperf3 first over the WireGuard inner addresses, then over the taps of two
-# datapath-drivers: tap MTU 1500 with the TCP MSS clamp (what MTU=auto does: outer packets
-# fragmented inside WireGuard, except TCP's, whose MSS is clamped to fit), tap MTU 1500 without
-# it (every full frame fragmented), and MTU 1382 (as MTU=1382 does: nothing fragments).
+# wireguard-go pair (tests/netns/datapath.test.sh's, from tests/lib/datapath_pair.sh): iperf3
+# first over the WireGuard inner addresses, then over the taps of two datapath-drivers: tap MTU
+# 1500 with the TCP MSS clamp (what MTU=auto does: outer packets fragmented inside WireGuard,
+# except TCP's, whose MSS is clamped to fit), tap MTU 1500 without it (every full frame
+# fragmented), and MTU 1382 (as MTU=1382 does: nothing fragments).
 # - TCP: received Mbit/s of a bulk transfer.
 # - UDP throughput (RFC 2544 §26.1, with a 1% loss tolerance): the highest offered rate of
 #   1400-byte datagrams that arrives with at most 1% lost, found by bisection, for bare WireGuard
@@ -17,19 +18,14 @@
 # Usage (root): L2WG_BUILD_DIR=build bench/datapath_throughput.sh [SECONDS] [WORKERS] [ROUNDS]
 # shellcheck source=tests/lib/netns.sh
 source "$(dirname "$0")/../tests/lib/netns.sh"
+# shellcheck source=tests/lib/datapath_pair.sh
+source "$(dirname "$0")/../tests/lib/datapath_pair.sh"
 l2wg_test_init
 
 SECONDS_PER_RUN=${1:-5}
 WORKERS=${2:-1}
 ROUNDS=${3:-3}
-DRIVER="$L2WG_BUILD_DIR/tests/tools/datapath-driver"
-NSA=dpba-$TAG NSB=dpbb-$TAG
-WGA=dpbwa$TAG WGB=dpbwb$TAG
-TAPA=dpbta$TAG TAPB=dpbtb$TAG
-
-ns_add "$NSA"
-ns_add "$NSB"
-wg_pair "$NSA" "$WGA" "$NSB" "$WGB" 10.0.31.1 10.0.31.2 24
+datapath_pair_setup dpb
 wait_for 10 ip netns exec "$NSA" ping -c 1 -W 1 10.0.31.2 || { echo "WireGuard pair is down"; exit 1; }
 
 bg_in "$NSB" "$WORKDIR/iperf3.log" iperf3 -s
@@ -70,27 +66,13 @@ udp_throughput() {
   echo "$low"
 }
 
-start_driver() {  # start_driver NS TAP WG LOCAL REMOTE [ARGS...]
-  local log=$WORKDIR/driver-$1-$RANDOM.log
-  bg_in "$1" "$log" "$DRIVER" --tap "$2" --wg "$3" --local "$4" --remote "$5" \
-    --workers "$WORKERS" "${@:6}"
-  wait_for 10 grep -q '^ready' "$log" || { cat "$log"; exit 1; }
-  DRIVER_LOG=$log
-}
-# start_drivers [ARGS...]: (re)starts the driver on each side; the persistent taps keep their
-# addresses and MTU across restarts.
+# start_drivers [ARGS...]: (re)starts the driver on each side with ARGS and the bench's workers,
+# GRE over the IPv4 inner addresses.
 start_drivers() {
-  [ -n "${DRIVER_A:-}" ] && stop_pid "$DRIVER_A" && stop_pid "$DRIVER_B"
-  start_driver "$NSA" "$TAPA" "$WGA" 10.0.31.1 10.0.31.2 "$@"
-  DRIVER_A=$BG_PID LOG_A=$DRIVER_LOG
-  start_driver "$NSB" "$TAPB" "$WGB" 10.0.31.2 10.0.31.1 "$@"
-  DRIVER_B=$BG_PID
+  [ -z "${PID_A:-}" ] || stop_pair
+  start_pair 4 "--workers $WORKERS $*" "--workers $WORKERS $*"
 }
 start_drivers --clamp-mss
-ip -n "$NSA" addr add 198.51.100.1/24 dev "$TAPA"
-ip -n "$NSB" addr add 198.51.100.2/24 dev "$TAPB"
-ip -n "$NSA" link set "$TAPA" up
-ip -n "$NSB" link set "$TAPB" up
 wait_for 10 ip netns exec "$NSA" ping -c 1 -W 1 198.51.100.2 || { echo "gretap is down"; exit 1; }
 
 # Rounds alternate the variants, so that load from elsewhere on the host spreads over all of
@@ -113,9 +95,7 @@ for _ in $(seq "$ROUNDS"); do
       ceiling=$(($(tr ' ' '\n' <<<"${results[bare-tcp]}" | tail -1) * 3 / 2))
       results[bare-udp-throughput]+=" $(udp_throughput 10.0.31.2 "$ceiling")"
       results[$variant-udp-throughput]+=" $(udp_throughput 198.51.100.2 "$ceiling")"
-      kill -USR1 "$DRIVER_A"
-      sleep 0.3
-      CLAMP_COUNTERS=$(grep '^frames_out=' "$LOG_A" | tail -1)
+      CLAMP_COUNTERS=$(counters "$LOG_A" "$PID_A")
     fi
   done
 done

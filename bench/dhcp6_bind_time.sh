@@ -56,17 +56,9 @@ RUNS=${1:-20}
 L2WG_SOURCE_DIR=${L2WG_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 # shellcheck source=tests/lib/netns.sh
 source "$(dirname "$0")/../tests/lib/netns.sh"
-l2wg_test_init
-# As netns.sh's cleanup (processes, namespaces), and the work dir too: it holds the clients'
-# state dirs and the capture.
-bench_cleanup() {
-  local status=$?
-  (_l2wg_cleanup) || true
-  if [ "${KEEP:-0}" = 1 ]; then echo "kept $WORKDIR" >&2; else rm -rf "$WORKDIR"; fi
-  exit "$status"
-}
-trap bench_cleanup EXIT
-trap 'echo "dhcp6_bind_time: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+# shellcheck source=tests/lib/kea.sh
+source "$(dirname "$0")/../tests/lib/kea.sh"
+bench_init dhcp6_bind_time
 
 TOOL=$L2WG_BUILD_DIR/examples/l2wg-dhcp6
 read -r -a CLIENTS <<<"${CLIENTS:-l2wg dhcpcd}"
@@ -82,9 +74,7 @@ for client in "${CLIENTS[@]}"; do
     *) echo "unknown client '$client'"; exit 2 ;;
   esac
 done
-for program in kea-dhcp6 tcpdump; do
-  command -v "$program" >/dev/null || { echo "$program is missing (scripts/deps.sh)"; exit 1; }
-done
+need kea-dhcp6 tcpdump
 
 SRV=d6bs-$TAG
 CLI=d6bc-$TAG
@@ -107,7 +97,7 @@ ip -n "$SRV" link set br0 up
 ip -n "$SRV" addr add 2001:db8:1::1/64 dev br0
 wait_for 10 bash -c "ip -n $SRV -6 addr show dev br0 scope link | grep -q fe80" ||
   { echo "br0 has no link-local address"; exit 1; }
-SERVER_LL=$(ip -n "$SRV" -6 -o addr show dev br0 scope link | awk '{sub("/.*", "", $4); print $4}')
+SERVER_LL=$(link_local "$SRV" br0)
 
 # forget_pid PID: a process of ours that has exited; the exit trap must not signal its number.
 forget_pid() {
@@ -132,37 +122,15 @@ _l2wg_pids+=("$CAPTURE_PID")
 wait_for 10 grep -q 'listening on' "$WORKDIR/tcpdump.log" ||
   { echo "tcpdump did not start:"; cat "$WORKDIR/tcpdump.log"; exit 1; }
 
-KEA_PID=
 # start_kea MODE: a fresh Kea (empty memfile) on br0, with rapid commit in mode rapid-commit and
 # the Preference option 255 in mode preference-255.
 start_kea() {
-  local rapid=false options=""
-  [ "$1" = rapid-commit ] && rapid=true
-  [ "$1" = preference-255 ] &&
-    options='"option-data": [ { "name": "preference", "data": "255", "always-send": true } ],'
-  cat >"$WORKDIR/kea.json" <<CONF
-{ "Dhcp6": {
-  "interfaces-config": { "interfaces": [ "br0" ] },
-  "lease-database": { "type": "memfile", "persist": false },
-  "server-id": { "type": "LL", "htype": 1, "identifier": "02005e100002", "persist": false },
-  $options
-  "subnet6": [ {
-    "id": 1, "subnet": "2001:db8:1::/64", "interface": "br0", "rapid-commit": $rapid,
-    "pd-pools": [ { "prefix": "2001:db8:100::", "prefix-len": 40, "delegated-len": 56 } ]
-  } ],
-  "loggers": [ { "name": "kea-dhcp6", "output_options": [ { "output": "stdout" } ],
-                 "severity": "INFO" } ]
-} }
-CONF
-  KEA_LOCKFILE_DIR=$WORKDIR KEA_PIDFILE_DIR=$WORKDIR \
-    ip netns exec "$SRV" kea-dhcp6 -c "$WORKDIR/kea.json" >"$WORKDIR/kea.log" 2>&1 &
-  KEA_PID=$!
-  _l2wg_pids+=("$KEA_PID")
-  wait_for 10 grep -q DHCP6_STARTED "$WORKDIR/kea.log" ||
-    { echo "Kea did not start:"; cat "$WORKDIR/kea.log"; exit 1; }
-  if grep -qE 'OPEN_SOCKET_FAIL|NO_SOCKETS_OPEN' "$WORKDIR/kea.log"; then
-    echo "Kea has no socket on br0:"; cat "$WORKDIR/kea.log"; exit 1
-  fi
+  local settings=()
+  [ "$1" = rapid-commit ] && settings=(--rapid-commit)
+  [ "$1" = preference-255 ] && settings=(--always-send preference 255)
+  kea_config "$WORKDIR/kea.json" --server-id 02005e100002 \
+    --subnet br0 2001:db8:1::/64 2001:db8:100::/40 "${settings[@]}"
+  kea_start "$SRV" "$WORKDIR/kea.json" "$WORKDIR/kea.log"
 }
 stop_kea() { stop_and_forget "$KEA_PID"; }
 
@@ -171,7 +139,6 @@ new_link() {
   ip link add "$IF" netns "$CLI" type veth peer name d6p netns "$SRV"
   ip -n "$SRV" link set d6p master br0 up
 }
-client_ll() { ip -n "$CLI" -6 -o addr show dev "$IF" scope link | awk '{sub("/.*", "", $4); print $4; exit}'; }
 
 # start_client CLIENT RAPID DIR: starts it on the (down) link with fresh state in DIR, waits
 # until it runs and waits for the link; sets CLIENT_PID.
@@ -259,7 +226,7 @@ one_run() {
     t1=$(bound_at "$client" "$dir")
   done
   local ll
-  ll=$(client_ll)
+  ll=$(link_local "$CLI" "$IF")
   stop_and_forget "$CLIENT_PID"
   ip -n "$CLI" link del "$IF"
   echo "$mode $client $index $t0 $t1 $ll" >>"$WORKDIR/runs"
@@ -296,7 +263,7 @@ for mode in "${MODES[@]}"; do
     PREFIX=$(grep -m1 '"event":"prefix-added"' "$dir/out.jsonl" | sed -nE 's/.*"prefix":"([^"]+)".*/\1/p')
     RTT_MS=$(ip netns exec "$CLI" ping -6 -n -q -c 20 -i 0.05 "$SERVER_LL%$IF" |
       sed -nE 's|^rtt min/avg/max/mdev = [0-9.]+/([0-9.]+)/.*|\1|p')
-    ll=$(client_ll)
+    ll=$(link_local "$CLI" "$IF")
     echo "restart: $RUNS restarts with the lease of $PREFIX" >&2
     for index in $(seq "$RUNS"); do
       stop_and_forget "$CLIENT_PID"

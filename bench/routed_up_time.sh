@@ -55,22 +55,13 @@ export L2WG_SOURCE_DIR
 source "$(dirname "$0")/../tests/lib/netns.sh"
 # shellcheck source=tests/lib/routed_chain.sh
 source "$(dirname "$0")/../tests/lib/routed_chain.sh"
-l2wg_test_init
-bench_cleanup() {
-  local status=$?
-  chain_teardown >/dev/null 2>&1 || true  # the upstream's final RAs would outlast netns.sh's 5 s
-  (_l2wg_cleanup) || true
-  if [ "${KEEP:-0}" = 1 ]; then echo "kept $WORKDIR" >&2; else rm -rf "$WORKDIR"; fi
-  exit "$status"
-}
-trap bench_cleanup EXIT
-trap 'echo "routed_up_time: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+# chain_teardown at exit: the upstream's final RAs would outlast netns.sh's 5 s.
+bench_init routed_up_time chain_teardown
 
 UP_ARGS=(--prefix-length 56)
 if [ "${RAPID_COMMIT:-0}" = 1 ]; then
   UP_ARGS+=(--rapid-commit)
-  # Kea's subnet with rapid commit: its config is written by chain_kea_start.
-  eval "$(declare -f chain_kea_start | sed 's/"interface": "u-wan",/"interface": "u-wan", "rapid-commit": true,/')"
+  CHAIN_RAPID_COMMIT=1
 fi
 
 echo "setting up the chain..." >&2
@@ -96,7 +87,7 @@ wait_for 10 grep -q "listening on" "$WORKDIR/tcpdump-host.log"
 sleep 0.2
 
 LEASE_FILE=$WORKDIR/dorm/state/dhcp6/dorm.lease
-DORM_LAN_LL=$(chain_link_local "$D" "$CHAIN_LAN")
+DORM_LAN_LL=$(link_local "$D" "$CHAIN_LAN")
 : >"$WORKDIR/rounds"
 for round in $(seq "$ROUNDS"); do
   [ "$LEASE" = keep ] || rm -f "$LEASE_FILE"
@@ -112,7 +103,7 @@ for round in $(seq "$ROUNDS"); do
   t_seen=$EPOCHREALTIME
   # The host's default route too (its RA may come later than the address: see "router").
   wait_for 10 bash -c "ip -n $H -6 route show default | grep -q 'via $DORM_LAN_LL'" || true
-  tap_ll=$(chain_link_local "$D" "$CHAIN_TAP")
+  tap_ll=$(link_local "$D" "$CHAIN_TAP")
   echo "$round $t0 $t_returned $t_seen $lan_prefix $tap_ll" >>"$WORKDIR/rounds"
   printf '  round %2d: host address usable after %6.0f ms (%s)\n' "$round" \
     "$(bc <<<"($t_seen - $t0) * 1000")" "$lan_prefix" >&2

@@ -30,7 +30,7 @@ echo "    delegated $DP, br-lan gets $LANP"
 check "the host gets an address in $LANP" chain_wait_host_address "${LANP:-::/0}" 20
 HOST_ADDR=$(chain_host_address_in "${LANP:-::/0}" | cut -d/ -f1)
 echo "    host address $HOST_ADDR"
-DORM_LAN_LL=$(chain_link_local "$D" "$CHAIN_LAN")
+DORM_LAN_LL=$(link_local "$D" "$CHAIN_LAN")
 check "the host's default route goes via the dorm" \
   wait_for 10 bash -c "ip -n $H -6 route show default | grep -q 'via $DORM_LAN_LL dev $CHAIN_HOST_IF'"
 check "the host reaches the upstream's $CHAIN_TARGET across the tunnel" \

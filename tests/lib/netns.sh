@@ -5,6 +5,8 @@ set -euo pipefail
 
 L2WG_BUILD_DIR=${L2WG_BUILD_DIR:?L2WG_BUILD_DIR must point at the build directory}
 PLUMB="$L2WG_BUILD_DIR/examples/l2wg-plumb"
+# The script tools of tests/tools (the built ones are under $L2WG_BUILD_DIR/tests/tools).
+L2WG_TOOLS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../tools" && pwd)
 # UAPI sockets (/var/run/wireguard/NAME.sock) are shared by all namespaces, so interface names
 # carry a per-run tag to stay unique on the machine.
 TAG=${L2WG_TAG:-$(printf '%04x' $((RANDOM)))}
@@ -17,6 +19,37 @@ l2wg_test_init() {
   [ "$(id -u)" = 0 ] || { echo "FAIL: this test needs root"; exit 1; }
   trap _l2wg_cleanup EXIT
   trap 'exit 130' INT TERM
+}
+
+# bench_init NAME [CMD...]: l2wg_test_init for bench/NAME.sh. At exit CMD (if given) runs first,
+# then the test's cleanup, and the work dir is removed unless KEEP=1; a command that fails is
+# named with its line.
+bench_init() {
+  l2wg_test_init
+  _bench_name=$1
+  shift
+  _bench_first=("$@")
+  trap _bench_cleanup EXIT
+  trap 'echo "$_bench_name: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+}
+_bench_cleanup() {
+  local status=$?
+  [ ${#_bench_first[@]} = 0 ] || "${_bench_first[@]}" >/dev/null 2>&1 || true
+  (_l2wg_cleanup) || true
+  if [ "${KEEP:-0}" = 1 ]; then echo "kept $WORKDIR" >&2; else rm -rf "$WORKDIR"; fi
+  exit "$status"
+}
+
+# need PROGRAM...: each PROGRAM is installed (a name) or built (a path), else says which is not.
+need() {
+  local program
+  for program in "$@"; do
+    case $program in
+      */*) [ -x "$program" ] || { echo "FAIL: $program is not built"; return 1; } ;;
+      *) command -v "$program" >/dev/null ||
+        { echo "FAIL: $program is not installed (scripts/deps.sh)"; return 1; } ;;
+    esac
+  done
 }
 
 _l2wg_cleanup() {
@@ -115,6 +148,15 @@ wg_pair() {
 link_has() {
   ip -n "$1" -d link show "$2" | grep -Eq -- "$3"
 }
+
+# link_local NS DEV: the IPv6 link-local address of DEV in NS.
+link_local() {
+  ip -n "$1" -6 -o addr show dev "$2" scope link | awk '{sub("/.*", "", $4); print $4; exit}'
+}
+
+# cpu_ticks PID: the user and system CPU time of all its threads so far, in clock ticks (its
+# children's not counted).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # settle NS...: waits until links have carrier and IPv6 link-local addresses are in place, so a
 # snapshot taken next is not racing the kernel's own start-up of the links.
@@ -300,6 +342,18 @@ check_fails() {
 same_text() {
   check "$1" diff -u "$2" "$3"
 }
+
+# at_least A B, at_most A B: numbers (decimals too) compared for check, which shows how they
+# compare when they do not.
+at_least() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 >= b + 0) exit 0; print a " < " b; exit 1 }'; }
+at_most() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 <= b + 0) exit 0; print a " > " b; exit 1 }'; }
+# seconds_between FROM TO: TO - FROM (epoch seconds), to the hundredth.
+seconds_between() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+# prefix_within PREFIX NET LEN: PREFIX is a /LEN inside NET.
+prefix_within() { python3 "$L2WG_TOOLS/prefixes.py" within "$@"; }
+# overlapping PREFIX: prints the lines of stdin that name an IPv6 address or prefix overlapping
+# PREFIX; fails if none does.
+overlapping() { python3 "$L2WG_TOOLS/prefixes.py" overlapping "$1"; }
 
 # finish: the verdict of the test. Zero checks is a failure: a test must assert something.
 finish() {

@@ -1,5 +1,5 @@
 # The whole routed-mode chain in namespaces, for tests and benches. Source it after
-# tests/lib/netns.sh (and l2wg_test_init), then call chain_setup.
+# tests/lib/netns.sh (and l2wg_test_init), then call chain_setup. It brings tests/lib/kea.sh.
 #
 #   upstream (CHAIN_UP)      Kea delegating /56s out of CHAIN_POOL, a run_script hook routing each
 #        | u-wan             delegated prefix to the client's link-local address on u-wan, Router
@@ -19,6 +19,7 @@
 #   CHAIN_DNS              the dns-servers option Kea sends (RDNSS on the LAN)
 #   CHAIN_UPSTREAM_MTU     the MTU option of the upstream's RAs
 #   CHAIN_RA_INTERVAL      the upstream's MaxRtrAdvInterval (s)
+#   CHAIN_RAPID_COMMIT=1   rapid commit on Kea's subnet
 #   L2WG_KERNEL_WG=1       kernel WireGuard instead of wireguard-go (wg_pair does it; the kernel
 #                          tier, where Datapath=auto then gives both tunnels kernel gretap);
 #                          chain_peer_stop/chain_peer_start assume wireguard-go
@@ -37,14 +38,18 @@
 #   chain_daemon_log SIDE
 #   chain_wait_state NAME STATE [SECONDS]; chain_wait_prefix [SECONDS]; chain_delegated; chain_lan_prefix
 #   chain_host_addresses; chain_host_address_in PREFIX [FLAG]; chain_wait_host_address PREFIX [SECONDS]
+#   chain_host_preferred_lft ADDRESS; chain_host_default_via_dorm
+#   chain_capture_ras; chain_ras_since SINCE; chain_ra_find SINCE EXPR; chain_ra_none SINCE EXPR;
+#   chain_ra_count EXPR (the RAs the host hears)
 #   chain_peer_stop; chain_peer_start
-#   chain_kea_start [POOL]; chain_kea_stop; chain_kea_pool POOL
+#   chain_kea_start [POOL]; kea_stop; chain_kea_pool POOL
 #   chain_ns_state NS (links, addresses, routes of every table, rules: for "as before" comparisons)
 
 L2WG_CLI="$L2WG_BUILD_DIR/cli/l2wg"
 L2WGD="$L2WG_BUILD_DIR/daemon/l2wgd"
 L2WG_RA="$L2WG_BUILD_DIR/examples/l2wg-ra"
-KEA_HOOK_DIR=${KEA_HOOK_DIR:-/usr/lib/x86_64-linux-gnu/kea/hooks}
+# shellcheck source=tests/lib/kea.sh
+source "$(dirname "${BASH_SOURCE[0]}")/kea.sh"
 
 CHAIN_POOL=${CHAIN_POOL:-2001:db8:100::/40}
 CHAIN_T1=${CHAIN_T1:-10} CHAIN_T2=${CHAIN_T2:-16}
@@ -52,21 +57,17 @@ CHAIN_PREFERRED=${CHAIN_PREFERRED:-120} CHAIN_VALID=${CHAIN_VALID:-180}
 CHAIN_DNS=${CHAIN_DNS:-2001:db8:ff::53}
 CHAIN_UPSTREAM_MTU=${CHAIN_UPSTREAM_MTU:-1500}
 CHAIN_RA_INTERVAL=${CHAIN_RA_INTERVAL:-30}
+CHAIN_RAPID_COMMIT=${CHAIN_RAPID_COMMIT:-0}
 CHAIN_TARGET=2001:db8:ff::1
 CHAIN_NATIVE=2001:db8:ffff::2 CHAIN_ISP_ADDR=2001:db8:ffff::1
 CHAIN_TAP=l2-dorm CHAIN_LAN=br-lan CHAIN_HOST_IF=h0
-CHAIN_KEA_PID= CHAIN_RA_PID= CHAIN_WGL_PID=
+CHAIN_RA_PID= CHAIN_WGL_PID=
 declare -A CHAIN_DAEMON_PID=() CHAIN_DAEMON_RUNS=()
 _chain_namespaces=()
 
 _chain_check_tools() {
-  local tool
-  for tool in kea-dhcp6 wireguard-go wg dbus-daemon rdisc6 tshark tcpdump jq python3; do
-    command -v "$tool" >/dev/null || { echo "FAIL: $tool is not installed (scripts/deps.sh)"; return 1; }
-  done
-  for tool in "$L2WG_CLI" "$L2WGD" "$L2WG_RA"; do
-    [ -x "$tool" ] || { echo "FAIL: $tool is not built"; return 1; }
-  done
+  need kea-dhcp6 wireguard-go wg dbus-daemon rdisc6 tshark tcpdump jq python3 \
+    "$L2WG_CLI" "$L2WGD" "$L2WG_RA"
   [ -f "$KEA_HOOK_DIR/libdhcp_run_script.so" ] ||
     { echo "FAIL: no $KEA_HOOK_DIR/libdhcp_run_script.so (kea-dhcp6-server)"; return 1; }
 }
@@ -74,11 +75,6 @@ _chain_check_tools() {
 _chain_ns() {
   ns_add "$1"
   _chain_namespaces+=("$1")
-}
-
-# link_local NS DEV: the link-local address of DEV.
-chain_link_local() {
-  ip -n "$1" -6 -o addr show dev "$2" scope link | awk '{print $4}' | cut -d/ -f1 | head -1
 }
 
 # chain_setup TAG: builds everything up to and including the lab's bridge-mode tunnel (state up),
@@ -126,7 +122,7 @@ chain_setup() {
   ip -n "$CHAIN_HOST" link set "$CHAIN_HOST_IF" up
 
   settle "$CHAIN_UP" "$CHAIN_LAB" "$CHAIN_DORM" "$CHAIN_ISP" "$CHAIN_HOST"
-  CHAIN_UP_LL=$(chain_link_local "$CHAIN_UP" u-wan)
+  CHAIN_UP_LL=$(link_local "$CHAIN_UP" u-wan)
 
   chain_kea_start "$CHAIN_POOL"
   bg_in "$CHAIN_UP" "$WORKDIR/ra-upstream.log" bash -c 'exec "$@" >"$0"' "$WORKDIR/ra-upstream.json" \
@@ -294,13 +290,42 @@ for line in sys.stdin:
 sys.exit(1)' "$1" "${2:-}"
 }
 # chain_wait_host_address PREFIX/64 [SECONDS]: until the host holds a usable address in it.
-chain_wait_host_address() {
-  local deadline=$((SECONDS + ${2:-20}))
-  until chain_host_address_in "$1" >/dev/null; do
-    [ $SECONDS -lt $deadline ] || return 1
-    sleep 0.1
-  done
+chain_wait_host_address() { wait_for "${2:-20}" chain_host_address_in "$1"; }
+# chain_host_preferred_lft ADDRESS: what is left of the host's preferred lifetime of ADDRESS, in
+# seconds (or "forever").
+chain_host_preferred_lft() {
+  ip -n "$CHAIN_HOST" -6 addr show dev "$CHAIN_HOST_IF" | grep -A1 "inet6 $1/" |
+    grep -o 'preferred_lft [0-9a-z]*' | sed -E 's/preferred_lft ([0-9]+)sec/\1/'
 }
+# chain_host_default_via_dorm: the host's default route goes via the dorm's link-local on br-lan.
+chain_host_default_via_dorm() {
+  ip -n "$CHAIN_HOST" -6 route show default |
+    grep -q "via $(link_local "$CHAIN_DORM" "$CHAIN_LAN") dev $CHAIN_HOST_IF"
+}
+
+# ---- the Router Advertisements the LAN host hears ----------------------------------------------
+# chain_capture_ras: from now on every RA the host receives goes to $WORKDIR/ra.pcap, which the
+# functions below read (tests/tools/ra-capture.py: EXPR is Python over `ra` and `pio("P/64")`).
+# Sets CHAIN_RA_CAPTURE (tcpdump's PID).
+chain_capture_ras() {
+  bg_in "$CHAIN_HOST" "$WORKDIR/tcpdump-ra.log" tcpdump -i "$CHAIN_HOST_IF" --immediate-mode -U -n \
+    -w "$WORKDIR/ra.pcap" 'icmp6 and ip6[40] == 134'
+  CHAIN_RA_CAPTURE=$BG_PID
+  wait_for 10 grep -q "listening on" "$WORKDIR/tcpdump-ra.log"
+}
+_chain_ra_capture() { python3 "$L2WG_TOOLS/ra-capture.py" "$WORKDIR/ra.pcap" "$@"; }
+# chain_ras_since SINCE: every RA captured after SINCE (epoch s), one JSON line each (t, rl, pio).
+chain_ras_since() { _chain_ra_capture list "$1"; }
+# chain_ra_find SINCE EXPR: how many seconds after SINCE the first RA for which EXPR holds came;
+# fails if none has yet.
+chain_ra_find() { _chain_ra_capture find "$1" "$2"; }
+# chain_ra_none SINCE EXPR: no RA captured after SINCE satisfies EXPR (else says when one came).
+chain_ra_none() {
+  local found
+  if found=$(chain_ra_find "$1" "$2"); then echo "an RA $found s after: $2"; return 1; fi
+}
+# chain_ra_count EXPR: how many of the captured RAs satisfy EXPR.
+chain_ra_count() { _chain_ra_capture count "$1"; }
 
 # ---- WireGuard: the lab's end stopped and started again (the dorm loses its tunnel) ------------
 # chain_peer_stop: the lab's wireguard-go exits (its interface goes); the config is kept.
@@ -366,51 +391,22 @@ SCRIPT
   chmod 0755 "$WORKDIR/kea-route.sh"
 }
 
-_chain_kea_listening() { ip netns exec "$CHAIN_UP" ss -H -uln 'sport = :547' | grep -q 'ff02::1:2'; }
-
 # chain_kea_start [POOL]: kea-dhcp6 on u-wan delegating /56s out of POOL (default CHAIN_POOL),
-# its leases kept in $WORKDIR/kea-leases.csv across restarts. Sets CHAIN_KEA_PID.
+# its leases kept in $WORKDIR/kea-leases.csv across restarts. Sets KEA_PID.
 chain_kea_start() {
-  local pool=${1:-$CHAIN_POOL}
+  local pool=${1:-$CHAIN_POOL} rapid_commit=()
   [ -x "$WORKDIR/kea-route.sh" ] || _chain_route_script
-  cat >"$WORKDIR/kea.json" <<CONF
-{ "Dhcp6": {
-  "interfaces-config": { "interfaces": [ "u-wan" ] },
-  "lease-database": { "type": "memfile", "persist": true, "lfc-interval": 0,
-                      "name": "$WORKDIR/kea-leases.csv" },
-  "server-id": { "type": "LL", "htype": 1, "identifier": "02005e10c4a1", "persist": false },
-  "renew-timer": $CHAIN_T1, "rebind-timer": $CHAIN_T2,
-  "preferred-lifetime": $CHAIN_PREFERRED, "valid-lifetime": $CHAIN_VALID,
-  "option-data": [
-    { "name": "dns-servers", "data": "$CHAIN_DNS" },
-    { "name": "domain-search", "data": "lab.example" }
-  ],
-  "hooks-libraries": [ {
-    "library": "$KEA_HOOK_DIR/libdhcp_run_script.so",
-    "parameters": { "name": "$WORKDIR/kea-route.sh", "sync": false }
-  } ],
-  "subnet6": [ {
-    "subnet": "2001:db8:1::/64", "interface": "u-wan",
-    "pd-pools": [ { "prefix": "${pool%/*}", "prefix-len": ${pool#*/}, "delegated-len": 56 } ]
-  } ],
-  "loggers": [ { "name": "kea-dhcp6", "output_options": [ { "output": "stdout" } ],
-                 "severity": "INFO" } ]
-} }
-CONF
-  bg_in "$CHAIN_UP" "$WORKDIR/kea.log" env KEA_LOCKFILE_DIR="$WORKDIR" KEA_PIDFILE_DIR="$WORKDIR" \
-    kea-dhcp6 -c "$WORKDIR/kea.json"
-  CHAIN_KEA_PID=$BG_PID
-  wait_for 15 _chain_kea_listening || { echo "kea-dhcp6 did not start:"; tail -20 "$WORKDIR/kea.log"; return 1; }
-}
-chain_kea_stop() {
-  [ -n "$CHAIN_KEA_PID" ] || return 0
-  stop_pid "$CHAIN_KEA_PID"
-  CHAIN_KEA_PID=
+  [ "$CHAIN_RAPID_COMMIT" = 0 ] || rapid_commit=(--rapid-commit)
+  kea_config "$WORKDIR/kea.json" --server-id 02005e10c4a1 --subnet u-wan 2001:db8:1::/64 "$pool" \
+    --leases "$WORKDIR/kea-leases.csv" --timers "$CHAIN_T1" "$CHAIN_T2" "$CHAIN_PREFERRED" "$CHAIN_VALID" \
+    --option dns-servers "$CHAIN_DNS" --option domain-search lab.example \
+    --run-script "$WORKDIR/kea-route.sh" "${rapid_commit[@]}"
+  kea_start "$CHAIN_UP" "$WORKDIR/kea.json" "$WORKDIR/kea.log"
 }
 # chain_kea_pool POOL: Kea restarted delegating out of another pool (the client learns of it at
 # its next Renew: NoBinding, then a new prefix).
 chain_kea_pool() {
-  chain_kea_stop
+  kea_stop
   chain_kea_start "$1"
 }
 
@@ -436,7 +432,7 @@ chain_teardown() {
   done
   # The upstream's final RAs (three, 3 s apart) are of no use to a chain being torn down.
   [ -z "$CHAIN_RA_PID" ] || { kill -KILL "$CHAIN_RA_PID" 2>/dev/null; wait "$CHAIN_RA_PID" 2>/dev/null; } || true
-  for pid in "$CHAIN_KEA_PID" "$CHAIN_WGL_PID"; do
+  for pid in "$KEA_PID" "$CHAIN_WGL_PID"; do
     [ -z "$pid" ] || stop_pid "$pid"
   done
   for ns in "${_chain_namespaces[@]}"; do
@@ -448,5 +444,5 @@ chain_teardown() {
     rm -rf "/etc/netns/$ns"
   done
   _chain_namespaces=()
-  CHAIN_DAEMON_PID=() CHAIN_KEA_PID= CHAIN_RA_PID= CHAIN_WGL_PID=
+  CHAIN_DAEMON_PID=() KEA_PID= CHAIN_RA_PID= CHAIN_WGL_PID=
 }

@@ -10,77 +10,13 @@
 # traffic and restarting the driver re-attach to the persistent TAP.
 # shellcheck source=tests/lib/netns.sh
 source "$(dirname "$0")/../lib/netns.sh"
+# shellcheck source=tests/lib/datapath_pair.sh
+source "$(dirname "$0")/../lib/datapath_pair.sh"
 l2wg_test_init
 
-DRIVER="$L2WG_BUILD_DIR/tests/tools/datapath-driver"
-NSA=dpa-$TAG NSB=dpb-$TAG
-WGA=dpwa$TAG WGB=dpwb$TAG
-TAPA=dpta$TAG TAPB=dptb$TAG
-
-ns_add "$NSA"
-ns_add "$NSB"
-wg_pair "$NSA" "$WGA" "$NSB" "$WGB" 10.0.31.1 10.0.31.2 24
-# IPv6 inner addresses on the same WireGuard pair, for IPv6 GRE endpoints.
-ip -n "$NSA" addr add fd00:31::1/64 dev "$WGA" nodad
-ip -n "$NSB" addr add fd00:31::2/64 dev "$WGB" nodad
-ip netns exec "$NSA" wg set "$WGA" peer "$WG_PUB_B" allowed-ips 10.0.31.2/32,fd00:31::2/128
-ip netns exec "$NSB" wg set "$WGB" peer "$WG_PUB_A" allowed-ips 10.0.31.1/32,fd00:31::1/128
+datapath_pair_setup dp
 check "WireGuard carries IPv4 inner traffic" ip netns exec "$NSA" ping -c 1 -W 5 10.0.31.2
 check "WireGuard carries IPv6 inner traffic" ip netns exec "$NSA" ping -6 -c 1 -W 5 fd00:31::2
-
-# start_side NS TAP LOCAL REMOTE ARGS...: a driver in NS; sets DRIVER_PID and DRIVER_LOG.
-start_side() {
-  local ns=$1 tap=$2 local_address=$3 remote=$4 log=$WORKDIR/driver-$1-$RANDOM.log
-  shift 4
-  bg_in "$ns" "$log" "$DRIVER" --tap "$tap" --wg "$([ "$ns" = "$NSA" ] && echo "$WGA" || echo "$WGB")" \
-    --local "$local_address" --remote "$remote" "$@"
-  DRIVER_PID=$BG_PID DRIVER_LOG=$log
-  wait_for 10 grep -q '^ready' "$log" || { echo "datapath-driver did not start:"; cat "$log"; return 1; }
-}
-
-# start_pair FAMILY [ARGS_A] [ARGS_B]: a driver on each side (GRE over IPv4 or IPv6 inner
-# addresses), the taps up with their addresses (kept on the persistent taps across restarts).
-start_pair() {
-  local family=$1 args_a=${2:-} args_b=${3:-}
-  if [ "$family" = 4 ]; then
-    set -- 10.0.31.1 10.0.31.2
-  else
-    set -- fd00:31::1 fd00:31::2
-  fi
-  # shellcheck disable=SC2086 # word splitting of the extra arguments is intended
-  start_side "$NSA" "$TAPA" "$1" "$2" $args_a
-  PID_A=$DRIVER_PID LOG_A=$DRIVER_LOG
-  # shellcheck disable=SC2086
-  start_side "$NSB" "$TAPB" "$2" "$1" $args_b
-  PID_B=$DRIVER_PID LOG_B=$DRIVER_LOG
-  local ns tap n
-  for n in 1 2; do
-    ns=$([ $n = 1 ] && echo "$NSA" || echo "$NSB")
-    tap=$([ $n = 1 ] && echo "$TAPA" || echo "$TAPB")
-    ip -n "$ns" link set "$tap" up
-    ip -n "$ns" addr replace "198.51.100.$n/24" dev "$tap"
-    ip -n "$ns" addr replace "2001:db8:31::$n/64" dev "$tap" nodad
-  done
-}
-
-stop_pair() {
-  stop_pid "$PID_A"
-  stop_pid "$PID_B"
-}
-
-# counters LOG PID: the driver's current counters line.
-counters() {
-  kill -USR1 "$2"
-  sleep 0.3
-  grep '^frames_out=' "$1" | tail -1
-}
-
-# counter LOG PID NAME: one counter's value.
-counter() {
-  counters "$1" "$2" | tr ' ' '\n' | sed -n "s/^$3=//p"
-}
-
-counter_positive() { [ "$(counter "$@")" -gt 0 ]; }
 
 traffic_checks() {  # traffic_checks LABEL
   local label=$1
@@ -230,15 +166,13 @@ stop_pair
 
 # Failures leave nothing behind and name what is wrong.
 check_fails "a missing WireGuard interface is refused" "nosuchwg does not exist" \
-  ip netns exec "$NSA" "$DRIVER" --tap dpnew --wg nosuchwg --local 10.0.31.1 --remote 10.0.31.2
+  ip netns exec "$NSA" "$DATAPATH_DRIVER" --tap dpnew --wg nosuchwg --local 10.0.31.1 --remote 10.0.31.2
 check_fails "... and the TAP it created is gone again" "does not exist" ip -n "$NSA" link show dpnew
 check_fails "a local address not on the host is refused" "192.0.2.99 is not assigned" \
-  ip netns exec "$NSA" "$DRIVER" --tap dpnew --wg "$WGA" --local 192.0.2.99 --remote 10.0.31.2
+  ip netns exec "$NSA" "$DATAPATH_DRIVER" --tap dpnew --wg "$WGA" --local 192.0.2.99 --remote 10.0.31.2
 check_fails "an interface that is not a TAP is refused" "$WGA exists and is not a TAP" \
-  ip netns exec "$NSA" "$DRIVER" --tap "$WGA" --wg "$WGA" --local 10.0.31.1 --remote 10.0.31.2
+  ip netns exec "$NSA" "$DATAPATH_DRIVER" --tap "$WGA" --wg "$WGA" --local 10.0.31.1 --remote 10.0.31.2
 
-# cpu_ticks PID: user + system clock ticks the process has used.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # A TAP deleted under a running datapath must not make its worker spin.
 start_pair 4
 ip -n "$NSA" link del "$TAPA"

@@ -53,7 +53,7 @@ lines() {
 }
 count() { lines "$@" | wc -l; }
 has() { [ "$(count "$@")" -gt 0 ]; }
-at_least() {  # at_least N FILE PATTERN...
+has_at_least() {  # has_at_least N FILE PATTERN...
   local n=$1
   shift
   [ "$(count "$@")" -ge "$n" ]
@@ -87,7 +87,7 @@ expect_nothing_lost() {
 # The server did send its bad answers (N at least), so the checks above are about something.
 expect_bad_sent() {
   check "$CASE: the server sent at least $1 bad answers" \
-    at_least "$1" "$SERVER_LOG" '"answer":"bad"'
+    has_at_least "$1" "$SERVER_LOG" '"answer":"bad"'
 }
 
 # A baseline: the server's good answers are good.
@@ -151,7 +151,7 @@ end_case
 expect_solicited_again() {
   expect_dropped 'REPLY to REQUEST without' "$1"
   check "$CASE: the client solicited again after the Request's bad Reply" \
-    at_least 2 "$EVENTS" '"event":"sent"' '"type":"solicit"'
+    has_at_least 2 "$EVENTS" '"event":"sent"' '"type":"solicit"'
 }
 
 # Lengths 0 and 129; in the good answers, next to the good prefix, a /0, a prefix with bits set

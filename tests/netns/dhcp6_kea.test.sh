@@ -13,10 +13,10 @@
 #      says and it gets the prefix once the first client releases it
 #   7. Rapid Commit: bound with one Solicit and its Reply
 source "$(dirname "$0")/../lib/netns.sh"
+source "$(dirname "$0")/../lib/kea.sh"
 l2wg_test_init
 DHCP6="$L2WG_BUILD_DIR/examples/l2wg-dhcp6"
-[ -x "$DHCP6" ] || { echo "FAIL: $DHCP6 is not built"; exit 1; }
-command -v kea-dhcp6 >/dev/null || { echo "FAIL: kea-dhcp6 is not installed (scripts/deps.sh)"; exit 1; }
+need "$DHCP6" kea-dhcp6
 
 SRV=d6k-srv-$TAG CLI1=d6k-c1-$TAG CLI2=d6k-c2-$TAG
 BR=d6kbr IF1=d6k1 IF2=d6k2
@@ -38,43 +38,16 @@ ip -n "$CLI2" link set "$IF2" up
 settle "$SRV" "$CLI1" "$CLI2"
 
 # --- Kea -----------------------------------------------------------------------------------------
-# kea_start NAME POOL [RAPID_COMMIT]: kea-dhcp6 in SRV with one pd-pool of /56s (POOL is
+# kea_pool NAME POOL [--rapid-commit]: kea-dhcp6 in SRV with one pd-pool of /56s (POOL is
 # prefix/len), leases in $WORKDIR/leases-$KEA_LEASES.csv (kept across restarts, like a real
-# server's), lock and pid files in $WORKDIR. Waits until it listens on ff02::1:2. Sets KEA_PID.
-KEA_PID=
-kea_start() {
-  local name=$1 pool=$2 rapid_commit=${3:-false}
-  cat >"$WORKDIR/kea-$name.json" <<CONF
-{ "Dhcp6": {
-  "interfaces-config": { "interfaces": [ "$BR" ] },
-  "lease-database": { "type": "memfile", "persist": true, "lfc-interval": 0,
-                      "name": "$WORKDIR/leases-$KEA_LEASES.csv" },
-  "server-id": { "type": "LL", "htype": 1, "identifier": "02005e10d6a1", "persist": false },
-  "renew-timer": $T1, "rebind-timer": $T2,
-  "preferred-lifetime": $PREFERRED, "valid-lifetime": $VALID,
-  "option-data": [
-    { "name": "dns-servers", "data": "2001:db8::53" },
-    { "name": "domain-search", "data": "example.com" }
-  ],
-  "subnet6": [ {
-    "subnet": "2001:db8:1::/64", "interface": "$BR", "rapid-commit": $rapid_commit,
-    "pd-pools": [ { "prefix": "${pool%/*}", "prefix-len": ${pool#*/}, "delegated-len": 56 } ]
-  } ],
-  "loggers": [ { "name": "kea-dhcp6", "output_options": [ { "output": "stdout" } ],
-                 "severity": "INFO" } ]
-} }
-CONF
-  bg_in "$SRV" "$WORKDIR/kea-$name.log" env KEA_LOCKFILE_DIR="$WORKDIR" KEA_PIDFILE_DIR="$WORKDIR" \
-    kea-dhcp6 -c "$WORKDIR/kea-$name.json"
-  KEA_PID=$BG_PID
-  wait_for 15 kea_listening ||
-    { echo "kea-dhcp6 ($name) did not start:"; tail -20 "$WORKDIR/kea-$name.log"; return 1; }
-}
-kea_listening() { ip netns exec "$SRV" ss -H -uln 'sport = :547' | grep -q 'ff02::1:2'; }
-kea_stop() {
-  [ -n "$KEA_PID" ] || return 0
-  stop_pid "$KEA_PID"
-  KEA_PID=
+# server's), its config and log $WORKDIR/kea-NAME.{json,log}. Sets KEA_PID.
+kea_pool() {
+  local name=$1 pool=$2
+  shift 2
+  kea_config "$WORKDIR/kea-$name.json" --server-id 02005e10d6a1 --subnet "$BR" 2001:db8:1::/64 "$pool" \
+    --leases "$WORKDIR/leases-$KEA_LEASES.csv" --timers "$T1" "$T2" "$PREFERRED" "$VALID" \
+    --option dns-servers 2001:db8::53 --option domain-search example.com "$@"
+  kea_start "$SRV" "$WORKDIR/kea-$name.json" "$WORKDIR/kea-$name.log"
 }
 
 # --- The client and its events ---------------------------------------------------------------
@@ -101,83 +74,10 @@ exited() {  # our child PID has exited (a zombie until waited for)
   [ -z "$state" ] || [ "$state" = Z ]
 }
 
-# The event reader: the JSON lines of a run (a half-written last line is left for the next look).
-# A match is a list of KEY=VALUE (the field's text equals VALUE) and py:EXPRESSION (over `e`).
-cat >"$WORKDIR/events.py" <<'PY'
-import ipaddress, json, os, sys, time
-
-def load(run):
-    try:
-        with open(f"{os.environ['WORKDIR']}/{run}.events.log") as f:
-            text = f.read()
-    except FileNotFoundError:
-        return []
-    return [json.loads(line) for line in text.split("\n")[:-1] if line.startswith("{")]
-
-def in_net(prefix, net):
-    return ipaddress.ip_network(prefix).subnet_of(ipaddress.ip_network(net))
-
-def plen(prefix):
-    return ipaddress.ip_network(prefix).prefixlen
-
-def matcher(specs):
-    tests = []
-    for spec in specs:
-        if spec.startswith("py:"):
-            code = compile(spec[3:], spec, "eval")
-            tests.append(lambda e, code=code: eval(code, globals(), {"e": e}))
-        else:
-            key, _, value = spec.partition("=")
-            tests.append(lambda e, key=key, value=value: str(e.get(key)) == value)
-    return lambda e: all(test(e) for test in tests)
-
-def select(events, *specs):
-    match = matcher(specs)
-    return [e for e in events if match(e)]
-
-def show(events):
-    base = events[0]["mono_us"] if events else 0
-    for e in events:
-        rest = {k: v for k, v in e.items() if k not in ("event", "mono_us", "wall_us")}
-        print(f"  +{(e['mono_us'] - base) / 1e6:8.3f}s {e['event']} {json.dumps(rest)[:150]}")
-
-def seconds(us):
-    return us / 1e6
-
-def note(text):  # shown even when the check passes: fd 3 is the test's stdout
-    os.write(3, f"    {text}\n".encode())
-
-command, run = sys.argv[1], sys.argv[2]
-if command == "wait":  # wait RUN TIMEOUT START SPEC...: prints "POSITION JSON" of the first match
-    timeout, start, specs = float(sys.argv[3]), int(sys.argv[4]), sys.argv[5:]
-    match = matcher(specs)
-    deadline = time.monotonic() + timeout
-    while True:
-        events = load(run)
-        for i in range(start, len(events)):
-            if match(events[i]):
-                print(i + 1, json.dumps(events[i]))
-                sys.exit(0)
-        if time.monotonic() > deadline:
-            print(f"{run}: no event {' '.join(specs)} within {timeout:g}s; the events after #{start}:")
-            show(events[start:][-25:])
-            sys.exit(1)
-        time.sleep(0.05)
-elif command == "last":  # last RUN SPEC...: the position after the last match (0: none)
-    events = load(run)
-    found = [i + 1 for i, e in enumerate(events) if matcher(sys.argv[3:])(e)]
-    print(found[-1] if found else 0)
-elif command == "py":  # py RUN CODE: runs CODE with `events`, the run's events (asserts fail it)
-    events = load(run)
-    try:
-        exec(sys.argv[3])
-    except Exception as error:  # a failed assert, or an event missing (IndexError)
-        print(f"{run}: {type(error).__name__}: {error}")
-        show(events[-25:])
-        sys.exit(1)
-PY
-export WORKDIR
-exec 3>&1  # for note() in events.py: check sends stdout to its own file
+# The events of a run, read by tests/tools/dhcp6-events.py: a match is a list of KEY=VALUE (the
+# field's text equals VALUE) and py:EXPRESSION (over `e`).
+EVENTS="$L2WG_TOOLS/dhcp6-events.py"
+exec 3>&1  # for note() in dhcp6-events.py: check sends stdout to its own file
 declare -A EV_POS  # per run: how many events have been consumed by ev_wait
 
 # ev_wait RUN SECONDS SPEC...: waits for an event after the last one ev_wait consumed for RUN;
@@ -186,15 +86,15 @@ ev_wait() {
   local run=$1 seconds=$2 out
   EV='{}'
   shift 2
-  out=$(python3 "$WORKDIR/events.py" wait "$run" "$seconds" "${EV_POS[$run]:-0}" "$@") ||
+  out=$(python3 "$EVENTS" wait "$WORKDIR/$run.events.log" "$seconds" "${EV_POS[$run]:-0}" "$@") ||
     { echo "$out"; return 1; }
   EV_POS[$run]=${out%% *}
   EV=${out#* }
 }
 # ev RUN SPEC...: like ev_wait with the default wait of 10 s.
 ev() { ev_wait "$1" 10 "${@:2}"; }
-# ev_py RUN CODE: asserts over all of RUN's events (see events.py).
-ev_py() { python3 "$WORKDIR/events.py" py "$1" "$2"; }
+# ev_py RUN CODE: asserts over all of RUN's events (see dhcp6-events.py).
+ev_py() { python3 "$EVENTS" py "$WORKDIR/$1.events.log" "$2"; }
 # field KEY: the field of the last event ev_wait found (empty if none: the checks that use it fail).
 EV='{}'
 field() { python3 -c 'import json, sys; print(json.loads(sys.argv[1]).get(sys.argv[2], ""))' "$EV" "$1"; }
@@ -204,7 +104,7 @@ lease_file() { echo "$1/dhcp6/$2.lease"; }
 
 # --- 1. a prefix bound ---------------------------------------------------------------------------
 KEA_LEASES=a
-kea_start pool-a "$POOL_A"
+kea_pool pool-a "$POOL_A"
 # What Kea's logs do not say is checked on the wire: the hint (Kea 2.2 ignores a hint's length
 # when it chooses a pool), the status codes.
 bg_in "$SRV" "$WORKDIR/tcpdump.log" tcpdump -l -n -vv -i "$BR" udp port 547
@@ -259,7 +159,7 @@ assert select(after, 'event=state')[0]['state'] == 'bound', select(after, 'event
 
 # --- 3. Kea restarted with another pool ----------------------------------------------------------
 kea_stop
-kea_start pool-b "$POOL_B"
+kea_pool pool-b "$POOL_B"
 MARK=${EV_POS[c1]}
 check "3. a new prefix from $POOL_B is bound after Kea changed its pool" \
   ev_wait c1 $((VALID + 5)) event=prefix-added "py:in_net(e['prefix'], '$POOL_B')"
@@ -279,7 +179,7 @@ check "4. a Renew of $P2 sent" ev_wait c1 $((T1 + 5)) event=sent type=renew
 check "4. and answered" ev c1 event=received type=reply
 kea_stop
 sleep 0.2  # a Reply still on its way is taken in
-MARK=$(python3 "$WORKDIR/events.py" last c1 event=received type=reply)
+MARK=$(python3 "$EVENTS" last "$WORKDIR/c1.events.log" event=received type=reply)
 EV_POS[c1]=$MARK
 check "4. $P2 expires (prefix-lost \"expired\")" \
   ev_wait c1 $((VALID + 5)) event=prefix-lost "prefix=$P2" reason=expired
@@ -313,7 +213,7 @@ assert select(after, 'event=state')[0]['state'] == 'soliciting' and near(select(
 assert near(select(after, 'event=sent')[0]) and select(after, 'event=sent')[0]['type'] == 'solicit', select(after, 'event=sent')[:1]"
 
 # --- 5. the client restarted with a valid lease ----------------------------------------------------
-kea_start pool-b-again "$POOL_B"
+kea_pool pool-b-again "$POOL_B"
 check "5. bound again once Kea is back" ev_wait c1 20 event=prefix-added
 P3=$(field prefix)
 echo "    bound $P3"
@@ -342,7 +242,7 @@ kea_stop
 
 # --- 6. Kea out of prefixes --------------------------------------------------------------------------
 KEA_LEASES=one
-kea_start one-prefix "$POOL_ONE"
+kea_pool one-prefix "$POOL_ONE"
 client_start first "$CLI1" "$IF1" "$WORKDIR/state-first" --prefix-length 56 --no-initial-delay
 FIRST_PID=$CLIENT_PID
 check "6. the first client takes the pool's only prefix $POOL_ONE" ev first event=prefix-added "prefix=$POOL_ONE"
@@ -381,7 +281,7 @@ kea_stop
 
 # --- 7. Rapid Commit ---------------------------------------------------------------------------------
 KEA_LEASES=rapid
-kea_start rapid-commit "$POOL_RC" true
+kea_pool rapid-commit "$POOL_RC" --rapid-commit
 client_start rapid "$CLI1" "$IF1" "$WORKDIR/state-rapid" --prefix-length 56 --no-initial-delay \
   --rapid-commit
 check "7. Rapid Commit: a prefix from $POOL_RC bound" ev rapid event=prefix-added "py:in_net(e['prefix'], '$POOL_RC')"

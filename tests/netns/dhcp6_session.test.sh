@@ -8,10 +8,10 @@
 # instead of losing the first Solicit. The client's timers and the server's failures are
 # tests/netns/dhcp6_kea.test.sh's.
 source "$(dirname "$0")/../lib/netns.sh"
+source "$(dirname "$0")/../lib/kea.sh"
 l2wg_test_init
 DHCP6="$L2WG_BUILD_DIR/examples/l2wg-dhcp6"
-[ -x "$DHCP6" ] || { echo "FAIL: $DHCP6 is not built"; exit 1; }
-command -v kea-dhcp6 >/dev/null || { echo "FAIL: kea-dhcp6 is not installed (scripts/deps.sh)"; exit 1; }
+need "$DHCP6" kea-dhcp6
 
 SRV=d6s-srv-$TAG CLI=d6s-cli-$TAG
 IFA=d6sa IFB=d6sb IFC=d6sc  # client A, client B; C is the one whose link-local address does DAD
@@ -31,36 +31,12 @@ for link in $IFA $IFB $IFC; do
 done
 settle "$SRV" "$CLI"
 
-cat >"$WORKDIR/kea.json" <<CONF
-{ "Dhcp6": {
-  "interfaces-config": { "interfaces": [ "$IFA", "$IFB", "$IFC" ] },
-  "lease-database": { "type": "memfile", "persist": false },
-  "server-id": { "type": "LL", "htype": 1, "identifier": "02005e10d6a5", "persist": false },
-  "preferred-lifetime": 3000, "valid-lifetime": 4000, "renew-timer": 1000, "rebind-timer": 2000,
-  "option-data": [
-    { "name": "dns-servers", "data": "2001:db8::53" },
-    { "name": "domain-search", "data": "example.com" }
-  ],
-  "subnet6": [
-    { "subnet": "2001:db8:a::/64", "interface": "$IFA",
-      "pd-pools": [ { "prefix": "2001:db8:100::", "prefix-len": 40, "delegated-len": 56 } ] },
-    { "subnet": "2001:db8:b::/64", "interface": "$IFB",
-      "pd-pools": [ { "prefix": "2001:db8:200::", "prefix-len": 40, "delegated-len": 56 } ] },
-    { "subnet": "2001:db8:c::/64", "interface": "$IFC",
-      "pd-pools": [ { "prefix": "2001:db8:300::", "prefix-len": 40, "delegated-len": 56 } ] }
-  ],
-  "loggers": [ { "name": "kea-dhcp6", "output_options": [ { "output": "stdout" } ],
-                 "severity": "INFO" } ]
-} }
-CONF
-bg_in "$SRV" "$WORKDIR/kea.log" env KEA_LOCKFILE_DIR="$WORKDIR" KEA_PIDFILE_DIR="$WORKDIR" \
-  kea-dhcp6 -c "$WORKDIR/kea.json"
-kea_listening() {
-  local sockets link
-  sockets=$(ip netns exec "$SRV" ss -H -uln 'sport = :547')
-  for link in $IFA $IFB $IFC; do grep -qF "[ff02::1:2]%$link:" <<<"$sockets" || return 1; done
-}
-wait_for 15 kea_listening || { echo "kea-dhcp6 did not start:"; tail -20 "$WORKDIR/kea.log"; exit 1; }
+# Each link its own subnet and pool: the prefix tells which link a session was served on.
+kea_config "$WORKDIR/kea.json" --server-id 02005e10d6a5 --timers 1000 2000 3000 4000 \
+  --subnet "$IFA" 2001:db8:a::/64 2001:db8:100::/40 --subnet "$IFB" 2001:db8:b::/64 2001:db8:200::/40 \
+  --subnet "$IFC" 2001:db8:c::/64 2001:db8:300::/40 \
+  --option dns-servers 2001:db8::53 --option domain-search example.com
+kea_start "$SRV" "$WORKDIR/kea.json" "$WORKDIR/kea.log"
 
 # --- helpers ---------------------------------------------------------------------------------
 # dhcp6_start RUN ARGS...: the tool in CLI; its JSON lines in $WORKDIR/RUN.json, its log in
@@ -131,7 +107,7 @@ check_fails "a missing interface" "no interface d6s-none" \
   ip netns exec "$CLI" "$DHCP6" --interface d6s-none --state-dir "$STATE"
 
 # --- only datagrams from port 547 reach the client -----------------------------------------
-LL_A=$(ip -n "$CLI" -6 addr show dev "$IFA" scope link | awk '/inet6/ {sub("/.*", "", $2); print $2}')
+LL_A=$(link_local "$CLI" "$IFA")
 send_udp() {  # send_udp SOURCE_PORT PAYLOAD_HEX: from SRV to A's port 546
   ip netns exec "$SRV" python3 -c '
 import socket, sys

@@ -31,7 +31,6 @@ for pair in "$DORM dwan" "$DORM dtap" "$DORM dlan" "$ISP iwan" "$UP utap" "$HOST
 done
 ip -n "$DORM" -6 route add default via 2001:db8:ffff::1 dev dwan
 settle "$DORM" "$ISP" "$UP" "$HOST"
-link_local() { ip -n "$1" -6 addr show dev "$2" scope link | awk '/inet6/ { sub("/.*", "", $2); print $2 }'; }
 UPSTREAM_LL=$(link_local "$UP" utap)
 DORM_TAP_LL=$(link_local "$DORM" dtap)
 # The upstream router routes the delegated prefix to the dorm router, as a DHCPv6 server's relay

@@ -21,10 +21,7 @@ chain_ns_state "$D" >"$WORKDIR/dorm.before"
 ip -n "$D" -6 route show default >"$WORKDIR/default.before"
 
 # Every RA the host sees, and what crosses the dorm's tap once it exists.
-bg_in "$H" "$WORKDIR/tcpdump-ra.log" tcpdump -i "$CHAIN_HOST_IF" --immediate-mode -U -n -w "$WORKDIR/ra.pcap" \
-  'icmp6 and ip6[40] == 134'
-RA_CAPTURE=$BG_PID
-wait_for 10 grep -q "listening on" "$WORKDIR/tcpdump-ra.log"
+chain_capture_ras
 
 # --- the routed tunnel comes up -----------------------------------------------------------------
 up_started=$SECONDS
@@ -33,21 +30,20 @@ check "the dorm's tunnel reaches state up" chain_wait_state dorm dorm up 20
 check "a prefix is delegated and a /64 announced on br-lan within 15 s" chain_wait_prefix 15
 DP=$(chain_delegated) LANP=$(chain_lan_prefix)
 echo "    delegated $DP, br-lan gets $LANP ($((SECONDS - up_started)) s after l2wg up)"
-in_net() { python3 -c 'import ipaddress, sys; a, b = map(ipaddress.ip_network, sys.argv[1:3]); sys.exit(not (a.prefixlen == int(sys.argv[3]) and a.subnet_of(b)))' "$1" "$2" "$3"; }
-check "the delegated prefix is one /56 out of Kea's pool $CHAIN_POOL" in_net "${DP:-::/0}" "$CHAIN_POOL" 56
-check "br-lan's prefix is a /64 out of it" in_net "${LANP:-::/0}" "${DP:-::/0}" 64
+check "the delegated prefix is one /56 out of Kea's pool $CHAIN_POOL" prefix_within "${DP:-::/0}" "$CHAIN_POOL" 56
+check "br-lan's prefix is a /64 out of it" prefix_within "${LANP:-::/0}" "${DP:-::/0}" 64
 check "the router's ::1 of the /64 on br-lan" \
   bash -c "ip -n $D -6 addr show dev $CHAIN_LAN | grep -q 'inet6 ${LANP%::/64}::1/64'"
 check "the upstream routes the delegated prefix to the dorm's tap (Kea's hook)" \
-  bash -c "ip -n $CHAIN_UP -6 route show ${DP:-none} | grep -q 'via $(chain_link_local "$D" "$CHAIN_TAP") dev u-wan'"
+  bash -c "ip -n $CHAIN_UP -6 route show ${DP:-none} | grep -q 'via $(link_local "$D" "$CHAIN_TAP") dev u-wan'"
 
 check "the host gets an address in $LANP that is not tentative (within 10 s)" \
   chain_wait_host_address "${LANP:-::/0}" 10
 HOST_ADDR=$(chain_host_address_in "${LANP:-::/0}" | cut -d/ -f1)
 echo "    host address $HOST_ADDR"
-DORM_LAN_LL=$(chain_link_local "$D" "$CHAIN_LAN")
+DORM_LAN_LL=$(link_local "$D" "$CHAIN_LAN")
 check "the host's default route goes via the dorm's link-local on br-lan" \
-  wait_for 5 bash -c "ip -n $H -6 route show default | grep -q 'via $DORM_LAN_LL dev $CHAIN_HOST_IF'"
+  wait_for 5 chain_host_default_via_dorm
 
 # --- through the tunnel -----------------------------------------------------------------------
 tap_packets() { ip -n "$D" -s -j link show "$CHAIN_TAP" | jq ".[0].stats64.$1.packets"; }
@@ -60,7 +56,6 @@ check "the host pings the upstream's $CHAIN_TARGET" \
 echo_count() {  # echo_count TYPE SRC DST: ICMPv6 echo messages of TYPE (128, 129) in tap.pcap
   tshark -r "$WORKDIR/tap.pcap" -Y "icmpv6.type == $1 && ipv6.src == $2 && ipv6.dst == $3" 2>/dev/null | wc -l
 }
-at_least() { [ "$1" -ge "$2" ] || { echo "$1 < $2"; return 1; }; }
 replies_captured() { at_least "$(echo_count 129 "$CHAIN_TARGET" "${HOST_ADDR:-::}")" 5; }
 wait_for 5 replies_captured || true  # the capture may lag the ping by a moment
 stop_pid "$TAP_CAPTURE"
@@ -138,21 +133,18 @@ check "rdisc6: from the dorm's link-local on br-lan" rdisc6_has "from $DORM_LAN_
 check "l2wg down dorm" chain_dorm_down
 check "the host's address is deprecated within 5 s (the final RAs)" \
   wait_for 5 chain_host_address_in "${LANP:-::/0}" deprecated
-check "its preferred lifetime is 0" \
-  bash -c "ip -n $H -6 addr show dev $CHAIN_HOST_IF | grep -A1 'inet6 ${HOST_ADDR:-none}/' | grep -q 'preferred_lft 0sec'"
-check "the host's default route via the dorm is gone" \
-  wait_for 5 bash -c "! ip -n $H -6 route show default | grep -q $DORM_LAN_LL"
+check "its preferred lifetime is 0" test "$(chain_host_preferred_lft "${HOST_ADDR:-none}")" = 0
+no_default_via_dorm() { ! chain_host_default_via_dorm; }
+check "the host's default route via the dorm is gone" wait_for 5 no_default_via_dorm
 chain_ns_state "$D" >"$WORKDIR/dorm.after"
 same_text "the dorm namespace is exactly as before the tunnel (links, addresses, routes, rules)" \
   "$WORKDIR/dorm.before" "$WORKDIR/dorm.after"
-final_ras() {  # the number of RAs with router lifetime 0 and every PIO at lifetimes 0
-  tshark -r "$WORKDIR/ra.pcap" -T fields -e icmpv6.nd.ra.router_lifetime -e icmpv6.opt.prefix.valid_lifetime \
-    -e icmpv6.opt.prefix.preferred_lifetime 2>/dev/null | awk -F'\t' '$1 == 0 && $2 == "0" && $3 == "0"' | wc -l
+finals_at_least() {  # finals_at_least N: N RAs with router lifetime 0 and their one PIO at lifetimes 0
+  at_least "$(chain_ra_count 'ra["rl"] == 0 and list(ra["pio"].values()) == [[0, 0]]')" "$1"
 }
-finals_at_least() { [ "$(final_ras)" -ge "$1" ]; }
 check "three final RAs (router lifetime 0, the prefix at lifetimes 0) within 15 s" \
   wait_for 15 finals_at_least 3
-stop_pid "$RA_CAPTURE"
+stop_pid "$CHAIN_RA_CAPTURE"
 
 # --- every RA, decoded by tshark ----------------------------------------------------------------
 tshark -r "$WORKDIR/ra.pcap" -V >"$WORKDIR/tshark.out" 2>&1 || true

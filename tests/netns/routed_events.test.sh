@@ -17,6 +17,7 @@
 #     route back, the ping goes through.
 source "$(dirname "$0")/../lib/netns.sh"
 source "$(dirname "$0")/../lib/routed_chain.sh"
+source "$(dirname "$0")/../lib/logs.sh"
 l2wg_test_init
 
 NEW_POOL=2001:db8:200::/40
@@ -25,96 +26,12 @@ D=$CHAIN_DORM H=$CHAIN_HOST
 now() { date +%s.%N; }
 
 # Every RA the host sees (pcap timestamps are wall clock, like `now`).
-bg_in "$H" "$WORKDIR/tcpdump-ra.log" tcpdump -i "$CHAIN_HOST_IF" --immediate-mode -U -n -w "$WORKDIR/ra.pcap" \
-  'icmp6 and ip6[40] == 134'
-wait_for 10 grep -q "listening on" "$WORKDIR/tcpdump-ra.log"
+chain_capture_ras
 
-# ras: every RA captured so far, one JSON object a line: t (epoch s), rl (router lifetime) and pio
-# ({"PREFIX/LEN": [preferred, valid]}). tshark's JSON keeps repeated options as a list only with
-# --no-duplicate-keys; a RIO also has an icmpv6.opt.prefix, so options are told apart by type.
-ras() {
-  tshark -r "$WORKDIR/ra.pcap" -T json --no-duplicate-keys 2>/dev/null | python3 -c '
-import json, sys
-try:
-    packets = json.load(sys.stdin)
-except ValueError:  # the last packet still being written
-    packets = []
-for packet in packets:
-    layers = packet["_source"]["layers"]
-    icmp = layers.get("icmpv6", {})
-    if icmp.get("icmpv6.type") != "134":
-        continue
-    options = icmp.get("icmpv6.opt", [])
-    options = options if isinstance(options, list) else [options]
-    pio = {o["icmpv6.opt.prefix"] + "/" + o["icmpv6.opt.prefix.length"]:
-           [int(o["icmpv6.opt.prefix.preferred_lifetime"]), int(o["icmpv6.opt.prefix.valid_lifetime"])]
-           for o in options if o.get("icmpv6.opt.type") == "3"}
-    print(json.dumps({"t": float(layers["frame"]["frame.time_epoch"]),
-                      "rl": int(icmp["icmpv6.nd.ra.router_lifetime"]), "pio": pio}))'
-}
-# ra_find SINCE EXPR: the first RA captured after SINCE (epoch s) for which the Python expression
-# EXPR holds (ra["rl"]: its router lifetime; pio("P/64"): [preferred, valid] of that PIO, or
-# None); prints how many seconds after SINCE it came.
-ra_find() {
-  ras | python3 -c '
-import ipaddress, json, sys
-since, expr = float(sys.argv[1]), sys.argv[2]
-for line in sys.stdin:
-    ra = json.loads(line)
-    pios = {ipaddress.ip_network(k): v for k, v in ra["pio"].items()}
-    pio = lambda p: pios.get(ipaddress.ip_network(p))
-    if ra["t"] > since and eval(expr):
-        print("%.2f" % (ra["t"] - since))
-        sys.exit(0)
-sys.exit(1)' "$1" "$2"
-}
-# ra_none SINCE EXPR: no RA captured after SINCE satisfies EXPR.
-ra_none() {
-  local found
-  if found=$(ra_find "$1" "$2"); then echo "an RA $found s after: $2"; return 1; fi
-}
-# ra_all_since SINCE: every RA captured after SINCE, as `ras` prints them.
-ra_all_since() {
-  ras | python3 -c 'import json, sys; print("".join(l for l in sys.stdin if json.loads(l)["t"] > float(sys.argv[1])), end="")' "$1"
-}
-at_most() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 <= b + 0) exit 0; print a " > " b; exit 1 }'; }
-in_net() { python3 -c 'import ipaddress, sys; a, b = map(ipaddress.ip_network, sys.argv[1:3]); sys.exit(not (a.prefixlen == int(sys.argv[3]) and a.subnet_of(b)))' "$1" "$2" "$3"; }
-# mentions PREFIX: stdin names an address or prefix overlapping PREFIX (prints those lines).
-mentions() {
-  python3 -c '
-import ipaddress, sys
-net, hit = ipaddress.ip_network(sys.argv[1]), False
-for line in sys.stdin:
-    for word in line.split():
-        try:
-            other = ipaddress.ip_network(word, strict=False)
-        except ValueError:
-            continue
-        if other.version == 6 and other.overlaps(net):
-            print(line.rstrip())
-            hit = True
-sys.exit(not hit)' "$1"
-}
 nothing_of() {  # nothing_of PREFIX: no address, route (any table) or rule of the dorm's overlaps it
-  ! { ip -n "$D" -6 addr show; ip -n "$D" -6 route show table all; ip -n "$D" -6 rule show; } | mentions "$1"
+  ! { ip -n "$D" -6 addr show; ip -n "$D" -6 route show table all; ip -n "$D" -6 rule show; } | overlapping "$1"
 }
-host_default_via_dorm() { ip -n "$H" -6 route show default | grep -q "via $DORM_LAN_LL dev $CHAIN_HOST_IF"; }
-no_default_via_dorm() { ! host_default_via_dorm; }
-preferred_lft() {  # preferred_lft ADDRESS: the host's preferred_lft of it, in seconds
-  ip -n "$H" -6 addr show dev "$CHAIN_HOST_IF" | grep -A1 "inet6 $1/" | grep -o 'preferred_lft [0-9a-z]*' |
-    sed -E 's/preferred_lft ([0-9]+)sec/\1/'
-}
-log_order() {  # log_order FILE LINES FIRST THEN: a line matching THEN follows one matching FIRST
-  tail -n +"$(($2 + 1))" "$1" | awk -v a="$3" -v b="$4" '$0 ~ a { seen = 1 } seen && $0 ~ b { ok = 1 } END { exit !ok }'
-}
-replies_after() {  # replies_after PING_LOG T: ping -D's log has a reply stamped after T (epoch s)
-  tr -d '[]' <"$1" | awk -v t="$2" '/bytes from/ && $1 + 0 > t + 0 { n++ } END { print n + 0 " replies"; exit !n }'
-}
-log_time() {  # log_time FILE LINES PATTERN: the time (epoch s) of the first line past LINES matching
-  local stamp
-  stamp=$(tail -n +"$(($2 + 1))" "$1" | grep -E -m1 -- "$3" | grep -oE '^\[[^]]+\]' | tr -d '[]')
-  [ -n "$stamp" ] && date -d "$stamp" +%s.%N
-}
+no_default_via_dorm() { ! chain_host_default_via_dorm; }
 
 # --- the routed tunnel, its prefix, the host's address -----------------------------------------
 check "l2wg up dorm --pd --lan br-lan" chain_dorm_up --prefix-length 56
@@ -124,8 +41,7 @@ DP1=$(chain_delegated) LANP1=$(chain_lan_prefix)
 echo "    delegated $DP1, br-lan gets $LANP1"
 check "the host gets an address in $LANP1" chain_wait_host_address "${LANP1:-::/0}" 10
 HOST_ADDR=$(chain_host_address_in "${LANP1:-::/0}" | cut -d/ -f1)
-DORM_LAN_LL=$(chain_link_local "$D" "$CHAIN_LAN")
-check "the host's default route goes via the dorm" wait_for 5 host_default_via_dorm
+check "the host's default route goes via the dorm" wait_for 5 chain_host_default_via_dorm
 check "the host reaches the upstream's $CHAIN_TARGET through the tunnel" \
   ip netns exec "$H" ping -6 -c 3 -i 0.2 -W 2 -I "${HOST_ADDR:-::}" "$CHAIN_TARGET"
 
@@ -149,17 +65,13 @@ restart_under_ping() {
   kill -INT "$ping_pid" 2>/dev/null || true
   wait "$ping_pid" 2>/dev/null || true
   local downtime allowed lost
-  downtime=$(awk -v a="$down" -v b="$up" 'BEGIN { printf "%.2f", b - a }')
-  allowed=$(awk -v d="$downtime" 'BEGIN { n = d / 0.1; printf "%d", (n == int(n) ? n : int(n) + 1) + 1 }')
-  # The sequence numbers up to the last reply that are missing (a reply still in flight when
-  # ping was interrupted is not a loss).
-  lost=$(grep -oE 'bytes from .* icmp_seq=[0-9]+' "$log" | grep -oE '[0-9]+$' | sort -n | awk '
-    NR == 1 { first = $1 } { got[$1] = 1; last = $1 }
-    END { n = 0; for (s = first; s <= last; s++) if (!(s in got)) n++; print n }')
+  downtime=$(seconds_between "$down" "$up")
+  allowed=$(pings_sent_within "$downtime" 0.1)
+  lost=$(ping_lost "$log")
   echo "    $how: l2wgd down for $downtime s (stop to back on the bus); $lost of the pings lost (at most $allowed allowed)"
   check "$how: the ping lost at most the packets sent while l2wgd was down ($lost <= $allowed)" \
     at_most "${lost:-999}" "$allowed"
-  check "$how: the ping got replies after the restart" replies_after "$log" "$up"
+  check "$how: the ping got replies after the restart" ping_replies_after "$log" "$up"
   check "$how: no unreachable, no send error in the ping's output" \
     bash -c "! grep -Ei 'unreachable|sendmsg|error' $log"
   check "$how: the client Rebinds and gets a Reply" \
@@ -170,10 +82,10 @@ restart_under_ping() {
   check "$how: the tunnel is up" chain_wait_state dorm dorm up 10
   check "$how: the host keeps $HOST_ADDR, preferred" \
     test "$(chain_host_address_in "$LANP1" | cut -d/ -f1)" = "$HOST_ADDR"
-  check "$how: its preferred lifetime is not 0 ($(preferred_lft "$HOST_ADDR"))" \
-    test "$(preferred_lft "$HOST_ADDR")" != 0
-  check "$how: the LAN was never told router lifetime 0" ra_none "$down" 'ra["rl"] == 0'
-  check "$how: the host's default route via the dorm stayed" host_default_via_dorm
+  check "$how: its preferred lifetime is not 0 ($(chain_host_preferred_lft "$HOST_ADDR"))" \
+    test "$(chain_host_preferred_lft "$HOST_ADDR")" != 0
+  check "$how: the LAN was never told router lifetime 0" chain_ra_none "$down" 'ra["rl"] == 0'
+  check "$how: the host's default route via the dorm stayed" chain_host_default_via_dorm
 }
 restart_under_ping stop
 restart_under_ping kill
@@ -185,16 +97,16 @@ check "l2wg renew dorm" chain_l2wg dorm renew dorm
 moved() { local p; p=$(chain_lan_prefix); [ -n "$p" ] && [ "$p" != "$LANP1" ] && [ "$(echo "$p" | wc -l)" = 1 ]; }
 check "br-lan's /64 moves within 10 s" wait_for 10 moved
 DP2=$(chain_delegated) LANP2=$(chain_lan_prefix)
-echo "    now delegated $DP2, br-lan gets $LANP2 ($(awk -v a="$changed" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s after renew)"
-check "DelegatedPrefixes is the one new /56 out of $NEW_POOL" in_net "${DP2:-::/0}" "$NEW_POOL" 56
+echo "    now delegated $DP2, br-lan gets $LANP2 ($(seconds_between "$changed" "$(now)") s after renew)"
+check "DelegatedPrefixes is the one new /56 out of $NEW_POOL" prefix_within "${DP2:-::/0}" "$NEW_POOL" 56
 check "LANPrefixes is a /64 of it" test "$(chain_prop dorm LANPrefixes)" = "a(ss) 1 \"$CHAIN_LAN\" \"$LANP2\""
 check "the host gets an address in $LANP2 within 10 s of the renew (an RA interval is 200-600 s)" \
   chain_wait_host_address "${LANP2:-::/0}" 10
-echo "    host address $(chain_host_address_in "${LANP2:-::/0}") $(awk -v a="$changed" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s after renew"
+echo "    host address $(chain_host_address_in "${LANP2:-::/0}") $(seconds_between "$changed" "$(now)") s after renew"
 check "the host's $HOST_ADDR is deprecated" wait_for 5 chain_host_address_in "$LANP1" deprecated
-check "its preferred lifetime is 0" test "$(preferred_lft "$HOST_ADDR")" = 0
+check "its preferred lifetime is 0" test "$(chain_host_preferred_lft "$HOST_ADDR")" = 0
 check "an RA carried $LANP1 at lifetimes 0 and $LANP2 preferred" \
-  ra_find "$changed" "pio('$LANP1') == [0, 0] and (pio('$LANP2') or [0])[0] > 0"
+  chain_ra_find "$changed" "pio('$LANP1') == [0, 0] and (pio('$LANP2') or [0])[0] > 0"
 check "the dorm has ${LANP2%/64}1/64 on br-lan" \
   bash -c "ip -n $D -6 addr show dev $CHAIN_LAN | grep -q 'inet6 ${LANP2%::/64}::1/64'"
 check "nothing of $DP1 is left in the dorm (addresses, routes of every table, rules)" \
@@ -218,11 +130,11 @@ chain_daemon_stop dorm
 restarted=$(now)
 chain_daemon_start dorm
 check "after the restart, an RA within 5 s carries $LANP1 at preferred and valid lifetime 0" \
-  wait_for 5 ra_find "$restarted" "pio('$LANP1') == [0, 0]"
+  wait_for 5 chain_ra_find "$restarted" "pio('$LANP1') == [0, 0]"
 # The first RA may go out before the client's Rebind has its Reply, with only the stale /64 (a
 # missing PIO takes nothing from the hosts); the current one follows.
-check "and one carries $LANP2 preferred" wait_for 5 ra_find "$restarted" "(pio('$LANP2') or [0])[0] > 0"
-check "no RA since the restart lowered $LANP2's lifetimes to 0" ra_none "$restarted" "(pio('$LANP2') or [1])[0] == 0"
+check "and one carries $LANP2 preferred" wait_for 5 chain_ra_find "$restarted" "(pio('$LANP2') or [0])[0] > 0"
+check "no RA since the restart lowered $LANP2's lifetimes to 0" chain_ra_none "$restarted" "(pio('$LANP2') or [1])[0] == 0"
 check "routed/dorm.json still lists $LANP1" lists_deprecated
 check "the host's $HOST_ADDR is still deprecated" chain_host_address_in "$LANP1" deprecated
 check "its address in $LANP2 is still preferred" chain_host_address_in "$LANP2"
@@ -231,8 +143,8 @@ check "its address in $LANP2 is still preferred" chain_host_address_in "$LANP2"
 check "the tunnel is up" chain_wait_state dorm dorm up 10
 stopped=$(now)
 chain_peer_stop
-check "an RA with router lifetime 0 on the LAN after the peer stopped" wait_for 15 ra_find "$stopped" 'ra["rl"] == 0'
-delay=$(ra_find "$stopped" 'ra["rl"] == 0' || echo 999)
+check "an RA with router lifetime 0 on the LAN after the peer stopped" wait_for 15 chain_ra_find "$stopped" 'ra["rl"] == 0'
+delay=$(chain_ra_find "$stopped" 'ra["rl"] == 0' || echo 999)
 echo "    router lifetime 0 on the LAN $delay s after the peer was stopped"
 check "within 10 s ($delay s)" at_most "$delay" 10
 check "the host's default route via the dorm is gone" wait_for 5 no_default_via_dorm
@@ -247,15 +159,15 @@ returned=$(now)
 chain_peer_start
 check "the client Rebinds and gets a Reply once the peer is back (the log, within 30 s)" \
   wait_for 30 log_order "$daemon_log" "$log_lines" 'DHCPv6 REBIND sent' 'DHCPv6 REPLY received'
-check "an RA with a router lifetime again" wait_for 10 ra_find "$returned" 'ra["rl"] > 0'
-back=$(ra_find "$returned" 'ra["rl"] > 0' || echo 999)
+check "an RA with a router lifetime again" wait_for 10 chain_ra_find "$returned" 'ra["rl"] > 0'
+back=$(chain_ra_find "$returned" 'ra["rl"] > 0' || echo 999)
 echo "    router lifetime back $back s after the peer's return"
 reply=$(log_time "$daemon_log" "$log_lines" 'DHCPv6 REPLY received' || echo 0)
 # The log's timestamps are to the millisecond.
 check "not before the Reply to the Rebind" \
   awk -v r="$reply" -v a="$returned" -v b="$back" 'BEGIN { exit !(r > 0 && a + b >= r - 0.001) }'
 
-check "the host's default route via the dorm is back" wait_for 5 host_default_via_dorm
+check "the host's default route via the dorm is back" wait_for 5 chain_host_default_via_dorm
 check "State is up" chain_wait_state dorm dorm up 10
 check "the host reaches the upstream again" \
   ip netns exec "$H" ping -6 -c 3 -i 0.2 -W 2 -I "$(chain_host_address_in "${LANP2:-::/0}" | cut -d/ -f1)" "$CHAIN_TARGET"
@@ -265,12 +177,12 @@ check "l2wg release dorm" chain_l2wg dorm release dorm
 check "Kea hears the Release of $DP2" wait_for 10 grep -q DHCP6_RELEASE_PD "$WORKDIR/kea.log"
 no_delegated_prefix() { [ "$(chain_prop dorm DelegatedPrefixes)" = 'a(stt) 0' ]; }
 check "DelegatedPrefixes is empty" wait_for 5 no_delegated_prefix
-check "an RA carried $LANP2 at lifetimes 0" wait_for 5 ra_find "$released" "pio('$LANP2') == [0, 0]"
+check "an RA carried $LANP2 at lifetimes 0" wait_for 5 chain_ra_find "$released" "pio('$LANP2') == [0, 0]"
 # On failure: what the host holds, and every RA it saw since the release.
 deprecated_after_release() {
   wait_for 5 chain_host_address_in "$1" deprecated && return
   ip -n "$H" -6 addr show dev "$CHAIN_HOST_IF" scope global
-  ra_all_since "$released"
+  chain_ras_since "$released"
   return 1
 }
 check "the host's address in $LANP2 is deprecated" deprecated_after_release "$LANP2"

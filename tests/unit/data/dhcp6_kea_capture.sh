@@ -28,27 +28,13 @@ ip -n "$cli" link set d6c address 02:00:5e:10:00:01 up
 ip -n "$srv" addr add 2001:db8:1::1/64 dev d6s nodad
 sleep 2  # link-local DAD
 
-cat >"$work/kea.json" <<CONF
-{ "Dhcp6": {
-  "interfaces-config": { "interfaces": [ "d6s" ] },
-  "lease-database": { "type": "memfile", "persist": false },
-  "server-id": { "type": "LL", "htype": 1, "identifier": "02005e100002", "persist": false },
-  "preferred-lifetime": 3000, "valid-lifetime": 4000, "renew-timer": 1000, "rebind-timer": 2000,
-  "option-data": [
-    { "name": "dns-servers", "data": "2001:db8::53, 2001:db8::54" },
-    { "name": "domain-search", "data": "example.com, lab.example.org" },
-    { "name": "preference", "data": "10", "always-send": true },
-    { "name": "solmax-rt", "data": "3600" }
-  ],
-  "subnet6": [ {
-    "subnet": "2001:db8:1::/64", "interface": "d6s",
-    "pd-pools": [ { "prefix": "2001:db8:100::", "prefix-len": 40, "delegated-len": 56,
-                    "excluded-prefix": "2001:db8:100::", "excluded-prefix-len": 64 } ]
-  } ],
-  "loggers": [ { "name": "kea-dhcp6", "output_options": [ { "output": "stdout" } ],
-                 "severity": "INFO" } ]
-} }
-CONF
+# shellcheck source=tests/lib/kea.sh
+source "$out_dir/../../lib/kea.sh"
+kea_config "$work/kea.json" --server-id 02005e100002 --timers 1000 2000 3000 4000 \
+  --subnet d6s 2001:db8:1::/64 2001:db8:100::/40 --excluded-prefix 2001:db8:100::/64 \
+  --option dns-servers "2001:db8::53, 2001:db8::54" \
+  --option domain-search "example.com, lab.example.org" \
+  --always-send preference 10 --option solmax-rt 3600
 KEA_LOCKFILE_DIR=$work KEA_PIDFILE_DIR=$work ip netns exec "$srv" kea-dhcp6 -c "$work/kea.json" \
   >"$work/kea.log" 2>&1 &
 kea_pid=$!
