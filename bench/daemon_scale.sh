@@ -44,17 +44,18 @@ if [ "${1:-}" != --one ]; then
   echo
   echo "l2wgd scale, userspace datapath, wireguard-go, $(nproc) CPUs, load average" \
     "$(cut -d' ' -f1 /proc/loadavg), client $CLIENT, idle over ${IDLE_SECONDS}s"
-  format='%-8s %9s %8s %10s %10s %8s %8s %8s %9s %8s %8s %8s\n'
+  format='%-8s %9s %8s %10s %10s %8s %8s %8s %9s %8s %8s %8s %8s %9s\n'
   # shellcheck disable=SC2059
   printf "$format" tunnels "create(s)" "ms/call" "1st10%ms" "last10%ms" l2wgdCPU wgCPU "CPUwait" \
-    "busctl-ms" "HWM-MiB" "idleHWM" "idleCPU%"
+    "busctl-ms" "HWM-MiB" "idleHWM" "idleCPU%" "disp-us" "loopCPUus"
   for r in "${results[@]}"; do
     # shellcheck disable=SC2059,SC2086
     printf "$format" $r
   done
   echo "create: N CreateTunnel calls back to back ($CLIENT); l2wgd/wgCPU: CPU time of" \
     "l2wgd / wireguard-go meanwhile; CPUwait: time they were runnable but had no CPU;" \
-    "busctl-ms: what one busctl process adds per call"
+    "busctl-ms: what one busctl process adds per call; disp-us, loopCPUus: one trivial call's" \
+    "latency and the CPU l2wgd's event-loop thread spends on it (event dispatch)"
   echo "targets: 1000 tunnels in < 10 s, < 30 MiB RSS, idle CPU < 1 % of one core"
   exit 0
 fi
@@ -202,6 +203,32 @@ for _ in $(seq 20); do
 done
 busctl_ms=$(calc "($EPOCHREALTIME - $start) * 1000 / 20")
 
+# Event dispatch with N tunnels: DISPATCH_CALLS trivial calls (GetTunnel) on one connection, each
+# one wake-up of l2wgd's event loop; the CPU time of l2wgd's loop thread (schedstat, ns) per call
+# is what the loop and the call cost together, and grows with N if the loop scans every tunnel.
+cat >"$WORKDIR/dispatch.py" <<'EOF'
+import ctypes, sys, time
+calls = int(sys.argv[1])
+lib = ctypes.CDLL("libsystemd.so.0")
+bus = ctypes.c_void_p()
+if lib.sd_bus_open_system(ctypes.byref(bus)) < 0:
+    sys.exit("cannot connect to the system bus")
+lib.sd_bus_message_unref.argtypes = [ctypes.c_void_p]
+start = time.monotonic()
+for _ in range(calls):
+    reply = ctypes.c_void_p()
+    if lib.sd_bus_call_method(bus, b"net.l2wg1", b"/net/l2wg1", b"net.l2wg1.Manager",
+                              b"GetTunnel", None, ctypes.byref(reply), b"s", b"t1") < 0:
+        sys.exit("GetTunnel t1 failed")
+    lib.sd_bus_message_unref(reply)
+print(f"{(time.monotonic() - start) * 1e6 / calls:.1f}")
+EOF
+loop_ns() { awk '{print $1}' "/proc/$DAEMON_PID/task/$DAEMON_PID/schedstat"; }
+DISPATCH_CALLS=${DISPATCH_CALLS:-5000}
+loop_before=$(loop_ns)
+dispatch_us=$(python3 "$WORKDIR/dispatch.py" "$DISPATCH_CALLS")
+dispatch_cpu_us=$(calc "($(loop_ns) - $loop_before) / 1000 / $DISPATCH_CALLS")
+
 # Idle: the kernel's start-up chatter on N new ports (DAD, MLD, router solicitations) passes
 # through the datapath first; then nothing happens but the peer poll.
 sleep "$SETTLE_SECONDS"
@@ -230,13 +257,16 @@ echo "created $N tunnels in ${create_seconds}s (client $CLIENT): ${per_call} ms 
   "${daemon_cpu_seconds}s, wireguard-go ${wg_cpu_seconds}s, dbus-daemon ${bus_cpu_seconds}s;" \
   "l2wgd and wireguard-go waited ${waiting_seconds}s for a CPU (other load on the host)"
 echo "busctl: ${busctl_ms} ms per call (GetTunnel)"
+echo "dispatch: $DISPATCH_CALLS GetTunnel calls, ${dispatch_us} µs per call;" \
+  "l2wgd's loop thread spent ${dispatch_cpu_us} µs of CPU per call"
 echo "VmHWM ${hwm_created} MiB after creation, ${hwm_idle} MiB after idle;" \
   "$(grep -E '^(VmRSS|RssAnon|RssFile|Threads)' "/proc/$DAEMON_PID/status" | tr -s ' \t' ' ' | tr '\n' ' ')"
 echo "fds: $(ls "/proc/$DAEMON_PID/fd" | wc -l)"
 echo "idle ${IDLE_SECONDS}s: daemon ${idle_percent}% of one core (threads:${threads});" \
   "wireguard-go ${wg_idle_percent}%; ${wg_tx_rate} packets/s into $WG (the taps' multicast)"
 echo "RESULT $N $create_seconds $per_call $first_tenth $last_tenth ${daemon_cpu_seconds}s" \
-  "${wg_cpu_seconds}s ${waiting_seconds}s $busctl_ms $hwm_created $hwm_idle $idle_percent"
+  "${wg_cpu_seconds}s ${waiting_seconds}s $busctl_ms $hwm_created $hwm_idle $idle_percent" \
+  "$dispatch_us $dispatch_cpu_us"
 echo "daemon log: $(wc -l <"$WORKDIR/l2wgd.log") lines; warnings and errors:"
 grep -E '\[(warning|error|critical)\]' "$WORKDIR/l2wgd.log" | sed -E 's/^\[[^]]*\] //; s/l2-t[0-9]+/l2-tN/g' |
   sort | uniq -c | sort -rn | head -5 || true
