@@ -482,7 +482,7 @@ TEST(CliBusErrors, ExitStatusOfErrorNames) {
     EXPECT_EQ(exit_status_for_error(name), kExitUnreachable) << name;
   for (const char* name :
        {"org.freedesktop.DBus.Error.InvalidArgs", "net.l2wg1.Error.NotFound",
-        "net.l2wg1.Error.Exists", "net.l2wg1.Error.Kernel",
+        "net.l2wg1.Error.Exists", "net.l2wg1.Error.Kernel", "net.l2wg1.Error.NotSupported",
         "org.freedesktop.DBus.Error.AccessDenied", "org.freedesktop.DBus.Error.UnknownObject"})
     EXPECT_EQ(exit_status_for_error(name), kExitDaemonError) << name;
 }
