@@ -3,6 +3,8 @@
 #include <array>
 #include <utility>
 
+#include "l2wg/dbus/tunnel_properties_json.h"
+
 namespace l2wg::cli {
 namespace {
 
@@ -38,26 +40,6 @@ int hex_digit(char c) {
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
-
-struct ValueJson {
-  nlohmann::json operator()(const std::string& s) const { return s; }
-  nlohmann::json operator()(bool b) const { return b; }
-  nlohmann::json operator()(uint32_t n) const { return n; }
-  nlohmann::json operator()(uint64_t n) const { return n; }
-  nlohmann::json operator()(const std::vector<DelegatedPrefixInfo>& prefixes) const {
-    auto out = nlohmann::json::array();
-    for (const auto& p : prefixes)
-      out.push_back({{"prefix", p.prefix},
-                     {"preferred_until", p.preferred_until_us},
-                     {"valid_until", p.valid_until_us}});
-    return out;
-  }
-  nlohmann::json operator()(const std::vector<LanPrefixInfo>& prefixes) const {
-    auto out = nlohmann::json::array();
-    for (const auto& p : prefixes) out.push_back({{"lan", p.lan}, {"prefix", p.prefix}});
-    return out;
-  }
-};
 
 struct ValueText {
   std::string operator()(const std::string& s) const { return s; }
@@ -114,7 +96,9 @@ std::vector<MonitorEvent> events_from_properties_changed(
   };
   auto json_of = [&](const std::string& property) -> nlohmann::json {
     const auto it = changed.find(property);
-    return it == changed.end() ? nlohmann::json() : std::visit(ValueJson{}, it->second);
+    return it == changed.end()
+               ? nlohmann::json()
+               : std::visit([](const auto& value) { return nlohmann::json(value); }, it->second);
   };
 
   const auto state = text_of("State");

@@ -22,6 +22,26 @@ void read(const nlohmann::json& object, const char* key, T& target) {
   }
 }
 
+template <Described Record>
+void read_fields(const nlohmann::json& object, Record& record);
+
+// A list of records: anything but an array is ignored, like a key missing from an entry.
+template <Described Record>
+void read(const nlohmann::json& object, const char* key, std::vector<Record>& target) {
+  const auto it = object.find(key);
+  if (it == object.end() || !it->is_array()) return;
+  for (const auto& entry : *it) {
+    Record record;
+    read_fields(entry, record);
+    target.push_back(record);
+  }
+}
+
+template <Described Record>
+void read_fields(const nlohmann::json& object, Record& record) {
+  for_each_field<Record>([&](const auto& each) { read(object, each.name, record.*each.member); });
+}
+
 std::vector<EndpointSighting> read_endpoint_history(const nlohmann::json& object) {
   // Either ["ip:port", ...] or [{"endpoint":"ip:port","seen":µs}, ...].
   std::vector<EndpointSighting> history;
@@ -51,39 +71,8 @@ TunnelInfo tunnel_info_from_json(const nlohmann::json& j) {
     throw Error(ErrorCode::InvalidArgument,
                 "the daemon's description of a tunnel is not a JSON object: " + j.dump());
   TunnelInfo t;
-  read(j, "Name", t.name);
-  read(j, "State", t.state);
-  read(j, "StateReason", t.state_reason);
-  read(j, "WireGuard", t.wireguard);
-  read(j, "PeerPublicKey", t.peer_public_key);
-  read(j, "LocalAddress", t.local_address);
-  read(j, "RemoteAddress", t.remote_address);
-  read(j, "Interface", t.interface);
-  read(j, "Bridge", t.bridge);
-  read(j, "Datapath", t.datapath);
-  read(j, "MTU", t.mtu);
-  read(j, "PeerEndpoint", t.peer_endpoint);
-  read(j, "LastHandshake", t.last_handshake_us);
-  read(j, "UpstreamRouter", t.upstream_router);
-  read(j, "Persistent", t.persistent);
+  read_fields(j, t);
   read(j, "LAN", t.lans);
-  if (const auto it = j.find("DelegatedPrefixes"); it != j.end() && it->is_array()) {
-    for (const auto& entry : *it) {
-      DelegatedPrefixInfo prefix;
-      read(entry, "prefix", prefix.prefix);
-      read(entry, "preferred_until", prefix.preferred_until_us);
-      read(entry, "valid_until", prefix.valid_until_us);
-      t.delegated_prefixes.push_back(prefix);
-    }
-  }
-  if (const auto it = j.find("LANPrefixes"); it != j.end() && it->is_array()) {
-    for (const auto& entry : *it) {
-      LanPrefixInfo prefix;
-      read(entry, "lan", prefix.lan);
-      read(entry, "prefix", prefix.prefix);
-      t.lan_prefixes.push_back(prefix);
-    }
-  }
   t.endpoint_history = read_endpoint_history(j);
   return t;
 }

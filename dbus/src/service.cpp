@@ -11,6 +11,7 @@
 
 #include "l2wg/daemon/manager.h"
 #include "l2wg/dbus/adaptor.h"
+#include "l2wg/dbus/error_names.h"
 #include "l2wg/error.h"
 
 namespace l2wg {
@@ -28,18 +29,6 @@ std::string tunnel_path(const std::string& name) {
   std::string out(path);
   free(path);
   return out;
-}
-
-const char* dbus_error_name(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::InvalidArgument: return "org.freedesktop.DBus.Error.InvalidArgs";
-    case ErrorCode::NotFound: return "net.l2wg1.Error.NotFound";
-    case ErrorCode::Exists: return "net.l2wg1.Error.Exists";
-    case ErrorCode::Unsupported:
-    case ErrorCode::Kernel: return "net.l2wg1.Error.Kernel";
-    case ErrorCode::Io: return "org.freedesktop.DBus.Error.Failed";
-  }
-  return "org.freedesktop.DBus.Error.Failed";
 }
 
 // sdbus-c++ 1.2 turns only sdbus::Error into a D-Bus error reply; anything else escaping a

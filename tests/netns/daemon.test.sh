@@ -137,6 +137,11 @@ check_fails "a duplicate name" "already exists" create dup 2 WireGuard s "$WGL" 
 check_fails "l2wg reports a refusal with exit status 1" "^l2wg: " "$L2WG" up dup --wg "$WGL" --peer 10.0.31.10
 check "exit status is 1 for a refusal" bash -c "$L2WG up dup --wg $WGL --peer 10.0.31.10; [ \$? -eq 1 ]"
 check "exit status is 2 for a usage error" bash -c "$L2WG up x --create-bridge; [ \$? -eq 2 ]"
+check_fails "Renew of a tunnel not in routed mode answers NotSupported" \
+  '^Error net\.l2wg1\.Error\.NotSupported: dup is not in routed mode' \
+  dbus-send --system --print-reply --dest=net.l2wg1 /net/l2wg1/tunnel/dup net.l2wg1.Tunnel.Renew
+check "l2wg release of it exits 1 with the daemon's sentence" bash -c \
+  "out=\$($L2WG release dup 2>&1); [ \$? -eq 1 ] && [ \"\$out\" = 'l2wg: dup is not in routed mode ([PrefixDelegation])' ]"
 # A second tunnel on the same GRE flow (WireGuard interface, peer, GRE key) would duplicate every
 # frame: refused, naming the tunnel that carries it, whichever way the peer is named.
 dup_key=$(ip netns exec "$LAB" wg show "$WGL" peers | head -1)

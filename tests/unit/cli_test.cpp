@@ -300,6 +300,16 @@ TEST(CliMonitor, PropertiesChangedBecomeEvents) {
             R"({"event":"property","property":"MTU","time":7,"tunnel":"lab","value":1420})");
 }
 
+TEST(CliMonitor, PrefixListsInJsonAsDescribeWritesThem) {
+  const auto events = events_from_properties_changed(
+      "dorm", {{"LANPrefixes", std::vector<LanPrefixInfo>{{"br-lan", "2001:db8:1200:1::/64"}}}},
+      {});
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(event_to_json(events[0], 7).dump(),
+            R"({"event":"property","property":"LANPrefixes","time":7,"tunnel":"dorm",)"
+            R"("value":[{"lan":"br-lan","prefix":"2001:db8:1200:1::/64"}]})");
+}
+
 TEST(CliMonitor, StateCarriesItsReason) {
   const auto events = events_from_properties_changed(
       "dorm",
@@ -482,7 +492,7 @@ TEST(CliBusErrors, ExitStatusOfErrorNames) {
     EXPECT_EQ(exit_status_for_error(name), kExitUnreachable) << name;
   for (const char* name :
        {"org.freedesktop.DBus.Error.InvalidArgs", "net.l2wg1.Error.NotFound",
-        "net.l2wg1.Error.Exists", "net.l2wg1.Error.Kernel",
+        "net.l2wg1.Error.Exists", "net.l2wg1.Error.Kernel", "net.l2wg1.Error.NotSupported",
         "org.freedesktop.DBus.Error.AccessDenied", "org.freedesktop.DBus.Error.UnknownObject"})
     EXPECT_EQ(exit_status_for_error(name), kExitDaemonError) << name;
 }

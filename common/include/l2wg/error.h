@@ -11,7 +11,8 @@ enum class ErrorCode {
   InvalidArgument,  // bad input: a name, a key, a value
   NotFound,         // an interface, peer or tunnel that does not exist
   Exists,           // something of that name is already there
-  Unsupported,      // the kernel lacks a feature (e.g. no gretap module)
+  Unsupported,      // the kernel or the tunnel cannot do that (no gretap module; Renew of a
+                    // tunnel not in routed mode)
   Kernel,           // the kernel refused; the message carries its own text
   Io,               // a file or socket failed
 };

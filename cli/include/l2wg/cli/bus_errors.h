@@ -14,7 +14,8 @@ inline constexpr const char* kDefaultSystemBusAddress = "unix:path=/run/dbus/sys
 // refused connection.
 bool means_unreachable(std::string_view error_name);
 
-// kExitUnreachable or kExitDaemonError.
+// kExitUnreachable or kExitDaemonError: every error of the API itself (net.l2wg1.Error.*,
+// InvalidArgs, AccessDenied) is a refusal, printed as the daemon's message.
 int exit_status_for_error(std::string_view error_name);
 
 // The line after "l2wg: " for an unreachable daemon, e.g. "cannot reach l2wgd: nothing provides

@@ -8,20 +8,13 @@
 #include <string_view>
 #include <vector>
 
+#include "l2wg/dbus/tunnel_properties.h"
+
 namespace l2wg::cli {
 
-struct DelegatedPrefixInfo {
-  std::string prefix;
-  uint64_t preferred_until_us = 0;  // µs since the epoch
-  uint64_t valid_until_us = 0;
-  bool operator==(const DelegatedPrefixInfo&) const = default;
-};
-
-struct LanPrefixInfo {
-  std::string lan;
-  std::string prefix;
-  bool operator==(const LanPrefixInfo&) const = default;
-};
+// A prefix as Describe() writes it: as text.
+using DelegatedPrefixInfo = DelegatedPrefixOf<std::string>;
+using LanPrefixInfo = LanPrefixOf<std::string>;
 
 // One outer endpoint the peer was seen at (Describe's optional "EndpointHistory").
 struct EndpointSighting {
@@ -30,24 +23,9 @@ struct EndpointSighting {
   bool operator==(const EndpointSighting&) const = default;
 };
 
-struct TunnelInfo {
-  std::string name;
-  std::string state;
-  std::string state_reason;
-  std::string wireguard;
-  std::string peer_public_key;
-  std::string local_address;
-  std::string remote_address;
-  std::string interface;
-  std::string bridge;
-  std::string datapath;
-  uint32_t mtu = 0;
-  std::string peer_endpoint;
-  uint64_t last_handshake_us = 0;  // 0 = never
-  std::vector<DelegatedPrefixInfo> delegated_prefixes;
-  std::vector<LanPrefixInfo> lan_prefixes;
-  std::string upstream_router;
-  bool persistent = false;
+// The daemon's TunnelStatus as Describe() writes it: the state as text too, so that one this CLI
+// does not know yet still shows.
+struct TunnelInfo : TunnelProperties<std::string, std::string> {
   // Not (yet) in every daemon: absent keys leave these empty.
   std::vector<EndpointSighting> endpoint_history;
   std::vector<std::string> lans;  // "LAN": the configured LAN interfaces of a routed tunnel

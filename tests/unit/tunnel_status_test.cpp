@@ -1,0 +1,92 @@
+// TunnelStatus, the daemon's side of net.l2wg1.Tunnel's properties: Describe()'s JSON byte for
+// byte, change notification in the XML's order, and the CLI reading back what the daemon wrote.
+#include <gtest/gtest.h>
+
+#include "l2wg/cli/tunnel_info.h"
+#include "l2wg/daemon/status.h"
+
+namespace l2wg {
+namespace {
+
+IpPrefix prefix(std::string_view text) {
+  return IpPrefix::parse(text).value();
+}
+
+TunnelStatus routed_dorm() {
+  TunnelStatus s;
+  s.name = "dorm";
+  s.state = TunnelState::Degraded;
+  s.state_reason = "The upstream router fe80::1 stopped answering.";
+  s.wireguard = "wg1";
+  s.peer_public_key = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=";
+  s.local_address = "10.0.31.2";
+  s.remote_address = "10.0.31.10";
+  s.interface = "l2-dorm";
+  s.datapath = "userspace";
+  s.mtu = 1500;
+  s.peer_endpoint = "203.0.113.5:51820";
+  s.last_handshake_us = 1699999990000000;
+  s.delegated_prefixes = {{prefix("2001:db8:1200::/56"), 1700011520000000, 1700018000000000}};
+  s.lan_prefixes = {{"br-lan", prefix("2001:db8:1200:1::/64")}};
+  s.upstream_router = "fe80::1";
+  s.persistent = true;
+  return s;
+}
+
+// nlohmann::json keeps an object's keys sorted.
+TEST(TunnelStatus, DescribeJson) {
+  EXPECT_EQ(describe_json(routed_dorm()),
+            R"({"Bridge":"","Datapath":"userspace","DelegatedPrefixes":[{"preferred_until":)"
+            R"(1700011520000000,"prefix":"2001:db8:1200::/56","valid_until":1700018000000000}],)"
+            R"("Interface":"l2-dorm","LANPrefixes":[{"lan":"br-lan","prefix":)"
+            R"("2001:db8:1200:1::/64"}],"LastHandshake":1699999990000000,"LocalAddress":)"
+            R"("10.0.31.2","MTU":1500,"Name":"dorm","PeerEndpoint":"203.0.113.5:51820",)"
+            R"("PeerPublicKey":"xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=","Persistent":true,)"
+            R"("RemoteAddress":"10.0.31.10","State":"degraded","StateReason":"The upstream )"
+            R"(router fe80::1 stopped answering.","UpstreamRouter":"fe80::1","WireGuard":"wg1"})");
+  EXPECT_EQ(describe_json(TunnelStatus{}),
+            R"({"Bridge":"","Datapath":"","DelegatedPrefixes":[],"Interface":"",)"
+            R"("LANPrefixes":[],"LastHandshake":0,"LocalAddress":"","MTU":0,"Name":"",)"
+            R"("PeerEndpoint":"","PeerPublicKey":"","Persistent":false,"RemoteAddress":"",)"
+            R"("State":"configuring","StateReason":"","UpstreamRouter":"","WireGuard":""})");
+}
+
+TEST(TunnelStatus, ChangedPropertiesInTheXmlsOrder) {
+  const TunnelStatus before = routed_dorm();
+  EXPECT_TRUE(changed_properties(before, before).empty());
+  TunnelStatus after = before;
+  after.persistent = false;
+  after.lan_prefixes[0].lan = "br-lan2";
+  after.mtu = 1420;
+  after.state = TunnelState::Up;
+  after.delegated_prefixes[0].valid_until_us += 1;
+  EXPECT_EQ(
+      changed_properties(before, after),
+      (std::vector<std::string>{"State", "MTU", "DelegatedPrefixes", "LANPrefixes", "Persistent"}));
+  EXPECT_EQ(changed_properties(TunnelStatus{}, before).size(), 16u);  // all but Bridge
+}
+
+TEST(TunnelStatus, TheCliReadsBackWhatTheDaemonWrites) {
+  const cli::TunnelInfo info = cli::parse_describe(describe_json(routed_dorm()));
+  EXPECT_EQ(info.name, "dorm");
+  EXPECT_EQ(info.state, "degraded");
+  EXPECT_EQ(info.state_reason, "The upstream router fe80::1 stopped answering.");
+  EXPECT_EQ(info.peer_public_key, "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=");
+  EXPECT_EQ(info.local_address, "10.0.31.2");
+  EXPECT_EQ(info.remote_address, "10.0.31.10");
+  EXPECT_EQ(info.interface, "l2-dorm");
+  EXPECT_EQ(info.datapath, "userspace");
+  EXPECT_EQ(info.mtu, 1500u);
+  EXPECT_EQ(info.peer_endpoint, "203.0.113.5:51820");
+  EXPECT_EQ(info.last_handshake_us, 1699999990000000u);
+  EXPECT_EQ(info.delegated_prefixes,
+            (std::vector<cli::DelegatedPrefixInfo>{
+                {"2001:db8:1200::/56", 1700011520000000, 1700018000000000}}));
+  EXPECT_EQ(info.lan_prefixes,
+            (std::vector<cli::LanPrefixInfo>{{"br-lan", "2001:db8:1200:1::/64"}}));
+  EXPECT_EQ(info.upstream_router, "fe80::1");
+  EXPECT_TRUE(info.persistent);
+}
+
+}  // namespace
+}  // namespace l2wg
