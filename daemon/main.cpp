@@ -86,11 +86,12 @@ int main(int argc, char** argv) {
     l2wg::dp::Datapath datapath;
     l2wg::EpollLoop loop;
     l2wg::TunnelManager manager(*netlink, *wireguard, datapath, *clock, loop, options);
+    // The bus name first: a second l2wgd stops here, before it touches a tunnel.
+    l2wg::BusService bus(manager, L2WG_VERSION);
+    bus.request_name();
     l2wg::nl::LinkWatcher watcher(*netlink);
     manager.restore();
     manager.reload();
-    l2wg::BusService bus(manager, L2WG_VERSION);
-    bus.request_name();
 
     auto link_events = loop.add(watcher.fd(), [&] { manager.handle(watcher.read_events()); });
     std::unique_ptr<l2wg::EventLoop::Timer> peer_poll;

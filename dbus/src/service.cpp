@@ -277,7 +277,15 @@ BusService::BusService(TunnelManager& manager, std::string version)
 
 BusService::~BusService() = default;
 
-void BusService::request_name() { impl_->connection->requestName(kBusName); }
+void BusService::request_name() {
+  try {
+    impl_->connection->requestName(kBusName);
+  } catch (const sdbus::Error& e) {
+    throw Error(ErrorCode::Exists, std::string("cannot own ") + kBusName +
+                                       " on the system bus (is another l2wgd running?): " +
+                                       e.getMessage());
+  }
+}
 
 BusPollData BusService::poll_data() const {
   const auto data = impl_->connection->getEventLoopPollData();

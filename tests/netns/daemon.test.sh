@@ -194,6 +194,15 @@ check "a tunnel created without --persist is restored too" wait_for 10 state_is 
 check "and its tap adopted" test "$(ip -n "$LAB" -o link show l2-eph | cut -d: -f1)" = "$eph_ifindex"
 "$L2WG" down eph
 
+# A second l2wgd on the same bus and directories: it fails on the bus name before touching a tunnel.
+snapshot "$LAB" >"$WORKDIR/before-second"
+check_fails "a second l2wgd exits, saying another one runs" "is another l2wgd running" \
+  timeout 10 ip netns exec "$LAB" "$L2WG_BUILD_DIR/daemon/l2wgd" --config-dir "$WORKDIR/etc" \
+  --state-dir "$WORKDIR/state"
+same_as() { snapshot "$LAB" | diff -u "$1" -; }
+check "and changed nothing" same_as "$WORKDIR/before-second"
+check "the first one still answers" state_is keep up
+
 # --- kill -9 and adoption, traffic after --------------------------------------------------------
 kill -KILL "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null || true
 start_daemon "$LAB"

@@ -18,14 +18,15 @@ struct BusPollData {
 
 class BusService {
  public:
-  // Connects to the system bus (DBUS_SYSTEM_BUS_ADDRESS is honoured) and exports the objects.
-  // The bus name is requested separately, once everything exists, so `Type=dbus` units start
-  // only when the service is usable.
+  // Connects to the system bus (DBUS_SYSTEM_BUS_ADDRESS is honoured) and exports the objects,
+  // following the manager's tunnels from then on.
   BusService(TunnelManager& manager, std::string version);
   ~BusService();
   BusService(const BusService&) = delete;
   BusService& operator=(const BusService&) = delete;
 
+  // Takes net.l2wg1, before the daemon touches any tunnel: a second l2wgd must change nothing.
+  // Calls wait in the socket until the loop runs. Throws l2wg::Error(Exists) when it is owned.
   void request_name();
   BusPollData poll_data() const;
   // Handles every pending message; call when poll reports the fd ready or the timeout expires.
