@@ -1,6 +1,7 @@
 #include "l2wg/cli/command_line.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <charconv>
 #include <sstream>
 
@@ -29,11 +30,12 @@ struct UpFlags {
 
 CLI::App* add_up_command(CLI::App& app, Command& command, UpFlags& flags) {
   UpOptions& up = command.up;
-  auto* sub = app.add_subcommand("up", "Create a tunnel (gretap over a WireGuard interface)");
+  auto* sub = app.add_subcommand(
+      "up", "Create a tunnel (gretap over a WireGuard interface); with NAME alone, start it");
   sub->add_option("NAME", command.name, "Tunnel name: 1-12 of [A-Za-z0-9_-]")->required();
-  sub->add_option("--wg", up.wireguard, "The WireGuard interface to stack on")->required();
-  sub->add_option("--peer", up.peer, "The peer's inner address on it, or its base64 public key")
-      ->required();
+  // Needed to create a tunnel, not to start one: checked after parsing.
+  sub->add_option("--wg", up.wireguard, "The WireGuard interface to stack on");
+  sub->add_option("--peer", up.peer, "The peer's inner address on it, or its base64 public key");
   flags.local_option =
       sub->add_option("--local", flags.local, "Local inner address (default: the interface's own)");
   flags.interface_option =
@@ -109,11 +111,16 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
 
   auto* up = add_up_command(app, command, up_flags);
 
-  auto* down = app.add_subcommand("down", "Delete a tunnel (or every tunnel with --all)");
+  auto* down = app.add_subcommand(
+      "down", "Stop a tunnel (or every tunnel with --all); NAME.conf stays, a tunnel without one "
+              "is removed");
   auto* down_name = down->add_option("NAME", command.name, "Tunnel name");
   auto* down_all = down->add_flag("--all", command.all, "Every tunnel");
   down_name->excludes(down_all);
   down->require_option(1);
+
+  auto* remove = app.add_subcommand("delete", "Remove a tunnel and its NAME.conf");
+  remove->add_option("NAME", command.name, "Tunnel name")->required();
 
   auto* renew = app.add_subcommand("renew", "Renew the tunnel's delegated prefix now");
   renew->add_option("NAME", command.name, "Tunnel name")->required();
@@ -145,11 +152,27 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
   }
 
   const std::pair<CLI::App*, Verb> verbs[] = {
-      {list, Verb::List},       {show, Verb::Show},     {up, Verb::Up},
-      {down, Verb::Down},       {renew, Verb::Renew},   {release, Verb::Release},
-      {monitor, Verb::Monitor}, {doctor, Verb::Doctor}, {version, Verb::Version}};
+      {list, Verb::List},       {show, Verb::Show},       {up, Verb::Up},
+      {down, Verb::Down},       {remove, Verb::Delete},   {renew, Verb::Renew},
+      {release, Verb::Release}, {monitor, Verb::Monitor}, {doctor, Verb::Doctor},
+      {version, Verb::Version}};
   for (const auto& [sub, verb] : verbs)
     if (sub->parsed()) command.verb = verb;
+  if (command.verb == Verb::Up) {
+    // `up NAME` alone starts; any other flag means creating, which needs both of these.
+    const auto options = up->get_options();
+    const bool creating = std::any_of(options.begin(), options.end(), [](const CLI::Option* o) {
+      return o->get_name() != "NAME" && o->count() > 0;
+    });
+    if (!creating) {
+      command.verb = Verb::Start;
+    } else if (command.up.wireguard.empty() || command.up.peer.empty()) {
+      result.err = "l2wg: up: --wg and --peer are needed to create a tunnel (l2wg up NAME alone "
+                   "starts a stopped one)\n";
+      result.exit_status = kExitUsage;
+      return result;
+    }
+  }
   fill_optionals(up_flags, command.up);
   result.command = command;
   return result;

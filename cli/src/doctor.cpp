@@ -42,8 +42,8 @@ void check_state(const TunnelInfo& t, std::vector<Finding>& out) {
     out.push_back(
         {Severity::Error, "failed",
          "the tunnel failed: " + (t.state_reason.empty() ? "no reason given" : t.state_reason),
-         "fix the cause named above, then `l2wg down " + t.name +
-             "` and `l2wg up` it again; `journalctl -u l2wgd` has the details"});
+         "fix the cause named above, then `l2wg restart " + t.name +
+             "`; `journalctl -u l2wgd` has the details"});
   } else if (t.state == "degraded") {
     out.push_back(
         {Severity::Error, "degraded",
@@ -108,8 +108,8 @@ void check_datapath(const TunnelInfo& t, std::vector<Finding>& out) {
                      "the userspace datapath carries this tunnel because the kernel lacks gretap "
                      "(no ip_gre module), unless Datapath=userspace was asked for",
                      "for the faster kernel datapath, load it (`modprobe ip_gre`) or use a kernel "
-                     "with CONFIG_NET_IPGRE, then `l2wg down " +
-                         t.name + "` and `l2wg up` again"});
+                     "with CONFIG_NET_IPGRE, then `l2wg restart " +
+                         t.name + "`"});
     }
   }
 }
@@ -179,6 +179,12 @@ std::vector<Finding> diagnose(const TunnelInfo& t, uint64_t now_us) {
          "create and configure it (`wg-quick up " + wg + "`, or `ip link add " + wg +
              " type wireguard` / `wireguard-go " + wg + "` and `wg setconf " + wg +
              " FILE`); l2wgd picks it up by itself"});
+    return findings;
+  }
+  if (t.state == "stopped") {
+    // Asked for: nothing is wrong, and nothing else can be checked while nothing is built.
+    findings.push_back({Severity::Info, "stopped", "the tunnel is stopped (l2wg down)",
+                        "`l2wg up " + t.name + "` starts it again"});
     return findings;
   }
   check_state(t, findings);

@@ -136,13 +136,13 @@ int run_up(sdbus::IConnection& connection, const Command& command) {
 int run_down(sdbus::IConnection& connection, const Command& command) {
   ManagerProxy manager(connection);
   if (!command.all) {
-    manager.DeleteTunnel(command.name);
+    TunnelProxy(connection, manager.GetTunnel(command.name)).Stop();
     return kExitOk;
   }
   int status = kExitOk;
   for (const auto& entry : manager.ListTunnels()) {
     try {
-      manager.DeleteTunnel(entry.get<0>());
+      TunnelProxy(connection, entry.get<1>()).Stop();
     } catch (const sdbus::Error& error) {
       if (means_unreachable(error.getName())) throw;
       // Keep going: one tunnel that refuses must not keep the others up.
@@ -344,8 +344,19 @@ int run(const Command& command) {
     }
     case Verb::Up:
       return run_up(*connection, command);
+    case Verb::Start: {
+      ManagerProxy manager(*connection);
+      const auto path = manager.GetTunnel(command.name);
+      TunnelProxy(*connection, path).Start();
+      return show_path(*connection, path, false);
+    }
     case Verb::Down:
       return run_down(*connection, command);
+    case Verb::Delete: {
+      ManagerProxy manager(*connection);
+      manager.DeleteTunnel(command.name);
+      return kExitOk;
+    }
     case Verb::Renew: {
       ManagerProxy manager(*connection);
       TunnelProxy(*connection, manager.GetTunnel(command.name)).Renew();

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -17,6 +18,13 @@ namespace {
 
 const char* datapath_name(gre::DatapathKind kind) {
   return kind == gre::DatapathKind::Kernel ? "kernel" : "userspace";
+}
+
+std::string read_boot_id() {
+  std::ifstream in("/proc/sys/kernel/random/boot_id");
+  std::string id;
+  std::getline(in, id);
+  return id;
 }
 
 bool usable(TunnelState state) {
@@ -38,12 +46,16 @@ class TunnelManager::Impl {
         loop_(loop),
         options_(std::move(options)),
         store_(options_.state_dir),
-        finals_(loop) {}
+        finals_(loop) {
+    if (options_.boot_id.empty()) options_.boot_id = read_boot_id();
+  }
 
   void restore();
   std::vector<std::string> reload();
   TunnelStatus create(const config::Tunnel& tunnel, bool persist);
   void remove(const std::string& name);
+  void stop(const std::string& name);
+  void start(const std::string& name);
   void restart(const std::string& name);
   RoutedTunnel& routed_of(const std::string& name);
   std::vector<TunnelStatus> list() const;
@@ -77,6 +89,7 @@ class TunnelManager::Impl {
     Impl& manager;
     config::Tunnel config;
     bool persistent = false;
+    bool stopped = false;  // l2wg down: nothing built, nothing retried until start()
     std::optional<TunnelPlumbing> plumbing;
     // Why the tap is not in its bridge (it left it, or the bridge went): degraded until it is back.
     std::optional<std::string> bridge_problem;
@@ -87,9 +100,11 @@ class TunnelManager::Impl {
 
   Entry& insert(std::unique_ptr<Entry> entry);
   void bring_up(Entry& entry, bool strict);
-  void tear_down(Entry& entry, bool final = false);
+  void tear_down(Entry& entry, RoutedTunnel::Ending ending = RoutedTunnel::Ending::Quietly);
   void rebuild(Entry& entry, const std::string& why);
   void remove_entry(Tunnels::iterator it);
+  Entry& entry_of(const std::string& name);
+  void set_stopped(Entry& entry);
   void update(Entry& entry, TunnelStatus next);
   void refresh_state(Entry& entry);
   void apply_peer(Entry& entry, const wg::Device* device, TunnelStatus& next);
@@ -132,6 +147,8 @@ TunnelStatus TunnelManager::create(const config::Tunnel& tunnel, bool persist) {
   return impl_->create(tunnel, persist);
 }
 void TunnelManager::remove(const std::string& name) { impl_->remove(name); }
+void TunnelManager::stop(const std::string& name) { impl_->stop(name); }
+void TunnelManager::start(const std::string& name) { impl_->start(name); }
 void TunnelManager::restart(const std::string& name) { impl_->restart(name); }
 void TunnelManager::renew(const std::string& name) { impl_->routed_of(name).renew(); }
 void TunnelManager::release(const std::string& name) { impl_->routed_of(name).release(); }
@@ -152,7 +169,8 @@ void TunnelManager::Impl::record(const Entry& entry) {
   store_.save_tunnel(
       entry.config.name,
       {entry.plumbing && entry.plumbing->created_bridge,
-       entry.persistent ? std::nullopt : std::optional(config::render_tunnel(entry.config))});
+       entry.persistent ? std::nullopt : std::optional(config::render_tunnel(entry.config)),
+       entry.stopped ? std::optional(options_.boot_id) : std::nullopt});
 }
 
 TunnelManager::Impl::Entry& TunnelManager::Impl::insert(std::unique_ptr<Entry> entry) {
@@ -324,10 +342,9 @@ void TunnelManager::Impl::refresh_state(Entry& entry) {
   update(entry, std::move(next));
 }
 
-// `final` (DeleteTunnel): routed mode's final RAs go out and its record goes.
-void TunnelManager::Impl::tear_down(Entry& entry, bool final) {
+void TunnelManager::Impl::tear_down(Entry& entry, RoutedTunnel::Ending ending) {
   if (entry.routed) {
-    entry.routed->stop(final);
+    entry.routed->stop(ending);
     entry.routed.reset();
   }
   entry.bridge_problem.reset();
@@ -391,7 +408,7 @@ TunnelStatus TunnelManager::Impl::create(const config::Tunnel& tunnel, bool pers
 }
 
 void TunnelManager::Impl::remove_entry(Tunnels::iterator it) {
-  tear_down(*it->second, /*final=*/true);
+  tear_down(*it->second, RoutedTunnel::Ending::Forgetting);
   std::error_code ignored;
   std::filesystem::remove(config_file(it->first), ignored);
   store_.remove_tunnel(it->first);
@@ -407,9 +424,60 @@ void TunnelManager::Impl::remove(const std::string& name) {
 }
 
 void TunnelManager::Impl::restart(const std::string& name) {
+  Entry& entry = entry_of(name);
+  if (entry.stopped) return start(name);
+  rebuild(entry, "restart requested");
+}
+
+TunnelManager::Impl::Entry& TunnelManager::Impl::entry_of(const std::string& name) {
   auto it = tunnels_.find(name);
   if (it == tunnels_.end()) throw Error(ErrorCode::NotFound, "no tunnel named " + name);
-  rebuild(*it->second, "restart requested");
+  return *it->second;
+}
+
+void TunnelManager::Impl::stop(const std::string& name) {
+  auto it = tunnels_.find(name);
+  if (it == tunnels_.end()) throw Error(ErrorCode::NotFound, "no tunnel named " + name);
+  Entry& entry = *it->second;
+  // A tunnel without a file is volatile, as a connection made with nmcli without saving it.
+  if (!entry.persistent) {
+    spdlog::info("{}: stopped; it has no config file, so it is removed", name);
+    return remove_entry(it);
+  }
+  if (entry.stopped) return;
+  tear_down(entry, RoutedTunnel::Ending::Deprecating);
+  set_stopped(entry);
+}
+
+// Stopped: what it built is gone; its file stays, and so does it until start() or the next boot.
+void TunnelManager::Impl::set_stopped(Entry& entry) {
+  entry.stopped = true;
+  TunnelStatus next = base_status(entry);
+  next.state = TunnelState::Stopped;
+  next.state_reason = "Stopped (l2wg down); l2wg up " + entry.config.name + " starts it again.";
+  next.datapath.clear();
+  next.mtu = 0;
+  next.peer_endpoint.clear();
+  update(entry, std::move(next));
+  try {
+    record(entry);
+  } catch (const std::exception& e) {
+    spdlog::warn("{}: cannot record that it is stopped: {}", entry.config.name, e.what());
+  }
+}
+
+void TunnelManager::Impl::start(const std::string& name) {
+  Entry& entry = entry_of(name);
+  if (!entry.stopped) return;
+  spdlog::info("{}: starting", name);
+  entry.stopped = false;
+  try {
+    record(entry);  // even if it cannot be built yet: it is no longer stopped
+  } catch (const std::exception& e) {
+    spdlog::warn("{}: cannot record that it runs: {}", name, e.what());
+  }
+  bring_up(entry, /*strict=*/false);  // records it, no longer stopped
+  if (entry.routed) entry.routed->start();
 }
 
 RoutedTunnel& TunnelManager::Impl::routed_of(const std::string& name) {
@@ -444,6 +512,10 @@ std::vector<std::string> TunnelManager::Impl::reload() {
       Entry& entry = *it->second;
       entry.persistent = true;
       if (entry.config == tunnel) continue;
+      if (entry.stopped) {  // applies when it starts
+        entry.config = tunnel;
+        continue;
+      }
       // A LAN the new configuration no longer names gets its final RAs (its hosts deprecate the
       // prefix at once); the rebuild that follows drops the other endpoints silently.
       if (entry.routed)
@@ -466,7 +538,13 @@ std::vector<std::string> TunnelManager::Impl::reload() {
       continue;
     }
     auto entry = std::make_unique<Entry>(*this, tunnel, true);
-    bring_up(*entry, /*strict=*/false);
+    const auto recorded = store_.load_tunnel(tunnel.name);
+    if (recorded && recorded->stopped_in_boot == options_.boot_id) {
+      spdlog::info("{}: stays stopped (l2wg down earlier in this boot)", tunnel.name);
+      set_stopped(*entry);
+    } else {
+      bring_up(*entry, /*strict=*/false);
+    }
     insert(std::move(entry));
   }
   for (auto it = tunnels_.begin(); it != tunnels_.end();) {
@@ -502,6 +580,7 @@ void TunnelManager::Impl::handle(const std::vector<nl::Event>& events) {
     };
     for (auto& [name, pointer] : tunnels_) {
       Entry& entry = *pointer;
+      if (entry.stopped) continue;
       const auto& spec = entry.config.spec;
       const auto* plumbing = entry.plumbing ? &*entry.plumbing : nullptr;
       // A routed tunnel needs all its LANs: without one it is down (Failed, saying which) until
@@ -571,6 +650,7 @@ void TunnelManager::Impl::poll_peers() {
   std::set<std::string> unreadable;  // tried once per poll, not once per tunnel
   for (auto& [name, pointer] : tunnels_) {
     Entry& entry = *pointer;
+    if (entry.stopped) continue;
     if (!entry.plumbing) {
       // Not built: its WireGuard interface or peer was missing, or setup failed. Whatever was
       // wrong may have been put right without an event l2wgd watches (wg set, wg setconf).

@@ -213,19 +213,20 @@ void RoutedTunnel::start() {
   client_->start();
 }
 
-void RoutedTunnel::stop(bool final) {
+void RoutedTunnel::stop(Ending ending) {
+  const bool final_advertisements = ending != Ending::Quietly;
   client_watches_.clear();
   client_->stop();
   remove_plan(context_.netlink, applied_, name_);
   applied_ = {};
   for (auto& [lan, entry] : lans_) {
-    if (!final || !announcing_) continue;
+    if (!final_advertisements || !announcing_) continue;
     entry.watches.clear();
     entry.endpoint->stop();
     context_.finals.add(std::move(entry.endpoint));
   }
   lans_.clear();
-  if (final) {
+  if (ending == Ending::Forgetting) {
     context_.store.remove_routed(name_);
   } else {
     save_record();

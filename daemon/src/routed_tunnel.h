@@ -94,10 +94,13 @@ class RoutedTunnel final : private dhcp6::Observer {
   // Once the owner can take its reports: removes what a previous run applied if its lease is gone,
   // re-announces what it deprecated, starts the client.
   void start();
-  // Removes every address, route and rule routed mode added and stops the client. `final`
-  // (deletion): final RAs deprecate everything on the LANs and the record goes; otherwise the
-  // record stays for the next start.
-  void stop(bool final);
+  enum class Ending {
+    Quietly,      // a rebuild: the LANs are not told, the record stays
+    Deprecating,  // stopped: final RAs deprecate everything on the LANs, the record stays
+    Forgetting,   // deleted: final RAs, and the record goes
+  };
+  // Removes every address, route and rule routed mode added and stops the client.
+  void stop(Ending ending);
   void renew();
   void release();
   // Router lifetime 0 on the LANs whenever the tunnel is not usable (RFC 7084 G-5).

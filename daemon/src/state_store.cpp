@@ -143,12 +143,17 @@ std::optional<TunnelRecord> StateStore::load_tunnel(const std::string& name) con
   read_field(path, *json_record, "config", config);
   if (json_record->contains("config") && (*json_record)["config"].is_string())
     record.config = std::move(config);
+  std::string stopped;
+  read_field(path, *json_record, "stopped_in_boot", stopped);
+  if (!stopped.empty()) record.stopped_in_boot = std::move(stopped);
   return record;
 }
 
 void StateStore::save_tunnel(const std::string& name, const TunnelRecord& record) {
-  write_record(tunnel_path(name), {{"created_bridge", record.created_bridge},
-                                   {"config", record.config ? json(*record.config) : json()}});
+  json out = {{"created_bridge", record.created_bridge},
+              {"config", record.config ? json(*record.config) : json()}};
+  if (record.stopped_in_boot) out["stopped_in_boot"] = *record.stopped_in_boot;
+  write_record(tunnel_path(name), out);
 }
 
 void StateStore::remove_tunnel(const std::string& name) {

@@ -21,6 +21,9 @@ struct TunnelRecord {
   bool created_bridge = false;  // the tunnel created its bridge, so deleting it removes the bridge
   // The configuration (a NAME.conf text) of a tunnel that has no config file: made over D-Bus.
   std::optional<std::string> config;
+  // Stopped (l2wg down) during the boot with this id: it stays stopped across daemon restarts,
+  // not across a reboot.
+  std::optional<std::string> stopped_in_boot = {};
   bool operator==(const TunnelRecord&) const = default;
 };
 

@@ -11,6 +11,7 @@ const char* to_string(TunnelState state) {
     case TunnelState::Up: return "up";
     case TunnelState::Degraded: return "degraded";
     case TunnelState::Failed: return "failed";
+    case TunnelState::Stopped: return "stopped";
   }
   return "failed";
 }

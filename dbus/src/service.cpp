@@ -144,6 +144,18 @@ class TunnelObject final
       manager_.restart(name_);
     });
   }
+  void Stop() override {
+    guarded([&] {
+      require_privileged(getObject());
+      manager_.stop(name_);
+    });
+  }
+  void Start() override {
+    guarded([&] {
+      require_privileged(getObject());
+      manager_.start(name_);
+    });
+  }
   std::string Describe() override { return guarded([&] { return describe_json(status()); }); }
 
   std::string Name() override { return name_; }
@@ -250,7 +262,14 @@ struct BusService::Impl final : ManagerObserver {
   void tunnel_added(const TunnelStatus& status) override {
     tunnels[status.name] = std::make_unique<TunnelObject>(*connection, manager, status.name);
   }
-  void tunnel_removed(const std::string& name) override { tunnels.erase(name); }
+  // Tunnel.Stop() of a tunnel without a file removes it from inside its own object's handler:
+  // the object goes once the call is answered.
+  void tunnel_removed(const std::string& name) override {
+    auto it = tunnels.find(name);
+    if (it == tunnels.end()) return;
+    removed.push_back(std::move(it->second));
+    tunnels.erase(it);
+  }
   void tunnel_changed(const TunnelStatus& status,
                       const std::vector<std::string>& properties) override {
     auto it = tunnels.find(status.name);
@@ -270,6 +289,7 @@ struct BusService::Impl final : ManagerObserver {
   std::unique_ptr<sdbus::IConnection> connection;
   ManagerObject manager_object;
   std::map<std::string, std::unique_ptr<TunnelObject>> tunnels;
+  std::vector<std::unique_ptr<TunnelObject>> removed;  // gone, still answering their last call
 };
 
 BusService::BusService(TunnelManager& manager, std::string version)
@@ -302,7 +322,9 @@ BusPollData BusService::poll_data() const {
 }
 
 void BusService::process() {
+  impl_->removed.clear();
   while (impl_->connection->processPendingRequest()) {
+    impl_->removed.clear();
   }
 }
 

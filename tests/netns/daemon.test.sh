@@ -233,8 +233,20 @@ check "the tunnel returns to up by itself" wait_for 20 state_is keep up
 check "monitor saw it return to up" \
   wait_for 5 monitored '"event":"state".*"state":"up".*"tunnel":"keep"'
 stop_pid "$MONITOR_PID"
-check "l2wg down of a persistent tunnel deletes its file" "$L2WG" down keep
-check "keep.conf is gone" test ! -e "$WORKDIR/etc/keep.conf"
+# l2wg down stops a tunnel that has a file (kept, as wg-quick down or nmcli con down keep it), until
+# l2wg up NAME, also across a daemon restart; l2wg delete removes tunnel and file.
+check "l2wg down of a tunnel with a file stops it" "$L2WG" down keep
+check "it is stopped" state_is keep stopped
+check "its tap is gone" bash -c "! ip -n $LAB link show l2-keep 2>/dev/null"
+check "keep.conf stays" test -e "$WORKDIR/etc/keep.conf"
+stop_pid "$DAEMON_PID"
+start_daemon "$LAB"
+check "a daemon restart leaves it stopped" state_is keep stopped
+check "and builds nothing" bash -c "! ip -n $LAB link show l2-keep 2>/dev/null"
+check "l2wg up keep starts it from its file" "$L2WG" up keep
+check "its tap is back in br-wan" wait_for 5 link_has "$LAB" l2-keep 'master br-wan'
+check "l2wg delete removes it" "$L2WG" delete keep
+check "and keep.conf" test ! -e "$WORKDIR/etc/keep.conf"
 
 # --- 100 tunnels created and deleted: no leaks ---------------------------------------------------
 # One tunnel first: the userspace datapath opens its workers' wakeup fds on first use, once.

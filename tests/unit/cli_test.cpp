@@ -45,6 +45,13 @@ TEST(CliCommandLine, SimpleVerbs) {
   EXPECT_EQ(parse_ok({"doctor", "lab", "--json"}).name, "lab");
   EXPECT_EQ(parse_ok({"version"}).verb, Verb::Version);
   EXPECT_EQ(parse_ok({"down", "lab"}).name, "lab");
+  EXPECT_EQ(parse_ok({"down", "lab"}).verb, Verb::Down);
+  EXPECT_EQ(parse_ok({"delete", "lab"}).verb, Verb::Delete);
+  EXPECT_EQ(parse_ok({"up", "lab"}).verb, Verb::Start) << "up NAME alone starts it";
+  EXPECT_EQ(parse_ok({"up", "lab", "--wg", "wg0", "--peer", "10.0.0.2"}).verb, Verb::Up);
+  EXPECT_EQ(parse_status({"up", "lab", "--key", "5"}), kExitUsage) << "creating needs --wg, --peer";
+  EXPECT_EQ(parse_status({"up", "lab", "--wg", "wg0"}), kExitUsage);
+  EXPECT_EQ(parse_status({"delete"}), kExitUsage);
   EXPECT_TRUE(parse_ok({"down", "--all"}).all);
 }
 

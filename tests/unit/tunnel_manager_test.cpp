@@ -368,5 +368,60 @@ TEST_F(TunnelManagerTest, ATapOutOfItsBridgeIsDegradedNotRecreated) {
   EXPECT_TRUE(netlink.link("br-wan")) << "a bridge someone else made stays";
 }
 
+// l2wg down: a tunnel with a file is stopped (nothing built, the file kept) until l2wg up NAME,
+// also across a daemon restart, but not across a reboot; one without a file is removed.
+TEST_F(TunnelManagerTest, StopKeepsTheFileAndStartBuildsItAgain) {
+  handshake_at(clock.now);
+  manager->create(tunnel("lab"), true);
+  const auto before = netlink.state.links.size();
+  manager->stop("lab");
+  const auto* status = manager->find("lab");
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->state, TunnelState::Stopped);
+  EXPECT_NE(status->state_reason.find("l2wg up lab"), std::string::npos) << status->state_reason;
+  EXPECT_FALSE(netlink.link("l2-lab")) << "what it built is gone";
+  EXPECT_EQ(netlink.state.links.size(), before - 1);
+  EXPECT_TRUE(std::filesystem::exists(dir / "etc" / "lab.conf"));
+  manager->poll_peers();
+  manager->reload();
+  EXPECT_FALSE(netlink.link("l2-lab")) << "neither a poll nor a reload brings it back";
+  EXPECT_EQ(manager->find("lab")->state, TunnelState::Stopped);
+
+  // A daemon restart in the same boot: still stopped.
+  auto options = ManagerOptions{dir / "etc", dir / "state", 180'000'000, {}, "boot-1"};
+  manager = std::make_unique<TunnelManager>(netlink, wireguard, datapath, clock, loop, options);
+  manager->reload();      // another boot than the host's, whose id the first manager recorded
+  EXPECT_EQ(manager->find("lab")->state, TunnelState::Up);
+  manager->stop("lab");
+  manager = std::make_unique<TunnelManager>(netlink, wireguard, datapath, clock, loop, options);
+  manager->restore();
+  manager->reload();
+  EXPECT_EQ(manager->find("lab")->state, TunnelState::Stopped);
+  EXPECT_FALSE(netlink.link("l2-lab"));
+
+  manager->start("lab");
+  EXPECT_EQ(manager->find("lab")->state, TunnelState::Up);
+  EXPECT_TRUE(netlink.link("l2-lab"));
+  manager->start("lab");  // running: nothing to do
+  manager->stop("lab");
+
+  // The next boot starts it from its file.
+  options.boot_id = "boot-2";
+  manager = std::make_unique<TunnelManager>(netlink, wireguard, datapath, clock, loop, options);
+  manager->reload();
+  EXPECT_EQ(manager->find("lab")->state, TunnelState::Up);
+  EXPECT_THROW(manager->stop("nothere"), Error);
+  EXPECT_THROW(manager->start("nothere"), Error);
+}
+
+TEST_F(TunnelManagerTest, StopOfATunnelWithoutAFileRemovesIt) {
+  const auto links = netlink.state.links;
+  manager->create(tunnel("eph"), false);
+  manager->stop("eph");
+  EXPECT_FALSE(manager->find("eph"));
+  EXPECT_EQ(netlink.state.links, links);
+  EXPECT_EQ(recorder.log.back(), "removed eph");
+}
+
 }  // namespace
 }  // namespace l2wg

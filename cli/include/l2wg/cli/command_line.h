@@ -40,7 +40,8 @@ struct UpOptions {
   bool operator==(const UpOptions&) const = default;
 };
 
-enum class Verb { List, Show, Up, Down, Renew, Release, Monitor, Doctor, Version };
+// Up creates a tunnel; Start is `up NAME` alone (a stopped tunnel, or one from its file).
+enum class Verb { List, Show, Up, Start, Down, Delete, Renew, Release, Monitor, Doctor, Version };
 
 struct Command {
   Verb verb = Verb::List;

@@ -43,6 +43,9 @@ struct ManagerOptions {
   std::filesystem::path state_dir = "/var/lib/l2wg";
   uint64_t handshake_timeout_us = 180'000'000;  // WireGuard's REJECT_AFTER_TIME
   RoutedServices routed;
+  // This boot's id (/proc/sys/kernel/random/boot_id when empty): a stopped tunnel stays stopped
+  // until the next boot.
+  std::string boot_id = {};
 };
 
 class TunnelManager {
@@ -71,6 +74,12 @@ class TunnelManager {
   TunnelStatus create(const config::Tunnel& tunnel, bool persist);
   // DeleteTunnel: removes what the tunnel created and its NAME.conf. Throws Error(NotFound).
   void remove(const std::string& name);
+  // Tunnel.Stop(): removes what the tunnel created and keeps the tunnel and its NAME.conf, stopped
+  // until start() or the next boot; a tunnel without a file is removed instead, as remove() does.
+  // Tunnel.Start(): builds a stopped tunnel again (nothing for one that runs). Both throw
+  // Error(NotFound).
+  void stop(const std::string& name);
+  void start(const std::string& name);
   // Tears the tunnel's plumbing down and builds it again. Throws Error(NotFound).
   void restart(const std::string& name);
   // Routed mode's Renew() and Release(): the DHCPv6 client renews now, or gives the prefixes back

@@ -11,7 +11,7 @@
 
 namespace l2wg {
 
-enum class TunnelState { Configuring, WaitingForPeer, Up, Degraded, Failed };
+enum class TunnelState { Configuring, WaitingForPeer, Up, Degraded, Failed, Stopped };
 const char* to_string(TunnelState state);  // "configuring", "waiting-for-peer", ...
 
 using DelegatedPrefix = DelegatedPrefixOf<IpPrefix>;
