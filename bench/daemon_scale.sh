@@ -11,7 +11,7 @@
 #   - peak RSS (VmHWM) after the calls and after the idle period;
 #   - idle CPU of the daemon, all threads (the 5 s WireGuard peer poll included), over
 #     IDLE_SECONDS after SETTLE_SECONDS of rest, in % of one core.
-# Targets from the issue: 1000 tunnels in under 10 s, under 30 MiB RSS, idle CPU under 1 %.
+# Targets: 1000 tunnels in under 10 s, under 30 MiB RSS, idle CPU under 1 %.
 #
 # Usage (root): L2WG_BUILD_DIR=build bench/daemon_scale.sh [COUNT...]     (default: 100 1000)
 #   IDLE_SECONDS=30 SETTLE_SECONDS=10 tune the idle measurement.

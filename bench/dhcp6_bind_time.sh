@@ -8,7 +8,7 @@
 # leaves out the kernel's random DAD time); where the time goes. Then a restart with a valid
 # lease: l2wg-dhcp6 bound, SIGTERM, started again with the same state dir (it Rebinds at once);
 # the time until it reports the prefix again, next to the round trip between the namespaces
-# (ping). Targets from issue 4: no slower than dhcpcd without breaking a MUST of RFC 8415; the
+# (ping). Targets: no slower than dhcpcd without breaking a MUST of RFC 8415; the
 # restart bound again within one round trip plus 50 ms.
 #
 # What "interface up" means, the same for both clients:
@@ -28,7 +28,7 @@
 #          dhcpcd the wall clock at the start of its hook script (-c) run with BOUND6 and a
 #          new_dhcp6_ia_pd1_prefix1 (the fork/exec of the hook shows in "Reply->reported").
 # Clients: l2wg-dhcp6 --no-initial-delay --prefix-length 56 [--rapid-commit] (a tunnel a user
-# just brought up: issue 4 allows skipping the SHOULD-level initial delay then); it collects
+# just brought up, which may skip the SHOULD-level initial delay); it collects
 # Advertises for the first RT (1 s plus up to 10 %) unless one has preference 255, as RFC 8415
 # §18.2.9 requires. dhcpcd as it comes: 9.4.1 waits 1 s plus up to 10 % before its first Solicit
 # (its take on §18.2.1's random delay), then Requests on the first Advertise without collecting

@@ -23,7 +23,7 @@
 #   usable     the kernel reports the address without the tentative flag (`ip -ts monitor
 #              address` in the host, µs): DAD NS → usable is RetransTimer × DupAddrDetectTransmits;
 #   router     the first RA on br-lan with a router lifetime (the host's default route).
-# Targets from issue 5: the first RA within 50 ms of the prefix being bound (measured on the wire:
+# Targets: the first RA within 50 ms of the prefix being bound (measured on the wire:
 # the Reply arriving on the tap → the RA leaving on br-lan); nothing else on top of the DHCPv6
 # exchange and the host's own DAD ("on top" = total − (Solicit → Reply) − (RA@host → usable)).
 #

@@ -112,8 +112,14 @@ int main(int argc, char** argv) {
         }
       }
     });
-    spdlog::info("l2wgd {} ready: {} tunnel(s) from {}", L2WG_VERSION, manager.list().size(),
-                 config_dir);
+    size_t from_files = 0, restored = 0, stopped = 0;
+    for (const auto& tunnel : manager.list()) {
+      ++(tunnel.persistent ? from_files : restored);
+      if (tunnel.state == l2wg::TunnelState::Stopped) ++stopped;
+    }
+    spdlog::info("l2wgd {} ready: {} tunnel(s) from files in {} ({} stopped), {} restored from "
+                 "the previous run (made over D-Bus)",
+                 L2WG_VERSION, from_files, config_dir, stopped, restored);
 
     while (!exit_signal) {
       // The bus asks for different events and timeouts as its queues change: it is polled beside

@@ -211,7 +211,6 @@ TunnelPlumbing TunnelBuilder::setup(const TunnelSpec& spec) {
   netlink_.set_up(out.tap_ifindex, true);
   rollback.commit();
 
-  if (!out.plan.note.empty()) spdlog::warn("{}: {}", spec.tap_name, out.plan.note);
   return out;
 }
 

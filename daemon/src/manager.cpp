@@ -404,6 +404,8 @@ TunnelStatus TunnelManager::Impl::create(const config::Tunnel& tunnel, bool pers
     if (persist) std::filesystem::remove(config_file(tunnel.name), ignored);
     throw Error(ErrorCode::Io, std::string("cannot record the tunnel: ") + e.what());
   }
+  spdlog::info("{}: created{}", tunnel.name,
+               persist ? ", " + config_file(tunnel.name).string() + " written" : "");
   return insert(std::move(entry)).status;
 }
 
@@ -413,6 +415,7 @@ void TunnelManager::Impl::remove_entry(Tunnels::iterator it) {
   std::filesystem::remove(config_file(it->first), ignored);
   store_.remove_tunnel(it->first);
   const std::string name = it->first;
+  spdlog::info("{}: removed, with what it built", name);
   tunnels_.erase(it);
   if (observer_) observer_->tunnel_removed(name);
 }
@@ -537,6 +540,7 @@ std::vector<std::string> TunnelManager::Impl::reload() {
       spdlog::error("{}", errors.back());
       continue;
     }
+    spdlog::info("{}: created from {}", tunnel.name, config_file(tunnel.name).string());
     auto entry = std::make_unique<Entry>(*this, tunnel, true);
     const auto recorded = store_.load_tunnel(tunnel.name);
     if (recorded && recorded->stopped_in_boot == options_.boot_id) {

@@ -70,6 +70,38 @@ void require_privileged(const sdbus::IObject& object) {
                      "only root and members of group l2wg may change tunnels");
 }
 
+// Who sent the call being handled, for the log: "uid 0 (:1.42)".
+std::string caller(const sdbus::IObject& object) {
+  const sdbus::Message* message = object.getCurrentlyProcessedMessage();
+  if (!message) return "nobody";
+  std::string who = "uid ";
+  try {
+    who += std::to_string(message->getCredsUid());
+  } catch (const sdbus::Error&) {
+    who += "?";
+  }
+  return who + " (" + message->getSender() + ")";
+}
+
+// A call that changes tunnels: the caller must be privileged, and the log says who asked for
+// what, and why it was refused if it was. `what` names the request ("lab: Stop").
+template <typename F>
+auto on_behalf(const sdbus::IObject& object, const std::string& what, F&& change)
+    -> decltype(change()) {
+  const std::string who = caller(object);
+  try {
+    require_privileged(object);
+    spdlog::info("{}: requested by {}", what, who);
+    return change();
+  } catch (const sdbus::Error& e) {
+    spdlog::warn("{}: refused for {}: {}", what, who, e.getMessage());
+    throw;
+  } catch (const std::exception& e) {
+    spdlog::warn("{}: refused for {}: {}", what, who, e.what());
+    throw;
+  }
+}
+
 // CreateTunnel's a{sv} as the config library's neutral settings; other types are named as wrong.
 std::map<std::string, config::SettingValue> to_settings(
     const std::map<std::string, sdbus::Variant>& in) {
@@ -127,34 +159,19 @@ class TunnelObject final
   }
 
   void Renew() override {
-    guarded([&] {
-      require_privileged(getObject());
-      manager_.renew(name_);
-    });
+    guarded([&] { on_behalf(getObject(), name_ + ": Renew", [&] { manager_.renew(name_); }); });
   }
   void Release() override {
-    guarded([&] {
-      require_privileged(getObject());
-      manager_.release(name_);
-    });
+    guarded([&] { on_behalf(getObject(), name_ + ": Release", [&] { manager_.release(name_); }); });
   }
   void Restart() override {
-    guarded([&] {
-      require_privileged(getObject());
-      manager_.restart(name_);
-    });
+    guarded([&] { on_behalf(getObject(), name_ + ": Restart", [&] { manager_.restart(name_); }); });
   }
   void Stop() override {
-    guarded([&] {
-      require_privileged(getObject());
-      manager_.stop(name_);
-    });
+    guarded([&] { on_behalf(getObject(), name_ + ": Stop", [&] { manager_.stop(name_); }); });
   }
   void Start() override {
-    guarded([&] {
-      require_privileged(getObject());
-      manager_.start(name_);
-    });
+    guarded([&] { on_behalf(getObject(), name_ + ": Start", [&] { manager_.start(name_); }); });
   }
   std::string Describe() override { return guarded([&] { return describe_json(status()); }); }
 
@@ -207,17 +224,15 @@ class ManagerObject final
                                  const std::map<std::string, sdbus::Variant>& settings,
                                  const bool& persist) override {
     return guarded([&] {
-      require_privileged(getObject());
-      const auto tunnel = config::tunnel_from_settings(name, to_settings(settings));
-      manager_.create(tunnel, persist);
-      return sdbus::ObjectPath(tunnel_path(name));
+      return on_behalf(getObject(), name + ": CreateTunnel" + (persist ? " (persist)" : ""), [&] {
+        const auto tunnel = config::tunnel_from_settings(name, to_settings(settings));
+        manager_.create(tunnel, persist);
+        return sdbus::ObjectPath(tunnel_path(name));
+      });
     });
   }
   void DeleteTunnel(const std::string& name) override {
-    guarded([&] {
-      require_privileged(getObject());
-      manager_.remove(name);
-    });
+    guarded([&] { on_behalf(getObject(), name + ": DeleteTunnel", [&] { manager_.remove(name); }); });
   }
   std::vector<sdbus::Struct<std::string, sdbus::ObjectPath>> ListTunnels() override {
     return guarded([&] {
@@ -235,8 +250,7 @@ class ManagerObject final
   }
   void Reload() override {
     guarded([&] {
-      require_privileged(getObject());
-      const auto errors = manager_.reload();
+      const auto errors = on_behalf(getObject(), "Reload", [&] { return manager_.reload(); });
       if (errors.empty()) return;
       std::string message = "the other files were applied, but:";
       for (const auto& e : errors) message += " " + e + ";";

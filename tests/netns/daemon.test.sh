@@ -111,7 +111,12 @@ check "an unprivileged caller lists tunnels with l2wg" nobody "$L2WG" list
 check_fails "an unprivileged caller gets AccessDenied for CreateTunnel" "Access denied" \
   nobody busctl --system call net.l2wg1 /net/l2wg1 net.l2wg1.Manager CreateTunnel 'sa{sv}b' x 2 WireGuard s "$WGL" Peer s 10.0.31.10 false
 check_fails "an unprivileged caller cannot delete" "Access denied|access denied|Rejected send message" nobody "$L2WG" down pol
+# Every change says who asked for it, and a refusal why.
+check "the log names who created a tunnel" grep -q 'pol: CreateTunnel: requested by uid 0 (:' "$WORKDIR/l2wgd.log"
+check "the kernel's missing GRE is said once per tunnel" \
+  bash -c "[ \$(grep -c 'l2-pol: the kernel has no GRE\|pol: .*the kernel has no GRE' $WORKDIR/l2wgd.log) -le 1 ]"
 "$L2WG" down pol
+check "the log says it was removed" grep -q 'pol: removed' "$WORKDIR/l2wgd.log"
 
 # --- Bad input: a named error and nothing left behind -------------------------------------------
 create() { busctl --system call net.l2wg1 /net/l2wg1 net.l2wg1.Manager CreateTunnel 'sa{sv}b' "$@"; }
@@ -137,6 +142,8 @@ check_fails "a duplicate name" "already exists" create dup 2 WireGuard s "$WGL" 
 check_fails "l2wg reports a refusal with exit status 1" "^l2wg: " "$L2WG" up dup --wg "$WGL" --peer 10.0.31.10
 check "exit status is 1 for a refusal" bash -c "$L2WG up dup --wg $WGL --peer 10.0.31.10; [ \$? -eq 1 ]"
 check "exit status is 2 for a usage error" bash -c "$L2WG up x --create-bridge; [ \$? -eq 2 ]"
+check "the log says whose request was refused, and why" \
+  grep -q 'dup: CreateTunnel: refused for uid 0 (:.*a tunnel named dup already exists' "$WORKDIR/l2wgd.log"
 check_fails "Renew of a tunnel not in routed mode answers NotSupported" \
   '^Error net\.l2wg1\.Error\.NotSupported: dup is not in routed mode' \
   dbus-send --system --print-reply --dest=net.l2wg1 /net/l2wg1/tunnel/dup net.l2wg1.Tunnel.Renew
