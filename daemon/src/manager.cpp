@@ -209,6 +209,7 @@ TunnelStatus TunnelManager::Impl::base_status(const Entry& e) const {
   s.interface = e.config.spec.tap_name;
   s.bridge = e.config.spec.bridge ? e.config.spec.bridge->name : "";
   s.persistent = e.persistent;
+  s.lans = e.config.prefix_delegation ? e.config.prefix_delegation->lans : std::vector<std::string>{};
   if (e.plumbing) {
     s.peer_public_key = wg::to_base64(e.plumbing->peer_key);
     s.local_address = e.plumbing->local.str();

@@ -30,7 +30,9 @@ std::vector<std::string> changed_properties(const TunnelStatus& before, const Tu
 }
 
 std::string describe_json(const TunnelStatus& status) {
-  return nlohmann::json(status).dump();
+  nlohmann::json out = status;
+  if (!status.lans.empty()) out["LAN"] = status.lans;
+  return out.dump();
 }
 
 }  // namespace l2wg

@@ -162,6 +162,20 @@ check "four tunnels to one peer have four MACs" bash -c \
   "[ \$(for t in dup dup2 dup3 dup4; do ip -n $LAB -o link show l2-\$t | grep -o 'link/ether [0-9a-f:]*'; done | sort -u | wc -l) -eq 4 ]"
 for t in dup dup2 dup3 dup4; do "$L2WG" down "$t"; done
 
+# --- Routed mode from the first second: shown as routed, and what it waits for -------------------
+ip -n "$LAB" link add lan-x type bridge
+ip -n "$LAB" link set lan-x up
+check "a routed tunnel with no DHCPv6 server behind it" \
+  "$L2WG" up rt --wg "$WGL" --peer 10.0.31.10 --key 21 --pd --lan lan-x
+check "l2wg list shows it routed before any prefix" bash -c "$L2WG list | grep -E '^rt .*routed, no prefix'"
+check "l2wg show has its prefix and upstream router lines" bash -c \
+  "$L2WG show rt | grep -E 'Delegated prefix.*\(none\)' && $L2WG show rt | grep -E 'Upstream router.*\(none seen\)'"
+handshake
+wait_for 15 state_is rt up
+check_fails "l2wg doctor says it waits for a prefix (exit 1)" "no prefix is delegated" "$L2WG" doctor rt
+"$L2WG" down rt
+ip -n "$LAB" link del lan-x
+
 # --- Config files, SIGHUP and Reload ----------------------------------------------------------
 cat >"$WORKDIR/etc/cfg.conf" <<CONF
 [Tunnel]

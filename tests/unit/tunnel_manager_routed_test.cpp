@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <utility>
 
 #include "fake_clock.h"
@@ -19,6 +20,7 @@
 #include "fake_routed.h"
 #include "test_dir.h"
 #include "l2wg/daemon/manager.h"
+#include "l2wg/daemon/status.h"
 #include "l2wg/daemon/routed.h"
 #include "l2wg/error.h"
 #include "l2wg/lan/routing.h"
@@ -792,6 +794,15 @@ TEST_F(RoutedTunnelTest, OneReplyOneWriteOfTheRecord) {
   ::close(watch);
   EXPECT_EQ(renames, 1);
   EXPECT_EQ(netlink.state.rules, expected_plan(next.prefix, IpAddress::parse("fe80::1")).rules);
+}
+
+// Routed from the first second: Describe names the LANs before any prefix arrives, so l2wg list
+// says "routed, no prefix" and doctor can say what it waits for.
+TEST_F(RoutedTunnelTest, DescribeNamesTheLansBeforeAnyPrefix) {
+  manager->create(routed_tunnel(), false);
+  const auto json = nlohmann::json::parse(describe_json(*manager->find("dorm")));
+  EXPECT_EQ(json.at("LAN"), nlohmann::json::array({"lan0"}));
+  EXPECT_TRUE(json.at("DelegatedPrefixes").empty());
 }
 
 }  // namespace

@@ -17,13 +17,17 @@ const char* to_string(TunnelState state);  // "configuring", "waiting-for-peer",
 using DelegatedPrefix = DelegatedPrefixOf<IpPrefix>;
 using LanPrefix = LanPrefixOf<IpPrefix>;
 
-struct TunnelStatus : TunnelProperties<TunnelState, IpPrefix> {};
+struct TunnelStatus : TunnelProperties<TunnelState, IpPrefix> {
+  // A routed tunnel's LAN interfaces: not a property, but Describe() tells them ("LAN", as the
+  // config key), so a routed tunnel shows as routed before its first prefix arrives.
+  std::vector<std::string> lans;
+};
 static_assert(TunnelState{} == TunnelState::Configuring, "a new tunnel starts configuring");
 
 // The D-Bus names of the properties whose values differ, in the XML's order.
 std::vector<std::string> changed_properties(const TunnelStatus& before, const TunnelStatus& after);
 
-// Describe(): every property, keyed by its D-Bus name; prefixes as objects.
+// Describe(): every property, keyed by its D-Bus name; prefixes as objects; "LAN" when routed.
 std::string describe_json(const TunnelStatus& status);
 
 }  // namespace l2wg
