@@ -136,12 +136,16 @@ class TunnelObject final
   }
   ~TunnelObject() {
     try {
-      emitInterfacesRemovedSignal({net::l2wg1::Tunnel_adaptor::INTERFACE_NAME});
-    } catch (const sdbus::Error& e) {  // the bus may be gone already (shutdown)
+      if (announce_removal_) emitInterfacesRemovedSignal({net::l2wg1::Tunnel_adaptor::INTERFACE_NAME});
+    } catch (const sdbus::Error& e) {  // the bus may be gone already
       spdlog::debug("InterfacesRemoved for {}: {}", name_, e.what());
     }
     unregisterAdaptor();
   }
+
+  // l2wgd is exiting and the tunnel stays up: its object goes with the bus name, which
+  // NameOwnerChanged says; an InterfacesRemoved would tell monitors the tunnel was deleted.
+  void leave_silently() { announce_removal_ = false; }
 
   void changed(const std::vector<std::string>& properties) {
     emitPropertiesChangedSignal(net::l2wg1::Tunnel_adaptor::INTERFACE_NAME, properties);
@@ -208,6 +212,7 @@ class TunnelObject final
 
   TunnelManager& manager_;
   std::string name_;
+  bool announce_removal_ = true;
 };
 
 class ManagerObject final
@@ -271,7 +276,10 @@ struct BusService::Impl final : ManagerObserver {
     for (const auto& t : m.list()) tunnels.emplace(t.name, std::make_unique<TunnelObject>(*connection, m, t.name));
     m.set_observer(this);
   }
-  ~Impl() override { manager.set_observer(nullptr); }
+  ~Impl() override {
+    manager.set_observer(nullptr);
+    for (auto& [name, tunnel] : tunnels) tunnel->leave_silently();
+  }
 
   void tunnel_added(const TunnelStatus& status) override {
     tunnels[status.name] = std::make_unique<TunnelObject>(*connection, manager, status.name);

@@ -212,6 +212,11 @@ check "monitor saw the daemon come back" wait_for 5 monitored '"event":"daemon-b
 check "after a restart the tunnel is back" wait_for 10 state_is keep up
 check "the tap was adopted, not recreated" test "$(ip -n "$LAB" -o link show l2-keep | cut -d: -f1)" = "$ifindex"
 check "a tunnel created without --persist is restored too" wait_for 10 state_is eph up
+# Across the restart monitor tells the truth: no tunnel was removed, and the restored ones are added.
+added_keep() { [ "$(grep -c '"event":"added".*"tunnel":"keep"' "$WORKDIR/monitor.log")" -eq 2 ]; }
+check "monitor reported no tunnel removed when l2wgd stopped" bash -c \
+  "! grep -Eq '\"event\":\"removed\".*\"tunnel\":\"(keep|eph)\"' $WORKDIR/monitor.log"
+check "monitor saw keep added again when l2wgd came back" wait_for 5 added_keep
 check "and its tap adopted" test "$(ip -n "$LAB" -o link show l2-eph | cut -d: -f1)" = "$eph_ifindex"
 "$L2WG" down eph
 
