@@ -135,7 +135,7 @@ class Announcer {
 
   lan::Announcement announcement(uint64_t wall_now) {
     std::erase_if(deprecated_, [&](const lan::AnnouncedPrefix& p) {
-      return p.valid_until_us <= wall_now || p.subnet == prefixes_[current_];
+      return p.valid_until_us <= wall_now || p.prefix == prefixes_[current_];
     });
     lan::Announcement a;
     a.default_router = up_;

@@ -21,7 +21,7 @@ Advertiser::Advertiser(RouterSettings settings, Clock& clock, Random& random, Ra
 bool Advertiser::materially_different(const Announcement& a, const Announcement& b) {
   auto subnets = [](const std::vector<AnnouncedPrefix>& prefixes) {
     std::vector<IpPrefix> out;
-    for (const auto& p : prefixes) out.push_back(p.subnet);
+    for (const auto& p : prefixes) out.push_back(p.prefix);
     return out;
   };
   return a.default_router != b.default_router || subnets(a.prefixes) != subnets(b.prefixes) ||
@@ -104,7 +104,7 @@ void Advertiser::send_now(uint64_t now) {
   for (const auto& pio : ra.prefixes) {
     const bool current =
         std::any_of(announcement_.prefixes.begin(), announcement_.prefixes.end(),
-                    [&](const AnnouncedPrefix& p) { return p.subnet == pio.prefix; });
+                    [&](const AnnouncedPrefix& p) { return p.prefix == pio.prefix; });
     if (!current) continue;  // deprecated on purpose
     const uint64_t end = now + uint64_t{pio.preferred_lifetime} * kMicrosPerSecond;
     if (!told_preferred_end_us_ || end < *told_preferred_end_us_) told_preferred_end_us_ = end;

@@ -31,15 +31,15 @@ RouterAdvertisement build_advertisement(const Announcement& announcement,
     if (valid == 0) continue;  // expired: announcing it would only make hosts drop it too
     const uint32_t preferred =
         std::min(valid, seconds_left(prefix.preferred_until_us, now_us, kPreferredLimit));
-    ra.prefixes.push_back({prefix.subnet, true, true, valid, preferred});
+    ra.prefixes.push_back({prefix.prefix, true, true, valid, preferred});
     longest_valid = std::max(longest_valid, valid);
   }
   for (const auto& prefix : announcement.deprecated) {
     if (prefix.valid_until_us <= now_us) continue;
     const bool also_current =
         std::any_of(ra.prefixes.begin(), ra.prefixes.end(),
-                    [&](const PrefixInformation& pio) { return pio.prefix == prefix.subnet; });
-    if (!also_current) ra.prefixes.push_back({prefix.subnet, true, true, 0, 0});
+                    [&](const PrefixInformation& pio) { return pio.prefix == prefix.prefix; });
+    if (!also_current) ra.prefixes.push_back({prefix.prefix, true, true, 0, 0});
   }
   for (const auto& delegated : announcement.delegated) {
     const uint32_t lifetime =
@@ -47,7 +47,7 @@ RouterAdvertisement build_advertisement(const Announcement& announcement,
             ? std::min<uint32_t>(settings.router_lifetime_s,
                                  seconds_left(delegated.valid_until_us, now_us, kInfinite))
             : 0;
-    ra.routes.push_back({delegated.subnet, RouterPreference::Medium, lifetime});
+    ra.routes.push_back({delegated.prefix, RouterPreference::Medium, lifetime});
   }
   // RFC 8106 §5.1: at least 3 × MaxRtrAdvInterval, but never past the prefixes the servers
   // came with.

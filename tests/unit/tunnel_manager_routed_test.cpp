@@ -238,7 +238,7 @@ TEST_F(RoutedTunnelTest, ABoundPrefixIsRoutedAnnouncedAndReported) {
             (std::vector<lan::AnnouncedPrefix>{
                 {prefix("2001:db8:100::/64"), p.preferred_until_us, p.valid_until_us}}));
   ASSERT_EQ(a.delegated.size(), 1u);
-  EXPECT_EQ(a.delegated[0].subnet, p.prefix);
+  EXPECT_EQ(a.delegated[0].prefix, p.prefix);
   EXPECT_EQ(a.dns_servers, std::vector<IpAddress>{*IpAddress::parse("2001:db8::53")});
   EXPECT_EQ(a.domains, std::vector<std::string>{"example.com"});
   EXPECT_TRUE(std::filesystem::exists(dir / "state" / "routed" / "dorm.json"))
@@ -270,7 +270,7 @@ TEST_F(RoutedTunnelTest, ALostPrefixIsUnroutedAndAnnouncedDeprecated) {
   client().prefix_added(next, lease(next));
   const auto& b = ra.endpoints.at("lan0")->announced.back();
   ASSERT_EQ(b.prefixes.size(), 1u);
-  EXPECT_EQ(b.prefixes[0].subnet, prefix("2001:db8:200::/64")) << "the subnet id is kept";
+  EXPECT_EQ(b.prefixes[0].prefix, prefix("2001:db8:200::/64")) << "the subnet id is kept";
   EXPECT_EQ(b.deprecated.size(), 1u);
   EXPECT_EQ(netlink.state.rules, expected_plan(next.prefix).rules);
 }
@@ -561,8 +561,8 @@ TEST_F(RoutedTunnelTest, EachDelegatedPrefixGetsItsRouteInformation) {
   client().prefix_added(second, both);
   const auto& a = ra.endpoints.at("lan0")->announced.back();
   ASSERT_EQ(a.delegated.size(), 2u);
-  EXPECT_EQ(a.delegated[0].subnet, first.prefix);
-  EXPECT_EQ(a.delegated[1].subnet, second.prefix);
+  EXPECT_EQ(a.delegated[0].prefix, first.prefix);
+  EXPECT_EQ(a.delegated[1].prefix, second.prefix);
   EXPECT_EQ(a.prefixes.size(), 2u) << "a /64 out of each on the LAN";
 }
 

@@ -14,43 +14,14 @@
 #include <tuple>
 #include <vector>
 
+#include "l2wg/described.h"
+#include "l2wg/timed_prefix.h"
+
 namespace l2wg {
-
-template <typename Record, typename T>
-struct Field {
-  const char* name;  // the JSON key; in TunnelProperties also the D-Bus property
-  T Record::*member;
-};
-
-template <typename Record, typename T>
-constexpr Field<Record, T> field(const char* name, T Record::*member) {
-  return {name, member};
-}
-
-// A record whose fields are described: comparison and JSON work on any of them the same way.
-template <typename Record>
-concept Described = requires {
-  Record::fields;
-};
-
-template <Described Record, typename Visit>
-constexpr void for_each_field(Visit&& visit) {
-  std::apply([&](const auto&... each) { (visit(each), ...); }, Record::fields);
-}
 
 // One entry of DelegatedPrefixes, a(stt).
 template <typename Prefix>
-struct DelegatedPrefixOf {
-  Prefix prefix;
-  uint64_t preferred_until_us = 0;  // µs since the epoch
-  uint64_t valid_until_us = 0;
-
-  static constexpr auto fields =
-      std::tuple{field("prefix", &DelegatedPrefixOf::prefix),
-                 field("preferred_until", &DelegatedPrefixOf::preferred_until_us),
-                 field("valid_until", &DelegatedPrefixOf::valid_until_us)};
-  bool operator==(const DelegatedPrefixOf&) const = default;
-};
+using DelegatedPrefixOf = TimedPrefixOf<Prefix>;
 
 // One entry of LANPrefixes, a(ss): the LAN interface and the /64 announced on it.
 template <typename Prefix>

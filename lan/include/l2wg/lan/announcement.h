@@ -11,18 +11,15 @@
 #include "l2wg/ip.h"
 #include "l2wg/lan/ra.h"
 #include "l2wg/mac.h"
+#include "l2wg/timed_prefix.h"
 
 namespace l2wg::lan {
 
 inline constexpr uint32_t kPreferredLimit = 2700;  // RFC 9096 ND_PREFERRED_LIMIT
 inline constexpr uint32_t kValidLimit = 5400;      // RFC 9096 ND_VALID_LIMIT
 
-struct AnnouncedPrefix {
-  IpPrefix subnet;                  // the LAN's /64
-  uint64_t preferred_until_us = 0;  // wall clock, µs since the epoch; UINT64_MAX: infinite
-  uint64_t valid_until_us = 0;
-  bool operator==(const AnnouncedPrefix&) const = default;
-};
+// The LAN's /64 (or, as a route, a delegated prefix) with its wall-clock lifetimes.
+using AnnouncedPrefix = TimedPrefix;
 
 struct Announcement {
   // The tunnel is up: announce a default router. Otherwise router lifetime 0 (RFC 7084 G-5), so
