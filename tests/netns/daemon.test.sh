@@ -251,6 +251,25 @@ check "after deleting 100 tunnels no kernel object is left" unchanged
 check "and no file descriptor leaked" test "$(ls "/proc/$DAEMON_PID/fd" | wc -l)" -eq "$fds_before"
 check "and no state record is left" bash -c "[ -z \"\$(ls -A $WORKDIR/state/tunnels)\" ]"
 
+# --- Every error of a config file at once ------------------------------------------------------
+printf '[Tunnel]\nWireGuard=%s\nPeer=10.0.31.10\nKey=abc\nDatapath=fast\n\nColour=blue\n' "$WGL" \
+  >"$WORKDIR/etc/three.conf"
+printf '[Tunnel]\nWireGuard=%s\nPeer=10.0.31.10\nKey=78\n' "$WGL" >"$WORKDIR/etc/rld.conf"
+reload_status=0
+busctl --system call net.l2wg1 /net/l2wg1 net.l2wg1.Manager Reload >"$WORKDIR/reload.out" 2>&1 ||
+  reload_status=$?
+check "Reload with a file of three bad lines fails" test "$reload_status" -ne 0
+names_every_bad_line() {
+  grep -q 'three.conf:4: Key=abc' "$1" && grep -q 'three.conf:5: Datapath=fast' "$1" &&
+    grep -q 'three.conf:7: unknown key Colour=' "$1"
+}
+check "its answer names every bad line of the file" names_every_bad_line "$WORKDIR/reload.out"
+check "so does the log" names_every_bad_line "$WORKDIR/l2wgd.log"
+check "the good file's tunnel was created" wait_for 5 link_has "$LAB" l2-rld ''
+rm "$WORKDIR/etc/three.conf" "$WORKDIR/etc/rld.conf"
+busctl --system call net.l2wg1 /net/l2wg1 net.l2wg1.Manager Reload
+check "with the files gone and reloaded, the namespace is as before" unchanged
+
 stop_pid "$DAEMON_PID"
 check_fails "without a daemon l2wg says so in one sentence" \
   '^l2wg: cannot reach l2wgd: nothing provides net.l2wg1 on the system bus' "$L2WG" list

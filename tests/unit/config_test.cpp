@@ -924,6 +924,53 @@ TEST_F(ConfigFiles, LoadDirectoryLoadsGoodFilesAndReportsBadOnes) {
   EXPECT_EQ(loaded.errors[3].key(), "Interface");
 }
 
+TEST_F(ConfigFiles, LoadDirectoryReportsEveryErrorOfAFileAtOnce) {
+  write("good.conf", "[Tunnel]\nWireGuard=wg0\nPeer=10.0.0.2\n");
+  write("lab.conf",
+        "[Tunnel]\nWireGuard=wg0\nPeer=10.0.31.2\nKey=abc\nDatapath=fast\n\nColour=blue\n");
+
+  const LoadedDirectory loaded = load_directory(dir_);
+  ASSERT_EQ(loaded.tunnels.size(), 1u);
+  EXPECT_EQ(loaded.tunnels[0].name, "good");
+  std::vector<std::string> errors;
+  for (const ConfigError& error : loaded.errors) errors.push_back(error.what());
+  EXPECT_THAT(errors,
+              ElementsAre("lab.conf:4: Key=abc: not a number (0..4294967295)",
+                          "lab.conf:5: Datapath=fast: not a datapath (auto, kernel or userspace)",
+                          StartsWith("lab.conf:7: unknown key Colour= in [Tunnel] (known: ")));
+  ASSERT_EQ(loaded.errors.size(), 3u);
+  EXPECT_EQ(loaded.errors[1].line(), 5);
+  EXPECT_EQ(loaded.errors[1].key(), "Datapath");
+}
+
+TEST_F(ConfigFiles, LoadDirectoryReportsLineErrorsAndWholeFileErrorsTogether) {
+  // Local= of the wrong family and Bridge= are found once the whole file is read: they come
+  // after what is wrong with a line itself.
+  write("lab.conf",
+        "[Tunnel]\nWireGuard=wg0\nPeer=10.0.31.2\nLocal=2001:db8::1\nKey=abc\n"
+        "[Bridge]\nBridge=wg0\n");
+  std::vector<std::string> errors;
+  for (const ConfigError& error : load_directory(dir_).errors) errors.push_back(error.what());
+  EXPECT_THAT(errors, ElementsAre("lab.conf:5: Key=abc: not a number (0..4294967295)",
+                                  StartsWith("lab.conf:4: Local=2001:db8::1: an IPv6 address"),
+                                  "lab.conf:7: Bridge=wg0: that is the WireGuard interface"));
+}
+
+TEST_F(ConfigFiles, LoadDirectoryReportsNoErrorThatOnlyFollowsFromAnother) {
+  // A bad value is not also missing; the lines under a header that cannot be read are not checked
+  // (nor is anything called missing: they may have held it).
+  write("a.conf", "[Tunnel]\nWireGuard=wg/0\nPeer=10.0.31.2\n");
+  write("b.conf", "[Tunel]\nWireGuard=wg0\nPeer=10.0.31.2\n");
+  write("c.conf", "[Tunnel]\nWireGuard=wg0\nPeer 10.0.31.2\n");
+  write("d.conf", "[Tunnel]\nWireGuard=wg0\nPeer=10.0.31.2\n[PrefixDelegation]\nLAN=a/b\n");
+  std::vector<std::string> errors;
+  for (const ConfigError& error : load_directory(dir_).errors) errors.push_back(error.what());
+  EXPECT_THAT(errors, ElementsAre(StartsWith("a.conf:2: WireGuard=wg/0: not an interface name"),
+                                  StartsWith("b.conf:1: unknown section [Tunel]"),
+                                  StartsWith("c.conf:3: \"Peer 10.0.31.2\": expected Key=Value"),
+                                  StartsWith("d.conf:5: LAN=a/b: not an interface name")));
+}
+
 TEST_F(ConfigFiles, LoadDirectoryOfAMissingOrEmptyDirectoryIsEmpty) {
   LoadedDirectory loaded = load_directory(dir_);
   EXPECT_TRUE(loaded.tunnels.empty());
