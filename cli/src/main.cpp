@@ -385,8 +385,7 @@ int main(int argc, char** argv) {
                 << '\n';
       return kExitUnreachable;
     }
-    const std::string& message = error.getMessage();
-    std::cerr << "l2wg: " << (message.empty() ? error.getName() : message) << '\n';
+    std::cerr << "l2wg: " << refusal_message(error.getName(), error.getMessage()) << '\n';
     return kExitDaemonError;
   } catch (const std::exception& error) {
     std::cerr << "l2wg: " << error.what() << '\n';

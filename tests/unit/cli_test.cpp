@@ -497,6 +497,20 @@ TEST(CliBusErrors, ExitStatusOfErrorNames) {
     EXPECT_EQ(exit_status_for_error(name), kExitDaemonError) << name;
 }
 
+TEST(CliBusErrors, BeingDeniedIsSaidPlainly) {
+  const std::string denied = "permission denied: changing tunnels needs root or group l2wg";
+  // The bus policy's answer, and l2wgd's own.
+  EXPECT_EQ(refusal_message("org.freedesktop.DBus.Error.AccessDenied",
+                            "Rejected send message, 2 matched rules; type=\"method_call\", "
+                            "sender=\":1.9\" (uid=65534 pid=77 comm=\"l2wg down pol\")"),
+            denied);
+  EXPECT_EQ(refusal_message("org.freedesktop.DBus.Error.AccessDenied",
+                            "only root and members of group l2wg may change tunnels"),
+            denied);
+  EXPECT_EQ(refusal_message("net.l2wg1.Error.NotFound", "no tunnel named x"), "no tunnel named x");
+  EXPECT_EQ(refusal_message("net.l2wg1.Error.Kernel", ""), "net.l2wg1.Error.Kernel");
+}
+
 TEST(CliBusErrors, PlainSentences) {
   EXPECT_EQ(unreachable_message("org.freedesktop.DBus.Error.ServiceUnknown",
                                 kDefaultSystemBusAddress, "The name is not activatable"),
