@@ -1,7 +1,9 @@
 #include "l2wg/cli/command_line.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <charconv>
+#include <limits>
 #include <sstream>
 
 namespace l2wg::cli {
@@ -11,6 +13,52 @@ bool is_number(const std::string& text) {
   uint32_t value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   return !text.empty() && ec == std::errc() && end == text.data() + text.size();
+}
+
+std::string usage_error(const std::string& what) {
+  return "l2wg: " + what + "\nRun 'l2wg --help' for usage.\n";
+}
+
+// Edits from `a` to `b`: an insertion, a deletion, a replacement, or a swap of neighbours, the
+// commonest typo ("lsit").
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] = std::min(
+          {d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// When `error` is about a first word that is no subcommand: the usage error for it, naming the
+// subcommand it is nearest to if one is near enough to have been meant (a third of its letters
+// wrong at most).
+std::optional<std::string> unknown_command_error(const CLI::App& app,
+                                                 const CLI::ParseError& error) {
+  const std::vector<std::string> unexpected = app.remaining();
+  if (dynamic_cast<const CLI::ExtrasError*>(&error) == nullptr || !app.get_subcommands().empty() ||
+      unexpected.empty() || unexpected.front().starts_with('-'))
+    return std::nullopt;
+  const std::string& word = unexpected.front();
+  std::string nearest;
+  size_t nearest_distance = std::numeric_limits<size_t>::max();
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    const std::string& name = sub->get_name();
+    const size_t distance = edit_distance(word, name);
+    if (distance <= std::max<size_t>(1, name.size() / 3) && distance < nearest_distance) {
+      nearest = name;
+      nearest_distance = distance;
+    }
+  }
+  std::string what = "unknown command \"" + word + "\"";
+  if (!nearest.empty()) what += "; did you mean " + nearest + "?";
+  return usage_error(what);
 }
 
 // The raw values CLI11 fills; optionals are set afterwards from each option's count.
@@ -95,12 +143,21 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
   Command command;
   UpFlags up_flags;
   CLI::App app("l2wg: control l2wgd, layer-2 tunnels (gretap) over WireGuard", "l2wg");
-  app.require_subcommand(1);
-  app.failure_message([](const CLI::App*, const CLI::Error& error) {
-    return "l2wg: " + std::string(error.what()) + "\nRun 'l2wg --help' for usage.\n";
-  });
+  app.require_subcommand(0, 1);  // none: list, as `wg` and `networkctl` do
+  app.failure_message(
+      [](const CLI::App*, const CLI::Error& error) { return usage_error(error.what()); });
+  bool version_flag = false;
+  app.add_flag("--version", version_flag,
+               "Print the client's and the daemon's version (as version does)");
+  app.footer(
+      "Without a command, l2wg lists the tunnels.\n\n"
+      "Exit status:\n"
+      "  0 success\n"
+      "  1 l2wgd refused or failed (its message follows \"l2wg: \"); doctor found an error\n"
+      "  2 usage error\n"
+      "  3 l2wgd cannot be reached (on the system bus, as net.l2wg1)");
 
-  auto* list = app.add_subcommand("list", "List the tunnels and their state");
+  auto* list = app.add_subcommand("list", "List the tunnels and their state (the default)");
   list->add_flag("--json", command.json, "One JSON document");
 
   auto* show = app.add_subcommand("show", "Show one tunnel");
@@ -120,6 +177,11 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
   auto* release =
       app.add_subcommand("release", "Give the delegated prefix back (deprecates it on the LANs)");
   release->add_option("NAME", command.name, "Tunnel name")->required();
+  auto* restart =
+      app.add_subcommand("restart", "Take the tunnel's links down and build them again");
+  restart->add_option("NAME", command.name, "Tunnel name")->required();
+  auto* reload = app.add_subcommand(
+      "reload", "Re-read l2wgd's config directory (/etc/l2wg) and apply what changed");
 
   auto* monitor = app.add_subcommand("monitor", "Stream state changes and prefix events");
   monitor->add_flag("--json", command.json, "One JSON object per line");
@@ -139,17 +201,19 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
     std::ostringstream out, err;
     const int cli11_status = app.exit(error, out, err);
     result.out = out.str();
-    result.err = err.str();
+    result.err = unknown_command_error(app, error).value_or(err.str());
     result.exit_status = cli11_status == 0 ? kExitOk : kExitUsage;
     return result;
   }
 
   const std::pair<CLI::App*, Verb> verbs[] = {
-      {list, Verb::List},       {show, Verb::Show},     {up, Verb::Up},
-      {down, Verb::Down},       {renew, Verb::Renew},   {release, Verb::Release},
-      {monitor, Verb::Monitor}, {doctor, Verb::Doctor}, {version, Verb::Version}};
+      {list, Verb::List},       {show, Verb::Show},      {up, Verb::Up},
+      {down, Verb::Down},       {renew, Verb::Renew},    {release, Verb::Release},
+      {restart, Verb::Restart}, {reload, Verb::Reload},  {monitor, Verb::Monitor},
+      {doctor, Verb::Doctor},   {version, Verb::Version}};
   for (const auto& [sub, verb] : verbs)
     if (sub->parsed()) command.verb = verb;
+  if (version_flag) command.verb = Verb::Version;
   fill_optionals(up_flags, command.up);
   result.command = command;
   return result;

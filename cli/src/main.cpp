@@ -356,6 +356,14 @@ int run(const Command& command) {
       TunnelProxy(*connection, manager.GetTunnel(command.name)).Release();
       return kExitOk;
     }
+    case Verb::Restart: {
+      ManagerProxy manager(*connection);
+      TunnelProxy(*connection, manager.GetTunnel(command.name)).Restart();
+      return kExitOk;
+    }
+    case Verb::Reload:
+      ManagerProxy(*connection).Reload();
+      return kExitOk;
     case Verb::Monitor:
       return run_monitor(*connection, command.json);
     case Verb::Doctor:

@@ -270,6 +270,37 @@ rm "$WORKDIR/etc/three.conf" "$WORKDIR/etc/rld.conf"
 busctl --system call net.l2wg1 /net/l2wg1 net.l2wg1.Manager Reload
 check "with the files gone and reloaded, the namespace is as before" unchanged
 
+# --- The command line a new user expects -------------------------------------------------------
+# exits_with STATUS TEXT CMD...: CMD exits with STATUS, printing exactly TEXT (stdout and stderr).
+exits_with() {
+  local status=$1 text=$2 out
+  shift 2
+  out=$("$@" 2>&1)
+  local got=$?
+  [ "$got" -eq "$status" ] && [ "$out" = "$text" ] || { echo "exit $got: $out"; return 1; }
+}
+denied='l2wg: permission denied: changing tunnels needs root or group l2wg'
+"$L2WG" up rst --wg "$WGL" --peer 10.0.31.10 >/dev/null
+check "l2wg alone lists the tunnels" bash -c "$L2WG | grep -qw rst"
+check "l2wg --version names the daemon's version too" bash -c "$L2WG --version | grep -q '^l2wgd '"
+check "a mistyped subcommand is a usage error naming the nearest" exits_with 2 \
+  $'l2wg: unknown command "lsit"; did you mean list?\nRun \'l2wg --help\' for usage.' "$L2WG" lsit
+check "l2wg --help lists the exit statuses" bash -c "$L2WG --help | grep -q '3 l2wgd cannot be reached'"
+check "an unprivileged l2wg restart is denied" exits_with 1 "$denied" nobody "$L2WG" restart rst
+check "an unprivileged l2wg reload too" exits_with 1 "$denied" nobody "$L2WG" reload
+rst_ifindex=$(ifindex_of l2-rst)
+check "l2wg restart rebuilds the tunnel" "$L2WG" restart rst
+check "l2wgd rebuilt it on request" grep -q 'rst: rebuilding: restart requested' "$WORKDIR/l2wgd.log"
+check "with a new tap" test "$(ifindex_of l2-rst)" != "$rst_ifindex"
+check "which comes back up" wait_for 15 state_is rst up
+"$L2WG" down rst
+printf '[Tunnel]\nWireGuard=%s\n' "$WGL" >"$WORKDIR/etc/nopeer.conf"
+check_fails "l2wg reload reports a broken file" "^l2wg: the other files were applied, but: nopeer.conf:" \
+  "$L2WG" reload
+check "with exit status 1" bash -c "$L2WG reload 2>/dev/null; [ \$? -eq 1 ]"
+rm "$WORKDIR/etc/nopeer.conf"
+check "l2wg reload of a good directory exits 0" "$L2WG" reload
+
 stop_pid "$DAEMON_PID"
 check_fails "without a daemon l2wg says so in one sentence" \
   '^l2wg: cannot reach l2wgd: nothing provides net.l2wg1 on the system bus' "$L2WG" list

@@ -49,7 +49,6 @@ TEST(CliCommandLine, SimpleVerbs) {
 }
 
 TEST(CliCommandLine, UsageErrorsExitTwo) {
-  EXPECT_EQ(parse_status({}), kExitUsage);
   EXPECT_EQ(parse_status({"frobnicate"}), kExitUsage);
   EXPECT_EQ(parse_status({"show"}), kExitUsage);
   EXPECT_EQ(parse_status({"down"}), kExitUsage);
@@ -80,6 +79,53 @@ TEST(CliCommandLine, UsageErrorsExitTwo) {
   const ParseResult result = parse_command_line(with({"--create-bridge"}));
   EXPECT_EQ(result.err.rfind("l2wg: ", 0), 0u) << result.err;
   EXPECT_NE(result.err.find("--bridge"), std::string::npos) << result.err;
+}
+
+TEST(CliCommandLine, NoSubcommandLists) {
+  EXPECT_EQ(parse_ok({}).verb, Verb::List);
+}
+
+TEST(CliCommandLine, VersionFlagIsTheVersionSubcommand) {
+  EXPECT_EQ(parse_ok({"--version"}).verb, Verb::Version);
+}
+
+TEST(CliCommandLine, RestartAndReload) {
+  const Command restart = parse_ok({"restart", "lab"});
+  EXPECT_EQ(restart.verb, Verb::Restart);
+  EXPECT_EQ(restart.name, "lab");
+  EXPECT_EQ(parse_status({"restart"}), kExitUsage);
+  EXPECT_EQ(parse_ok({"reload"}).verb, Verb::Reload);
+  EXPECT_EQ(parse_status({"reload", "lab"}), kExitUsage);
+}
+
+TEST(CliCommandLine, UnknownSubcommandSuggestsTheNearest) {
+  ParseResult result = parse_command_line({"lsit"});
+  EXPECT_EQ(result.exit_status, kExitUsage);
+  EXPECT_EQ(result.err,
+            "l2wg: unknown command \"lsit\"; did you mean list?\nRun 'l2wg --help' for usage.\n");
+  EXPECT_EQ(parse_command_line({"shwo", "lab"})
+                .err.rfind("l2wg: unknown command \"shwo\"; did you mean show?", 0),
+            0u);
+  EXPECT_EQ(parse_command_line({"reloda"})
+                .err.rfind("l2wg: unknown command \"reloda\"; did you mean reload?", 0),
+            0u);
+  result = parse_command_line({"frobnicate"});
+  EXPECT_EQ(result.exit_status, kExitUsage);
+  EXPECT_EQ(result.err, "l2wg: unknown command \"frobnicate\"\nRun 'l2wg --help' for usage.\n");
+  // Asking for help is no mistake.
+  result = parse_command_line({"frobnicate", "--help"});
+  EXPECT_EQ(result.exit_status, kExitOk);
+  EXPECT_EQ(result.err, "");
+}
+
+TEST(CliCommandLine, HelpListsTheExitStatuses) {
+  const ParseResult result = parse_command_line({"--help"});
+  EXPECT_EQ(result.exit_status, kExitOk);
+  for (const char* status :
+       {"0 success", "1 l2wgd refused", "2 usage error", "3 l2wgd cannot be reached"})
+    EXPECT_NE(result.out.find(status), std::string::npos) << status << " in\n" << result.out;
+  EXPECT_NE(result.out.find("restart"), std::string::npos);
+  EXPECT_NE(result.out.find("reload"), std::string::npos);
 }
 
 TEST(CliCommandLine, HelpExitsZeroOnStdout) {

@@ -40,11 +40,11 @@ struct UpOptions {
   bool operator==(const UpOptions&) const = default;
 };
 
-enum class Verb { List, Show, Up, Down, Renew, Release, Monitor, Doctor, Version };
+enum class Verb { List, Show, Up, Down, Renew, Release, Restart, Reload, Monitor, Doctor, Version };
 
 struct Command {
-  Verb verb = Verb::List;
-  std::string name;  // show/up/down/renew/release; doctor's optional NAME ("" = every tunnel)
+  Verb verb = Verb::List;  // also what `l2wg` alone does
+  std::string name;  // show/up/down/renew/release/restart; doctor's optional NAME ("" = every one)
   bool json = false;
   bool all = false;  // down --all
   UpOptions up;
