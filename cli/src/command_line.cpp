@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <limits>
 #include <sstream>
@@ -9,10 +10,31 @@
 namespace l2wg::cli {
 namespace {
 
-bool is_number(const std::string& text) {
-  uint32_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  return !text.empty() && ec == std::errc() && end == text.data() + text.size();
+// l2wgd's ranges for MTU= and PrefixLength= (daemon/src/config.cpp), checked here as well so that
+// a typo is a usage error in the flag's own words.
+constexpr uint64_t kMinMtu = 1280;
+constexpr uint64_t kMaxMtu = 65535;
+constexpr uint64_t kMaxPrefixLength = 64;
+
+bool all_digits(std::string_view text) {
+  return !text.empty() &&
+         std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c); });
+}
+
+// What is wrong with `text` as a number in min..max; empty when nothing is.
+std::string number_problem(const std::string& text, uint64_t min, uint64_t max) {
+  const bool negative = text.starts_with('-') && all_digits(text.substr(1));
+  if (!all_digits(text) && !negative) return text + " is not a number";
+  uint64_t value = 0;
+  const std::errc ec = std::from_chars(text.data(), text.data() + text.size(), value).ec;
+  if (negative || ec != std::errc() || value < min || value > max)
+    return text + " is out of range (" + std::to_string(min) + ".." + std::to_string(max) + ")";
+  return {};
+}
+
+CLI::Validator number_in(uint64_t min, uint64_t max) {
+  return CLI::Validator([=](std::string& text) { return number_problem(text, min, max); },
+                        std::to_string(min) + ".." + std::to_string(max));
 }
 
 std::string usage_error(const std::string& what) {
@@ -86,15 +108,17 @@ CLI::App* add_up_command(CLI::App& app, Command& command, UpFlags& flags) {
       sub->add_option("--local", flags.local, "Local inner address (default: the interface's own)");
   flags.interface_option =
       sub->add_option("--interface", flags.interface, "Tap name (default: l2-NAME)");
-  flags.key_option = sub->add_option("--key", flags.key, "GRE key (32-bit)");
+  flags.key_option = sub->add_option("--key", flags.key, "GRE key (32-bit)")
+                         ->check(number_in(0, std::numeric_limits<uint32_t>::max()));
   flags.mtu_option = sub->add_option("--mtu", flags.mtu, "auto (default) or a number")
                          ->check(CLI::Validator(
                              [](std::string& value) {
-                               return value == "auto" || is_number(value)
-                                          ? std::string()
-                                          : "must be auto or a number";
+                               if (value == "auto") return std::string();
+                               if (!all_digits(value))
+                                 return value + " is neither auto nor a number";
+                               return number_problem(value, kMinMtu, kMaxMtu);
                              },
-                             "auto|N"));
+                             "auto|" + std::to_string(kMinMtu) + ".." + std::to_string(kMaxMtu)));
   flags.datapath_option = sub->add_option("--datapath", flags.datapath, "auto, kernel or userspace")
                               ->check(CLI::IsMember({"auto", "kernel", "userspace"}));
   flags.bridge_option =
@@ -106,7 +130,7 @@ CLI::App* add_up_command(CLI::App& app, Command& command, UpFlags& flags) {
                            "Routed mode: request a prefix with DHCPv6-PD over the tap");
   flags.prefix_length_option =
       sub->add_option("--prefix-length", flags.prefix_length, "Length hint; 0 = no hint")
-          ->check(CLI::Range(0, 128));
+          ->check(number_in(0, kMaxPrefixLength));
   auto* lan = sub->add_option("--lan", up.lans, "A LAN interface to get a /64 (repeatable)")
                   ->allow_extra_args(false);
   auto* no_source_routing =
@@ -242,6 +266,47 @@ Settings build_settings(const UpOptions& options) {
     if (options.rapid_commit) settings["RapidCommit"] = true;
   }
   return settings;
+}
+
+std::string with_flag_names(std::string_view daemon_message) {
+  // The keys `up` has a flag with a value for (the daemon's refusals never quote CreateBridge=,
+  // Isolated=, SourceRouting= or RapidCommit=), and the section --pd stands for.
+  static constexpr std::pair<std::string_view, std::string_view> kFlags[] = {
+      {"WireGuard=", "--wg "},
+      {"Peer=", "--peer "},
+      {"Local=", "--local "},
+      {"Interface=", "--interface "},
+      {"Key=", "--key "},
+      {"MTU=", "--mtu "},
+      {"Datapath=", "--datapath "},
+      {"Bridge=", "--bridge "},
+      {"PrefixLength=", "--prefix-length "},
+      {"LAN=", "--lan "},
+      {"[PrefixDelegation]", "--pd"}};
+  const auto is_value = [](char c) {
+    return !std::isspace(static_cast<unsigned char>(c)) && c != ',' && c != ';' && c != ')';
+  };
+  std::string out;
+  size_t i = 0;
+  while (i < daemon_message.size()) {
+    const std::string_view rest = daemon_message.substr(i);
+    // Whole keys only ("CreateBridge=" holds "Bridge="), and only with a value: "Key=" alone
+    // names the key, not anything typed.
+    const bool word_start =
+        i == 0 || !std::isalnum(static_cast<unsigned char>(daemon_message[i - 1]));
+    const auto* flag = std::find_if(std::begin(kFlags), std::end(kFlags), [&](const auto& entry) {
+      const std::string_view key = entry.first;
+      return rest.starts_with(key) &&
+             (!key.ends_with('=') || (rest.size() > key.size() && is_value(rest[key.size()])));
+    });
+    if (!word_start || flag == std::end(kFlags)) {
+      out += daemon_message[i++];
+      continue;
+    }
+    out += flag->second;
+    i += flag->first.size();
+  }
+  return out;
 }
 
 }  // namespace l2wg::cli

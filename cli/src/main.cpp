@@ -126,10 +126,19 @@ int show_path(sdbus::IConnection& connection, const std::string& path, bool json
   return kExitOk;
 }
 
+// CreateTunnel, its refusal worded in the flags the user typed rather than the daemon's keys.
+sdbus::ObjectPath create_tunnel(ManagerProxy& manager, const Command& command) {
+  try {
+    return manager.CreateTunnel(command.name, to_dbus(build_settings(command.up)),
+                                command.up.persist);
+  } catch (const sdbus::Error& error) {
+    throw sdbus::Error(error.getName(), with_flag_names(error.getMessage()));
+  }
+}
+
 int run_up(sdbus::IConnection& connection, const Command& command) {
   ManagerProxy manager(connection);
-  const auto path =
-      manager.CreateTunnel(command.name, to_dbus(build_settings(command.up)), command.up.persist);
+  const auto path = create_tunnel(manager, command);
   return show_path(connection, path, false);
 }
 

@@ -102,21 +102,17 @@ std::string_view trim(std::string_view text) {
   return text.substr(begin, text.find_last_not_of(kSpace) - begin + 1);
 }
 
-std::optional<uint64_t> parse_digits(std::string_view text) {
-  if (text.empty() ||
-      !std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c) != 0; }))
-    return std::nullopt;
-  uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
-
+// A number in min..max; `accepted` says what the key takes when `text` is no number at all.
 uint64_t parse_number(std::string_view text, uint64_t min, uint64_t max,
                       const std::string& accepted) {
-  const auto value = parse_digits(text);
-  if (!value || *value < min || *value > max) throw BadValue{accepted};
-  return *value;
+  if (text.empty() ||
+      !std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c) != 0; }))
+    throw BadValue{accepted};
+  uint64_t value = 0;
+  const std::errc ec = std::from_chars(text.data(), text.data() + text.size(), value).ec;
+  if (ec != std::errc() || value < min || value > max)  // ec: more than 64 bits, out of range too
+    throw BadValue{"out of range (" + std::to_string(min) + ".." + std::to_string(max) + ")"};
+  return value;
 }
 
 bool parse_bool(std::string_view text) {

@@ -301,6 +301,16 @@ check "with exit status 1" bash -c "$L2WG reload 2>/dev/null; [ \$? -eq 1 ]"
 rm "$WORKDIR/etc/nopeer.conf"
 check "l2wg reload of a good directory exits 0" "$L2WG" reload
 
+# --- Errors in the flags the user typed ----------------------------------------------------------
+check_fails "a refused --mtu is named as the flag, with l2wgd's reason" \
+  "^l2wg: --mtu 9000 does not fit: the WireGuard interface's MTU 1420 .*; use --mtu auto to fragment" \
+  "$L2WG" up big --wg "$WGL" --peer 10.0.31.10 --mtu 9000
+check "and exits 1" bash -c "$L2WG up big --wg $WGL --peer 10.0.31.10 --mtu 9000 2>/dev/null; [ \$? -eq 1 ]"
+check "an --mtu out of range is a usage error naming the range" exits_with 2 \
+  $'l2wg: --mtu: 100 is out of range (1280..65535)\nRun \'l2wg --help\' for usage.' \
+  "$L2WG" up big --wg "$WGL" --peer 10.0.31.10 --mtu 100
+check "and nothing was created" unchanged
+
 stop_pid "$DAEMON_PID"
 check_fails "without a daemon l2wg says so in one sentence" \
   '^l2wg: cannot reach l2wgd: nothing provides net.l2wg1 on the system bus' "$L2WG" list

@@ -118,6 +118,27 @@ TEST(CliCommandLine, UnknownSubcommandSuggestsTheNearest) {
   EXPECT_EQ(result.err, "");
 }
 
+TEST(CliCommandLine, NumbersOutOfRangeSayTheRange) {
+  const std::vector<std::string> base{"up", "lab", "--wg", "wg0", "--peer", "10.0.31.2"};
+  auto error_of = [&](std::vector<std::string> extra) {
+    auto args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    const ParseResult result = parse_command_line(args);
+    EXPECT_EQ(result.exit_status, kExitUsage);
+    return result.err.substr(0, result.err.find('\n'));
+  };
+  EXPECT_EQ(error_of({"--mtu", "100"}), "l2wg: --mtu: 100 is out of range (1280..65535)");
+  EXPECT_EQ(error_of({"--mtu", "70000"}), "l2wg: --mtu: 70000 is out of range (1280..65535)");
+  EXPECT_EQ(error_of({"--mtu", "big"}), "l2wg: --mtu: big is neither auto nor a number");
+  EXPECT_EQ(error_of({"--key", "4294967296"}),
+            "l2wg: --key: 4294967296 is out of range (0..4294967295)");
+  EXPECT_EQ(error_of({"--key", "x"}), "l2wg: --key: x is not a number");
+  EXPECT_EQ(error_of({"--pd", "--lan", "x", "--prefix-length", "65"}),
+            "l2wg: --prefix-length: 65 is out of range (0..64)");
+  EXPECT_EQ(parse_ok({"up", "lab", "--wg", "wg0", "--peer", "10.0.31.2", "--mtu", "65535"}).up.mtu,
+            "65535");
+}
+
 TEST(CliCommandLine, HelpListsTheExitStatuses) {
   const ParseResult result = parse_command_line({"--help"});
   EXPECT_EQ(result.exit_status, kExitOk);
@@ -187,6 +208,31 @@ TEST(CliSettings, MtuAutoIsAString) {
   const Command command =
       parse_ok({"up", "lab", "--wg", "wg0", "--peer", "10.0.31.2", "--mtu", "auto"});
   EXPECT_EQ(build_settings(command.up).at("MTU"), SettingValue(std::string("auto")));
+}
+
+TEST(CliSettings, DaemonMessagesNameTheFlags) {
+  EXPECT_EQ(with_flag_names("MTU=9000 does not fit: the WireGuard interface's MTU 1420 leaves at "
+                            "most 1362 for the tap; use MTU=auto to fragment inside the tunnel"),
+            "--mtu 9000 does not fit: the WireGuard interface's MTU 1420 leaves at most 1362 for "
+            "the tap; use --mtu auto to fragment inside the tunnel");
+  EXPECT_EQ(with_flag_names("Local=2001:db8::1: an IPv6 address, but Peer=10.0.0.2 is IPv4"),
+            "--local 2001:db8::1: an IPv6 address, but --peer 10.0.0.2 is IPv4");
+  EXPECT_EQ(with_flag_names("Datapath=kernel was asked for; use Datapath=auto or "
+                            "Datapath=userspace"),
+            "--datapath kernel was asked for; use --datapath auto or --datapath userspace");
+  EXPECT_EQ(with_flag_names("[PrefixDelegation] (routed mode) is not supported by this l2wgd"),
+            "--pd (routed mode) is not supported by this l2wgd");
+  // A key without its value is no flag typed; the daemon may name both itself.
+  EXPECT_EQ(with_flag_names("a second tunnel needs another GRE key (Key=, --key) on both ends"),
+            "a second tunnel needs another GRE key (Key=, --key) on both ends");
+  EXPECT_EQ(with_flag_names("LAN=eth9: no such interface"), "--lan eth9: no such interface");
+  EXPECT_EQ(with_flag_names("Interface=l2-x: that is the WireGuard interface"),
+            "--interface l2-x: that is the WireGuard interface");
+  // Only whole keys: CreateBridge= is not Bridge=, and words without '=' stay.
+  EXPECT_EQ(
+      with_flag_names("CreateBridge=yes; the Bridge br0 and WireGuard wg0; Key=5 PrefixLength=60"),
+      "CreateBridge=yes; the Bridge br0 and WireGuard wg0; --key 5 --prefix-length 60");
+  EXPECT_EQ(with_flag_names("no tunnel named lab"), "no tunnel named lab");
 }
 
 TEST(CliSettings, EveryPrefixDelegationFlag) {

@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -67,5 +68,10 @@ ParseResult parse_command_line(const std::vector<std::string>& args);
 using SettingValue = std::variant<std::string, bool, uint32_t, std::vector<std::string>>;
 using Settings = std::map<std::string, SettingValue>;
 Settings build_settings(const UpOptions& options);
+
+// A refusal of CreateTunnel in the words of `up`'s flags: the daemon checks config keys and names
+// them ("MTU=9000 does not fit …; use MTU=auto …"), the user typed flags ("--mtu 9000 does not
+// fit …; use --mtu auto …").
+std::string with_flag_names(std::string_view daemon_message);
 
 }  // namespace l2wg::cli
