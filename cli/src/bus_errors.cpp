@@ -65,6 +65,12 @@ std::string unreachable_message(std::string_view error_name, std::string_view bu
   return connect_failure_message(bus_address, detail);
 }
 
+std::string refusal_message(std::string_view error_name, std::string_view message) {
+  if (error_name == "org.freedesktop.DBus.Error.AccessDenied")
+    return "permission denied: changing tunnels needs root or group l2wg";
+  return std::string(message.empty() ? error_name : message);
+}
+
 std::string connect_failure_message(std::string_view bus_address, std::string_view detail) {
   std::string message =
       "cannot reach l2wgd: cannot connect to the system bus at " + std::string(bus_address);

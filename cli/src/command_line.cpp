@@ -2,16 +2,85 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <limits>
 #include <sstream>
 
 namespace l2wg::cli {
 namespace {
 
-bool is_number(const std::string& text) {
-  uint32_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  return !text.empty() && ec == std::errc() && end == text.data() + text.size();
+// l2wgd's ranges for MTU= and PrefixLength= (daemon/src/config.cpp), checked here as well so that
+// a typo is a usage error in the flag's own words.
+constexpr uint64_t kMinMtu = 1280;
+constexpr uint64_t kMaxMtu = 65535;
+constexpr uint64_t kMaxPrefixLength = 64;
+
+bool all_digits(std::string_view text) {
+  return !text.empty() &&
+         std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c); });
+}
+
+// What is wrong with `text` as a number in min..max; empty when nothing is.
+std::string number_problem(const std::string& text, uint64_t min, uint64_t max) {
+  const bool negative = text.starts_with('-') && all_digits(text.substr(1));
+  if (!all_digits(text) && !negative) return text + " is not a number";
+  uint64_t value = 0;
+  const std::errc ec = std::from_chars(text.data(), text.data() + text.size(), value).ec;
+  if (negative || ec != std::errc() || value < min || value > max)
+    return text + " is out of range (" + std::to_string(min) + ".." + std::to_string(max) + ")";
+  return {};
+}
+
+CLI::Validator number_in(uint64_t min, uint64_t max) {
+  return CLI::Validator([=](std::string& text) { return number_problem(text, min, max); },
+                        std::to_string(min) + ".." + std::to_string(max));
+}
+
+std::string usage_error(const std::string& what) {
+  return "l2wg: " + what + "\nRun 'l2wg --help' for usage.\n";
+}
+
+// Edits from `a` to `b`: an insertion, a deletion, a replacement, or a swap of neighbours, the
+// commonest typo ("lsit").
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      d[i][j] = std::min(
+          {d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// When `error` is about a first word that is no subcommand: the usage error for it, naming the
+// subcommand it is nearest to if one is near enough to have been meant (a third of its letters
+// wrong at most).
+std::optional<std::string> unknown_command_error(const CLI::App& app,
+                                                 const CLI::ParseError& error) {
+  const std::vector<std::string> unexpected = app.remaining();
+  if (dynamic_cast<const CLI::ExtrasError*>(&error) == nullptr || !app.get_subcommands().empty() ||
+      unexpected.empty() || unexpected.front().starts_with('-'))
+    return std::nullopt;
+  const std::string& word = unexpected.front();
+  std::string nearest;
+  size_t nearest_distance = std::numeric_limits<size_t>::max();
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    const std::string& name = sub->get_name();
+    const size_t distance = edit_distance(word, name);
+    if (distance <= std::max<size_t>(1, name.size() / 3) && distance < nearest_distance) {
+      nearest = name;
+      nearest_distance = distance;
+    }
+  }
+  std::string what = "unknown command \"" + word + "\"";
+  if (!nearest.empty()) what += "; did you mean " + nearest + "?";
+  return usage_error(what);
 }
 
 // The raw values CLI11 fills; optionals are set afterwards from each option's count.
@@ -40,15 +109,17 @@ CLI::App* add_up_command(CLI::App& app, Command& command, UpFlags& flags) {
       sub->add_option("--local", flags.local, "Local inner address (default: the interface's own)");
   flags.interface_option =
       sub->add_option("--interface", flags.interface, "Tap name (default: l2-NAME)");
-  flags.key_option = sub->add_option("--key", flags.key, "GRE key (32-bit)");
+  flags.key_option = sub->add_option("--key", flags.key, "GRE key (32-bit)")
+                         ->check(number_in(0, std::numeric_limits<uint32_t>::max()));
   flags.mtu_option = sub->add_option("--mtu", flags.mtu, "auto (default) or a number")
                          ->check(CLI::Validator(
                              [](std::string& value) {
-                               return value == "auto" || is_number(value)
-                                          ? std::string()
-                                          : "must be auto or a number";
+                               if (value == "auto") return std::string();
+                               if (!all_digits(value))
+                                 return value + " is neither auto nor a number";
+                               return number_problem(value, kMinMtu, kMaxMtu);
                              },
-                             "auto|N"));
+                             "auto|" + std::to_string(kMinMtu) + ".." + std::to_string(kMaxMtu)));
   flags.datapath_option = sub->add_option("--datapath", flags.datapath, "auto, kernel or userspace")
                               ->check(CLI::IsMember({"auto", "kernel", "userspace"}));
   flags.bridge_option =
@@ -60,7 +131,7 @@ CLI::App* add_up_command(CLI::App& app, Command& command, UpFlags& flags) {
                            "Routed mode: request a prefix with DHCPv6-PD over the tap");
   flags.prefix_length_option =
       sub->add_option("--prefix-length", flags.prefix_length, "Length hint; 0 = no hint")
-          ->check(CLI::Range(0, 128));
+          ->check(number_in(0, kMaxPrefixLength));
   auto* lan = sub->add_option("--lan", up.lans, "A LAN interface to get a /64 (repeatable)")
                   ->allow_extra_args(false);
   auto* no_source_routing =
@@ -97,12 +168,21 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
   Command command;
   UpFlags up_flags;
   CLI::App app("l2wg: control l2wgd, layer-2 tunnels (gretap) over WireGuard", "l2wg");
-  app.require_subcommand(1);
-  app.failure_message([](const CLI::App*, const CLI::Error& error) {
-    return "l2wg: " + std::string(error.what()) + "\nRun 'l2wg --help' for usage.\n";
-  });
+  app.require_subcommand(0, 1);  // none: list, as `wg` and `networkctl` do
+  app.failure_message(
+      [](const CLI::App*, const CLI::Error& error) { return usage_error(error.what()); });
+  bool version_flag = false;
+  app.add_flag("--version", version_flag,
+               "Print the client's and the daemon's version (as version does)");
+  app.footer(
+      "Without a command, l2wg lists the tunnels.\n\n"
+      "Exit status:\n"
+      "  0 success\n"
+      "  1 l2wgd refused or failed (its message follows \"l2wg: \"); doctor found an error\n"
+      "  2 usage error\n"
+      "  3 l2wgd cannot be reached (on the system bus, as net.l2wg1)");
 
-  auto* list = app.add_subcommand("list", "List the tunnels and their state");
+  auto* list = app.add_subcommand("list", "List the tunnels and their state (the default)");
   list->add_flag("--json", command.json, "One JSON document");
 
   auto* show = app.add_subcommand("show", "Show one tunnel");
@@ -127,6 +207,11 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
   auto* release =
       app.add_subcommand("release", "Give the delegated prefix back (deprecates it on the LANs)");
   release->add_option("NAME", command.name, "Tunnel name")->required();
+  auto* restart =
+      app.add_subcommand("restart", "Take the tunnel's links down and build them again");
+  restart->add_option("NAME", command.name, "Tunnel name")->required();
+  auto* reload = app.add_subcommand(
+      "reload", "Re-read l2wgd's config directory (/etc/l2wg) and apply what changed");
 
   auto* monitor = app.add_subcommand("monitor", "Stream state changes and prefix events");
   monitor->add_flag("--json", command.json, "One JSON object per line");
@@ -146,7 +231,7 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
     std::ostringstream out, err;
     const int cli11_status = app.exit(error, out, err);
     result.out = out.str();
-    result.err = err.str();
+    result.err = unknown_command_error(app, error).value_or(err.str());
     result.exit_status = cli11_status == 0 ? kExitOk : kExitUsage;
     return result;
   }
@@ -154,10 +239,11 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
   const std::pair<CLI::App*, Verb> verbs[] = {
       {list, Verb::List},       {show, Verb::Show},       {up, Verb::Up},
       {down, Verb::Down},       {remove, Verb::Delete},   {renew, Verb::Renew},
-      {release, Verb::Release}, {monitor, Verb::Monitor}, {doctor, Verb::Doctor},
-      {version, Verb::Version}};
+      {release, Verb::Release}, {restart, Verb::Restart}, {reload, Verb::Reload},
+      {monitor, Verb::Monitor}, {doctor, Verb::Doctor},   {version, Verb::Version}};
   for (const auto& [sub, verb] : verbs)
     if (sub->parsed()) command.verb = verb;
+  if (version_flag) command.verb = Verb::Version;
   if (command.verb == Verb::Up) {
     // `up NAME` alone starts; any other flag means creating, which needs both of these.
     const auto options = up->get_options();
@@ -201,6 +287,47 @@ Settings build_settings(const UpOptions& options) {
     if (options.rapid_commit) settings["RapidCommit"] = true;
   }
   return settings;
+}
+
+std::string with_flag_names(std::string_view daemon_message) {
+  // The keys `up` has a flag with a value for (the daemon's refusals never quote CreateBridge=,
+  // Isolated=, SourceRouting= or RapidCommit=), and the section --pd stands for.
+  static constexpr std::pair<std::string_view, std::string_view> kFlags[] = {
+      {"WireGuard=", "--wg "},
+      {"Peer=", "--peer "},
+      {"Local=", "--local "},
+      {"Interface=", "--interface "},
+      {"Key=", "--key "},
+      {"MTU=", "--mtu "},
+      {"Datapath=", "--datapath "},
+      {"Bridge=", "--bridge "},
+      {"PrefixLength=", "--prefix-length "},
+      {"LAN=", "--lan "},
+      {"[PrefixDelegation]", "--pd"}};
+  const auto is_value = [](char c) {
+    return !std::isspace(static_cast<unsigned char>(c)) && c != ',' && c != ';' && c != ')';
+  };
+  std::string out;
+  size_t i = 0;
+  while (i < daemon_message.size()) {
+    const std::string_view rest = daemon_message.substr(i);
+    // Whole keys only ("CreateBridge=" holds "Bridge="), and only with a value: "Key=" alone
+    // names the key, not anything typed.
+    const bool word_start =
+        i == 0 || !std::isalnum(static_cast<unsigned char>(daemon_message[i - 1]));
+    const auto* flag = std::find_if(std::begin(kFlags), std::end(kFlags), [&](const auto& entry) {
+      const std::string_view key = entry.first;
+      return rest.starts_with(key) &&
+             (!key.ends_with('=') || (rest.size() > key.size() && is_value(rest[key.size()])));
+    });
+    if (!word_start || flag == std::end(kFlags)) {
+      out += daemon_message[i++];
+      continue;
+    }
+    out += flag->second;
+    i += flag->first.size();
+  }
+  return out;
 }
 
 }  // namespace l2wg::cli

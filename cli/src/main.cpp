@@ -126,10 +126,19 @@ int show_path(sdbus::IConnection& connection, const std::string& path, bool json
   return kExitOk;
 }
 
+// CreateTunnel, its refusal worded in the flags the user typed rather than the daemon's keys.
+sdbus::ObjectPath create_tunnel(ManagerProxy& manager, const Command& command) {
+  try {
+    return manager.CreateTunnel(command.name, to_dbus(build_settings(command.up)),
+                                command.up.persist);
+  } catch (const sdbus::Error& error) {
+    throw sdbus::Error(error.getName(), with_flag_names(error.getMessage()));
+  }
+}
+
 int run_up(sdbus::IConnection& connection, const Command& command) {
   ManagerProxy manager(connection);
-  const auto path =
-      manager.CreateTunnel(command.name, to_dbus(build_settings(command.up)), command.up.persist);
+  const auto path = create_tunnel(manager, command);
   return show_path(connection, path, false);
 }
 
@@ -146,7 +155,7 @@ int run_down(sdbus::IConnection& connection, const Command& command) {
     } catch (const sdbus::Error& error) {
       if (means_unreachable(error.getName())) throw;
       // Keep going: one tunnel that refuses must not keep the others up.
-      std::cerr << "l2wg: " << entry.get<0>() << ": " << error.getMessage() << '\n';
+      std::cerr << "l2wg: " << entry.get<0>() << ": " << refusal_message(error.getName(), error.getMessage()) << '\n';
       status = kExitDaemonError;
     }
   }
@@ -367,6 +376,14 @@ int run(const Command& command) {
       TunnelProxy(*connection, manager.GetTunnel(command.name)).Release();
       return kExitOk;
     }
+    case Verb::Restart: {
+      ManagerProxy manager(*connection);
+      TunnelProxy(*connection, manager.GetTunnel(command.name)).Restart();
+      return kExitOk;
+    }
+    case Verb::Reload:
+      ManagerProxy(*connection).Reload();
+      return kExitOk;
     case Verb::Monitor:
       return run_monitor(*connection, command.json);
     case Verb::Doctor:
@@ -396,8 +413,7 @@ int main(int argc, char** argv) {
                 << '\n';
       return kExitUnreachable;
     }
-    const std::string& message = error.getMessage();
-    std::cerr << "l2wg: " << (message.empty() ? error.getName() : message) << '\n';
+    std::cerr << "l2wg: " << refusal_message(error.getName(), error.getMessage()) << '\n';
     return kExitDaemonError;
   } catch (const std::exception& error) {
     std::cerr << "l2wg: " << error.what() << '\n';

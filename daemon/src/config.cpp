@@ -15,6 +15,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,25 +51,29 @@ std::optional<Section> section_from_name(std::string_view name) {
   return std::nullopt;
 }
 
-// Says where errors are: a file (with lines) or D-Bus settings (no lines, plain Error).
+// Says where errors are. A file's are collected, with their lines, so that one reading reports
+// all of them; D-Bus settings have no lines, and their first error is thrown as a plain Error.
 class Reporter {
  public:
-  explicit Reporter(const std::string* file) : file_(file) {}
+  Reporter() = default;
+  Reporter(const std::string& file, std::vector<ConfigError>& errors)
+      : file_(&file), errors_(&errors) {}
 
   bool in_file() const { return file_ != nullptr; }
 
-  [[noreturn]] void fail(int line, const std::string& key, const std::string& what) const {
-    if (file_) throw ConfigError(*file_, line, key, what);
-    throw Error(ErrorCode::InvalidArgument, what);
+  // Callers go on after it: what they check next must not depend on what was wrong.
+  void report(int line, const std::string& key, const std::string& what) const {
+    if (!file_) throw Error(ErrorCode::InvalidArgument, what);
+    errors_->emplace_back(*file_, line, key, what);
   }
 
   // "Key=value: what is accepted", with a hint when the value looks like it carries a comment.
-  [[noreturn]] void bad_value(int line, const std::string& key, std::string_view value,
-                              const std::string& accepted) const {
+  void bad_value(int line, const std::string& key, std::string_view value,
+                 const std::string& accepted) const {
     std::string what = key + "=" + std::string(value) + ": " + accepted;
     if (in_file() && value.find_first_of("#;") != std::string_view::npos)
       what += " (comments must be on their own line)";
-    fail(line, key, what);
+    report(line, key, what);
   }
 
   // " (lines 3 and 5)" in a file; nothing for settings, which have no lines.
@@ -81,7 +86,8 @@ class Reporter {
   }
 
  private:
-  const std::string* file_;
+  const std::string* file_ = nullptr;
+  std::vector<ConfigError>* errors_ = nullptr;
 };
 
 // Thrown by the value parsers: what the key accepts. Turned into a located error by Draft::set.
@@ -96,21 +102,17 @@ std::string_view trim(std::string_view text) {
   return text.substr(begin, text.find_last_not_of(kSpace) - begin + 1);
 }
 
-std::optional<uint64_t> parse_digits(std::string_view text) {
-  if (text.empty() ||
-      !std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c) != 0; }))
-    return std::nullopt;
-  uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
-
+// A number in min..max; `accepted` says what the key takes when `text` is no number at all.
 uint64_t parse_number(std::string_view text, uint64_t min, uint64_t max,
                       const std::string& accepted) {
-  const auto value = parse_digits(text);
-  if (!value || *value < min || *value > max) throw BadValue{accepted};
-  return *value;
+  if (text.empty() ||
+      !std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c) != 0; }))
+    throw BadValue{accepted};
+  uint64_t value = 0;
+  const std::errc ec = std::from_chars(text.data(), text.data() + text.size(), value).ec;
+  if (ec != std::errc() || value < min || value > max)  // ec: more than 64 bits, out of range too
+    throw BadValue{"out of range (" + std::to_string(min) + ".." + std::to_string(max) + ")"};
+  return value;
 }
 
 bool parse_bool(std::string_view text) {
@@ -151,6 +153,10 @@ struct Draft {
   std::map<std::string, int, std::less<>> key_lines;  // first line of a key; last one if repeatable
   std::vector<int> lan_lines;                         // parallel to prefix_delegation.lans
   std::vector<int> subnet_id_lines;                   // parallel to prefix_delegation.subnet_ids
+  // Keys given but not set (a bad value, the wrong section): reported already, so not missing.
+  std::set<std::string, std::less<>> rejected_keys;
+  // A line that could not be read may have held any key: then no key is called missing.
+  bool unread_lines = false;
 
   void enter_section(Section section, int line) { section_lines.try_emplace(section, line); }
 
@@ -163,6 +169,8 @@ struct Draft {
   Tunnel finish(const Reporter& reporter);
 
  private:
+  // Whether a required key (or section) that is not set should be reported as missing.
+  bool missing(std::string_view key) const { return !unread_lines && !rejected_keys.contains(key); }
   void check_tunnel(const Reporter& reporter);
   void check_bridge(const Reporter& reporter);
   void check_prefix_delegation(const Reporter& reporter);
@@ -333,37 +341,45 @@ void set(Draft& draft, const KeyRule& rule, std::string_view value, int line,
   if (rule.repeatable) {
     it->second = line;  // the last one: an empty value there may have cleared the list
   } else {
-    if (!first) reporter.fail(line, key, key + "= given twice" + reporter.lines(it->second, line));
+    if (!first) {
+      reporter.report(line, key, key + "= given twice" + reporter.lines(it->second, line));
+      return;
+    }
     // An empty value means the default, as in systemd.
     if (value.empty()) return;
   }
   try {
     rule.apply(draft, value, line);
   } catch (const BadValue& bad) {
+    draft.rejected_keys.insert(key);
     reporter.bad_value(line, key, value, bad.accepted);
   }
 }
 
 void Draft::check_tunnel(const Reporter& reporter) {
   TunnelSpec& spec = tunnel.spec;
-  if (reporter.in_file() && !section_lines.contains(Section::Tunnel))
-    reporter.fail(0, "[Tunnel]",
-                  "no [Tunnel] section: a tunnel needs at least WireGuard= and Peer=");
-  if (spec.wireguard.empty())
-    reporter.fail(line_of("WireGuard", Section::Tunnel), "WireGuard",
-                  "WireGuard= is required: the WireGuard interface the tunnel runs over");
-  if (spec.peer.empty())
-    reporter.fail(line_of("Peer", Section::Tunnel), "Peer",
-                  "Peer= is required: the peer's inner address on " + spec.wireguard +
-                      ", or its base64 public key");
-  if (spec.local && peer_address && spec.local->family() != peer_address->family())
-    reporter.fail(line_of("Local", Section::Tunnel), "Local",
-                  "Local=" + spec.local->str() + ": an " + family_name(*spec.local) +
-                      " address, but Peer=" + spec.peer + " is " + family_name(*peer_address) +
-                      "; both ends of the tunnel must be the same family");
   if (spec.tap_name.empty()) spec.tap_name = "l2-" + tunnel.name;
+  if (reporter.in_file() && !section_lines.contains(Section::Tunnel)) {
+    if (missing("[Tunnel]"))
+      reporter.report(0, "[Tunnel]",
+                      "no [Tunnel] section: a tunnel needs at least WireGuard= and Peer=");
+    return;
+  }
+  if (spec.wireguard.empty() && missing("WireGuard"))
+    reporter.report(line_of("WireGuard", Section::Tunnel), "WireGuard",
+                    "WireGuard= is required: the WireGuard interface the tunnel runs over");
+  if (spec.peer.empty() && missing("Peer"))
+    reporter.report(line_of("Peer", Section::Tunnel), "Peer",
+                    "Peer= is required: the peer's inner address on " +
+                        (spec.wireguard.empty() ? "the WireGuard interface" : spec.wireguard) +
+                        ", or its base64 public key");
+  if (spec.local && peer_address && spec.local->family() != peer_address->family())
+    reporter.report(line_of("Local", Section::Tunnel), "Local",
+                    "Local=" + spec.local->str() + ": an " + family_name(*spec.local) +
+                        " address, but Peer=" + spec.peer + " is " + family_name(*peer_address) +
+                        "; both ends of the tunnel must be the same family");
   if (spec.tap_name == spec.wireguard)  // with the default tap name, WireGuard= is to change
-    reporter.fail(
+    reporter.report(
         line_of(key_lines.contains("Interface") ? "Interface" : "WireGuard", Section::Tunnel),
         "Interface",
         "Interface=" + spec.tap_name +
@@ -373,34 +389,36 @@ void Draft::check_tunnel(const Reporter& reporter) {
 void Draft::check_bridge(const Reporter& reporter) {
   const TunnelSpec& spec = tunnel.spec;
   const int line = line_of("Bridge", Section::Bridge);
-  if (bridge.name.empty())
-    reporter.fail(line, "Bridge",
-                  "Bridge= is required in bridge mode: the bridge to plug the tap into");
-  if (bridge.name == spec.tap_name)
-    reporter.fail(line, "Bridge", "Bridge=" + bridge.name + ": that is the tunnel's own tap");
-  if (bridge.name == spec.wireguard)
-    reporter.fail(line, "Bridge", "Bridge=" + bridge.name + ": that is the WireGuard interface");
+  if (bridge.name.empty()) {
+    if (missing("Bridge"))
+      reporter.report(line, "Bridge",
+                      "Bridge= is required in bridge mode: the bridge to plug the tap into");
+  } else if (bridge.name == spec.tap_name) {
+    reporter.report(line, "Bridge", "Bridge=" + bridge.name + ": that is the tunnel's own tap");
+  } else if (bridge.name == spec.wireguard) {
+    reporter.report(line, "Bridge", "Bridge=" + bridge.name + ": that is the WireGuard interface");
+  }
   tunnel.spec.bridge = bridge;
 }
 
 void Draft::check_prefix_delegation(const Reporter& reporter) {
   const TunnelSpec& spec = tunnel.spec;
   PrefixDelegation& pd = prefix_delegation;
-  if (pd.lans.empty())
-    reporter.fail(line_of("LAN", Section::PrefixDelegation), "LAN",
-                  "LAN= is required for prefix delegation: at least one LAN interface to give a "
-                  "/64 to");
+  if (pd.lans.empty() && missing("LAN"))
+    reporter.report(line_of("LAN", Section::PrefixDelegation), "LAN",
+                    "LAN= is required for prefix delegation: at least one LAN interface to give a "
+                    "/64 to");
   for (size_t i = 0; i < pd.lans.size(); ++i) {
     const std::string& lan = pd.lans[i];
+    const auto earlier = std::find(pd.lans.begin(), pd.lans.begin() + i, lan);
     if (lan == spec.tap_name)
-      reporter.fail(lan_lines[i], "LAN", "LAN=" + lan + ": that is the tunnel's own tap");
-    if (lan == spec.wireguard)
-      reporter.fail(lan_lines[i], "LAN", "LAN=" + lan + ": that is the WireGuard interface");
-    for (size_t j = 0; j < i; ++j) {
-      if (pd.lans[j] == lan)
-        reporter.fail(lan_lines[i], "LAN",
-                      "LAN=" + lan + " given twice" + reporter.lines(lan_lines[j], lan_lines[i]));
-    }
+      reporter.report(lan_lines[i], "LAN", "LAN=" + lan + ": that is the tunnel's own tap");
+    else if (lan == spec.wireguard)
+      reporter.report(lan_lines[i], "LAN", "LAN=" + lan + ": that is the WireGuard interface");
+    else if (earlier != pd.lans.begin() + i)
+      reporter.report(lan_lines[i], "LAN",
+                      "LAN=" + lan + " given twice" +
+                          reporter.lines(lan_lines[earlier - pd.lans.begin()], lan_lines[i]));
   }
   // With PrefixLength=L the LANs share 64-L bits of subnet number; ids of 32 bits and more fit.
   const unsigned subnet_bits = 64u - pd.prefix_length;
@@ -412,24 +430,31 @@ void Draft::check_prefix_delegation(const Reporter& reporter) {
     if (std::find(pd.lans.begin(), pd.lans.end(), lan) == pd.lans.end()) {
       std::string lans;
       for (const std::string& known : pd.lans) lans += (lans.empty() ? "" : ", ") + known;
-      reporter.fail(line, "SubnetId",
-                    setting + ": " + lan + " is not one of the LAN= interfaces (" + lans + ")");
+      reporter.report(line, "SubnetId",
+                      setting + ": " + lan + " is not one of the LAN= interfaces (" + lans + ")");
+      continue;
     }
-    if (limited && id >= (uint64_t{1} << subnet_bits))
-      reporter.fail(line, "SubnetId",
-                    setting + ": does not fit PrefixLength=" + std::to_string(pd.prefix_length) +
-                        ", which leaves subnet ids 0.." +
-                        std::to_string((uint64_t{1} << subnet_bits) - 1));
+    if (limited && id >= (uint64_t{1} << subnet_bits)) {
+      reporter.report(line, "SubnetId",
+                      setting + ": does not fit PrefixLength=" + std::to_string(pd.prefix_length) +
+                          ", which leaves subnet ids 0.." +
+                          std::to_string((uint64_t{1} << subnet_bits) - 1));
+      continue;
+    }
     for (size_t j = 0; j < i; ++j) {
       const auto& [other_lan, other_id] = pd.subnet_ids[j];
-      if (other_lan == lan)
-        reporter.fail(line, "SubnetId",
-                      setting + ": " + lan + " already has subnet id " + std::to_string(other_id) +
-                          reporter.line(subnet_id_lines[j]));
-      if (other_id == id)
-        reporter.fail(line, "SubnetId",
-                      setting + ": subnet id " + std::to_string(id) + " is already " + other_lan +
-                          "'s" + reporter.line(subnet_id_lines[j]));
+      if (other_lan == lan) {
+        reporter.report(line, "SubnetId",
+                        setting + ": " + lan + " already has subnet id " +
+                            std::to_string(other_id) + reporter.line(subnet_id_lines[j]));
+        break;
+      }
+      if (other_id == id) {
+        reporter.report(line, "SubnetId",
+                        setting + ": subnet id " + std::to_string(id) + " is already " + other_lan +
+                            "'s" + reporter.line(subnet_id_lines[j]));
+        break;
+      }
     }
   }
   tunnel.prefix_delegation = pd;
@@ -447,9 +472,9 @@ Tunnel Draft::finish(const Reporter& reporter) {
             : "Bridge settings (Bridge, CreateBridge, Isolated) and prefix delegation settings (" +
                   key_names(Section::PrefixDelegation) + ")";
     const bool pd_later = pd_section->second >= bridge_section->second;
-    reporter.fail(std::max(bridge_section->second, pd_section->second),
-                  pd_later ? "[PrefixDelegation]" : "[Bridge]",
-                  what + " are mutually exclusive: a tunnel is either bridged or routed");
+    reporter.report(std::max(bridge_section->second, pd_section->second),
+                    pd_later ? "[PrefixDelegation]" : "[Bridge]",
+                    what + " are mutually exclusive: a tunnel is either bridged or routed");
   }
   if (bridge_section != section_lines.end()) check_bridge(reporter);
   if (pd_section != section_lines.end()) check_prefix_delegation(reporter);
@@ -462,6 +487,77 @@ std::string tunnel_name_rule() {
 
 std::string render_bool(bool value) {
   return value ? "yes" : "no";
+}
+
+// Where the parser is in a file: before any section header, in a section, or under a header it
+// could not read, whose lines are skipped (their errors would only repeat the header's).
+struct Position {
+  std::optional<Section> section;
+  bool under_unread_header = false;
+};
+
+// One line that is neither empty nor a comment; its error, if any, is reported and the file read
+// on.
+void read_line(Draft& draft, Position& position, std::string_view line, int line_number,
+               const Reporter& reporter) {
+  if (line.front() == '[') {
+    position = {std::nullopt, true};
+    if (line.back() != ']') {
+      draft.unread_lines = true;
+      std::string what = "\"" + std::string(line) + "\" is not a [Section] header";
+      if (line.find_first_of("#;") != std::string_view::npos)
+        what += " (comments must be on their own line)";
+      reporter.report(line_number, "", what);
+      return;
+    }
+    const std::optional<Section> section = section_from_name(line.substr(1, line.size() - 2));
+    if (!section) {
+      draft.unread_lines = true;
+      reporter.report(line_number, std::string(line),
+                      "unknown section " + std::string(line) +
+                          " (known: [Tunnel], [Bridge], [PrefixDelegation])");
+      return;
+    }
+    position = {section, false};
+    draft.enter_section(*section, line_number);
+    return;
+  }
+  if (position.under_unread_header) return;
+
+  const size_t equals = line.find('=');
+  if (equals == std::string_view::npos) {
+    draft.unread_lines = true;
+    reporter.report(line_number, "",
+                    "\"" + std::string(line) +
+                        "\": expected Key=Value, a [Section] header or a comment starting with #");
+    return;
+  }
+  const std::string key(trim(line.substr(0, equals)));
+  const std::string_view value = trim(line.substr(equals + 1));
+  if (key.empty()) {
+    draft.unread_lines = true;
+    reporter.report(line_number, "", "\"" + std::string(line) + "\": no key before =");
+    return;
+  }
+  const KeyRule* rule = find_rule(key);
+  if (!rule) {
+    draft.unread_lines = true;  // maybe a misspelt key that the file needs
+    const std::string where = position.section ? " in " + section_header(*position.section) : "";
+    reporter.report(
+        line_number, key,
+        "unknown key " + key + "=" + where + " (known: " + key_names(position.section) + ")");
+    return;
+  }
+  if (rule->section != position.section) {
+    draft.rejected_keys.insert(key);
+    reporter.report(line_number, key,
+                    position.section ? key + "= belongs in " + section_header(rule->section) +
+                                           ", not in " + section_header(*position.section)
+                                     : key + "= comes before any section header; it belongs in " +
+                                           section_header(rule->section));
+    return;
+  }
+  set(draft, *rule, value, line_number, reporter);
 }
 
 }  // namespace
@@ -484,18 +580,19 @@ ConfigError::ConfigError(const std::string& file, int line, const std::string& k
       key_(key) {}
 
 LocatedTunnel parse_tunnel_located(std::string_view text, const std::string& file_name) {
-  const Reporter reporter(&file_name);
+  LocatedTunnel located;
+  const Reporter reporter(file_name, located.errors);
   std::string_view stem = file_name;
   if (const size_t slash = stem.rfind('/'); slash != std::string_view::npos)
     stem.remove_prefix(slash + 1);
   if (stem.ends_with(".conf")) stem.remove_suffix(5);
   if (!valid_tunnel_name(stem))
-    reporter.fail(0, "",
-                  "bad tunnel name \"" + std::string(stem) + "\": " + tunnel_name_rule() +
-                      ", and the file is NAME.conf");
+    reporter.report(0, "",
+                    "bad tunnel name \"" + std::string(stem) + "\": " + tunnel_name_rule() +
+                        ", and the file is NAME.conf");
 
   Draft draft{std::string(stem)};
-  std::optional<Section> section;
+  Position position;
   int line_number = 0;
   while (!text.empty()) {
     const size_t newline = text.find('\n');
@@ -504,72 +601,36 @@ LocatedTunnel parse_tunnel_located(std::string_view text, const std::string& fil
     ++line_number;
     const std::string_view line = trim(raw);  // also drops the '\r' of CRLF files
     if (line.empty() || line.front() == '#' || line.front() == ';') continue;
-
-    if (line.front() == '[') {
-      std::string what = "\"" + std::string(line) + "\" is not a [Section] header";
-      if (line.back() != ']') {
-        if (line.find_first_of("#;") != std::string_view::npos)
-          what += " (comments must be on their own line)";
-        reporter.fail(line_number, "", what);
-      }
-      const std::string_view name = line.substr(1, line.size() - 2);
-      section = section_from_name(name);
-      if (!section)
-        reporter.fail(line_number, std::string(line),
-                      "unknown section " + std::string(line) +
-                          " (known: [Tunnel], [Bridge], [PrefixDelegation])");
-      draft.enter_section(*section, line_number);
-      continue;
-    }
-
-    const size_t equals = line.find('=');
-    if (equals == std::string_view::npos)
-      reporter.fail(line_number, "",
-                    "\"" + std::string(line) +
-                        "\": expected Key=Value, a [Section] header or a comment starting with #");
-    const std::string key(trim(line.substr(0, equals)));
-    const std::string_view value = trim(line.substr(equals + 1));
-    if (key.empty())
-      reporter.fail(line_number, "", "\"" + std::string(line) + "\": no key before =");
-    const KeyRule* rule = find_rule(key);
-    if (!rule) {
-      const std::string where = section ? " in " + section_header(*section) : "";
-      reporter.fail(line_number, key,
-                    "unknown key " + key + "=" + where + " (known: " + key_names(section) + ")");
-    }
-    if (!section)
-      reporter.fail(line_number, key,
-                    key + "= comes before any section header; it belongs in " +
-                        section_header(rule->section));
-    if (rule->section != *section)
-      reporter.fail(line_number, key,
-                    key + "= belongs in " + section_header(rule->section) + ", not in " +
-                        section_header(*section));
-    set(draft, *rule, value, line_number, reporter);
+    read_line(draft, position, line, line_number, reporter);
   }
   const auto interface = draft.key_lines.find("Interface");
-  const int interface_line = interface == draft.key_lines.end() ? 0 : interface->second;
-  return {draft.finish(reporter), interface_line};
+  located.interface_line = interface == draft.key_lines.end() ? 0 : interface->second;
+  located.tunnel = draft.finish(reporter);
+  return located;
 }
 
 Tunnel parse_tunnel(std::string_view text, const std::string& file_name) {
-  return parse_tunnel_located(text, file_name).tunnel;
+  LocatedTunnel located = parse_tunnel_located(text, file_name);
+  if (!located.errors.empty()) throw located.errors.front();
+  return std::move(located.tunnel);
 }
 
 Tunnel tunnel_from_settings(const std::string& name,
                             const std::map<std::string, SettingValue>& settings) {
-  const Reporter reporter(nullptr);
+  const Reporter reporter;  // settings stop at their first error: report() throws it
   if (!valid_tunnel_name(name))
-    reporter.fail(0, "", "bad tunnel name \"" + name + "\": " + tunnel_name_rule());
+    throw Error(ErrorCode::InvalidArgument,
+                "bad tunnel name \"" + name + "\": " + tunnel_name_rule());
   Draft draft(name);
   for (const auto& [key, value] : settings) {
     const KeyRule* rule = find_rule(key);
     if (!rule)
-      reporter.fail(0, key, "unknown setting " + key + " (known: " + key_names(std::nullopt) + ")");
+      throw Error(ErrorCode::InvalidArgument,
+                  "unknown setting " + key + " (known: " + key_names(std::nullopt) + ")");
     if (!(rule->setting_types & (1u << value.index())))
-      reporter.fail(0, key,
-                    key + ": expected type " + type_names(rule->setting_types) + ", got " +
-                        type_names(1u << value.index()));
+      throw Error(ErrorCode::InvalidArgument, key + ": expected type " +
+                                                  type_names(rule->setting_types) + ", got " +
+                                                  type_names(1u << value.index()));
     draft.enter_section(rule->section, 0);
     // Every value goes through the same text parsers as the file, so the rules are one.
     if (const auto* text = std::get_if<std::string>(&value)) {

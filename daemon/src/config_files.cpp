@@ -62,25 +62,30 @@ LoadedDirectory load_directory(const fs::path& dir) {
   std::map<std::string, std::string> tap_owners;  // tap name -> file that claimed it first
   for (const fs::path& path : conf_files(dir)) {
     const std::string file_name = path.filename().string();
+    std::string text;
     try {
-      std::string text;
-      try {
-        text = read_file(path);
-      } catch (const std::system_error& e) {
-        throw ConfigError(file_name, 0, "",
-                          "cannot read " + path.string() + ": " + std::strerror(e.code().value()));
-      }
-      LocatedTunnel located = parse_tunnel_located(text, file_name);
-      const std::string& tap = located.tunnel.spec.tap_name;
-      const auto [owner, fresh] = tap_owners.try_emplace(tap, file_name);
-      if (!fresh)
-        throw ConfigError(file_name, located.interface_line, "Interface",
-                          "Interface=" + tap + (located.interface_line ? "" : " (the default)") +
-                              " is already used by " + owner->second);
-      loaded.tunnels.push_back(std::move(located.tunnel));
-    } catch (const ConfigError& error) {
-      loaded.errors.push_back(error);
+      text = read_file(path);
+    } catch (const std::system_error& e) {
+      loaded.errors.emplace_back(
+          file_name, 0, "",
+          "cannot read " + path.string() + ": " + std::strerror(e.code().value()));
+      continue;
     }
+    LocatedTunnel located = parse_tunnel_located(text, file_name);
+    if (!located.errors.empty()) {
+      loaded.errors.insert(loaded.errors.end(), located.errors.begin(), located.errors.end());
+      continue;
+    }
+    const std::string& tap = located.tunnel.spec.tap_name;
+    const auto [owner, fresh] = tap_owners.try_emplace(tap, file_name);
+    if (!fresh) {
+      loaded.errors.emplace_back(file_name, located.interface_line, "Interface",
+                                 "Interface=" + tap +
+                                     (located.interface_line ? "" : " (the default)") +
+                                     " is already used by " + owner->second);
+      continue;
+    }
+    loaded.tunnels.push_back(std::move(located.tunnel));
   }
   return loaded;
 }

@@ -110,7 +110,7 @@ check "an unprivileged caller calls Describe" nobody busctl --system call net.l2
 check "an unprivileged caller lists tunnels with l2wg" nobody "$L2WG" list
 check_fails "an unprivileged caller gets AccessDenied for CreateTunnel" "Access denied" \
   nobody busctl --system call net.l2wg1 /net/l2wg1 net.l2wg1.Manager CreateTunnel 'sa{sv}b' x 2 WireGuard s "$WGL" Peer s 10.0.31.10 false
-check_fails "an unprivileged caller cannot delete" "Access denied|access denied|Rejected send message" nobody "$L2WG" down pol
+check_fails "an unprivileged caller cannot delete" '^l2wg: permission denied: changing tunnels needs root or group l2wg$' nobody "$L2WG" down pol
 # Every change says who asked for it, and a refusal why.
 check "the log names who created a tunnel" grep -q 'pol: CreateTunnel: requested by uid 0 (:' "$WORKDIR/l2wgd.log"
 check "the kernel's missing GRE is said once per tunnel" \
@@ -288,6 +288,66 @@ for i in $(seq 100); do "$L2WG" down "t$i"; done
 check "after deleting 100 tunnels no kernel object is left" unchanged
 check "and no file descriptor leaked" test "$(ls "/proc/$DAEMON_PID/fd" | wc -l)" -eq "$fds_before"
 check "and no state record is left" bash -c "[ -z \"\$(ls -A $WORKDIR/state/tunnels)\" ]"
+
+# --- Every error of a config file at once ------------------------------------------------------
+printf '[Tunnel]\nWireGuard=%s\nPeer=10.0.31.10\nKey=abc\nDatapath=fast\n\nColour=blue\n' "$WGL" \
+  >"$WORKDIR/etc/three.conf"
+printf '[Tunnel]\nWireGuard=%s\nPeer=10.0.31.10\nKey=78\n' "$WGL" >"$WORKDIR/etc/rld.conf"
+reload_status=0
+busctl --system call net.l2wg1 /net/l2wg1 net.l2wg1.Manager Reload >"$WORKDIR/reload.out" 2>&1 ||
+  reload_status=$?
+check "Reload with a file of three bad lines fails" test "$reload_status" -ne 0
+names_every_bad_line() {
+  grep -q 'three.conf:4: Key=abc' "$1" && grep -q 'three.conf:5: Datapath=fast' "$1" &&
+    grep -q 'three.conf:7: unknown key Colour=' "$1"
+}
+check "its answer names every bad line of the file" names_every_bad_line "$WORKDIR/reload.out"
+check "so does the log" names_every_bad_line "$WORKDIR/l2wgd.log"
+check "the good file's tunnel was created" wait_for 5 link_has "$LAB" l2-rld ''
+rm "$WORKDIR/etc/three.conf" "$WORKDIR/etc/rld.conf"
+busctl --system call net.l2wg1 /net/l2wg1 net.l2wg1.Manager Reload
+check "with the files gone and reloaded, the namespace is as before" unchanged
+
+# --- The command line a new user expects -------------------------------------------------------
+# exits_with STATUS TEXT CMD...: CMD exits with STATUS, printing exactly TEXT (stdout and stderr).
+exits_with() {
+  local status=$1 text=$2 out
+  shift 2
+  out=$("$@" 2>&1)
+  local got=$?
+  [ "$got" -eq "$status" ] && [ "$out" = "$text" ] || { echo "exit $got: $out"; return 1; }
+}
+denied='l2wg: permission denied: changing tunnels needs root or group l2wg'
+"$L2WG" up rst --wg "$WGL" --peer 10.0.31.10 >/dev/null
+check "l2wg alone lists the tunnels" bash -c "$L2WG | grep -qw rst"
+check "l2wg --version names the daemon's version too" bash -c "$L2WG --version | grep -q '^l2wgd '"
+check "a mistyped subcommand is a usage error naming the nearest" exits_with 2 \
+  $'l2wg: unknown command "lsit"; did you mean list?\nRun \'l2wg --help\' for usage.' "$L2WG" lsit
+check "l2wg --help lists the exit statuses" bash -c "$L2WG --help | grep -q '3 l2wgd cannot be reached'"
+check "an unprivileged l2wg restart is denied" exits_with 1 "$denied" nobody "$L2WG" restart rst
+check "an unprivileged l2wg reload too" exits_with 1 "$denied" nobody "$L2WG" reload
+rst_ifindex=$(ifindex_of l2-rst)
+check "l2wg restart rebuilds the tunnel" "$L2WG" restart rst
+check "l2wgd rebuilt it on request" grep -q 'rst: rebuilding: restart requested' "$WORKDIR/l2wgd.log"
+check "with a new tap" test "$(ifindex_of l2-rst)" != "$rst_ifindex"
+check "which comes back up" wait_for 15 state_is rst up
+"$L2WG" down rst
+printf '[Tunnel]\nWireGuard=%s\n' "$WGL" >"$WORKDIR/etc/nopeer.conf"
+check_fails "l2wg reload reports a broken file" "^l2wg: the other files were applied, but: nopeer.conf:" \
+  "$L2WG" reload
+check "with exit status 1" bash -c "$L2WG reload 2>/dev/null; [ \$? -eq 1 ]"
+rm "$WORKDIR/etc/nopeer.conf"
+check "l2wg reload of a good directory exits 0" "$L2WG" reload
+
+# --- Errors in the flags the user typed ----------------------------------------------------------
+check_fails "a refused --mtu is named as the flag, with l2wgd's reason" \
+  "^l2wg: --mtu 9000 does not fit: the WireGuard interface's MTU 1420 .*; use --mtu auto to fragment" \
+  "$L2WG" up big --wg "$WGL" --peer 10.0.31.10 --mtu 9000
+check "and exits 1" bash -c "$L2WG up big --wg $WGL --peer 10.0.31.10 --mtu 9000 2>/dev/null; [ \$? -eq 1 ]"
+check "an --mtu out of range is a usage error naming the range" exits_with 2 \
+  $'l2wg: --mtu: 100 is out of range (1280..65535)\nRun \'l2wg --help\' for usage.' \
+  "$L2WG" up big --wg "$WGL" --peer 10.0.31.10 --mtu 100
+check "and nothing was created" unchanged
 
 stop_pid "$DAEMON_PID"
 check_fails "without a daemon l2wg says so in one sentence" \

@@ -56,7 +56,6 @@ TEST(CliCommandLine, SimpleVerbs) {
 }
 
 TEST(CliCommandLine, UsageErrorsExitTwo) {
-  EXPECT_EQ(parse_status({}), kExitUsage);
   EXPECT_EQ(parse_status({"frobnicate"}), kExitUsage);
   EXPECT_EQ(parse_status({"show"}), kExitUsage);
   EXPECT_EQ(parse_status({"down"}), kExitUsage);
@@ -87,6 +86,74 @@ TEST(CliCommandLine, UsageErrorsExitTwo) {
   const ParseResult result = parse_command_line(with({"--create-bridge"}));
   EXPECT_EQ(result.err.rfind("l2wg: ", 0), 0u) << result.err;
   EXPECT_NE(result.err.find("--bridge"), std::string::npos) << result.err;
+}
+
+TEST(CliCommandLine, NoSubcommandLists) {
+  EXPECT_EQ(parse_ok({}).verb, Verb::List);
+}
+
+TEST(CliCommandLine, VersionFlagIsTheVersionSubcommand) {
+  EXPECT_EQ(parse_ok({"--version"}).verb, Verb::Version);
+}
+
+TEST(CliCommandLine, RestartAndReload) {
+  const Command restart = parse_ok({"restart", "lab"});
+  EXPECT_EQ(restart.verb, Verb::Restart);
+  EXPECT_EQ(restart.name, "lab");
+  EXPECT_EQ(parse_status({"restart"}), kExitUsage);
+  EXPECT_EQ(parse_ok({"reload"}).verb, Verb::Reload);
+  EXPECT_EQ(parse_status({"reload", "lab"}), kExitUsage);
+}
+
+TEST(CliCommandLine, UnknownSubcommandSuggestsTheNearest) {
+  ParseResult result = parse_command_line({"lsit"});
+  EXPECT_EQ(result.exit_status, kExitUsage);
+  EXPECT_EQ(result.err,
+            "l2wg: unknown command \"lsit\"; did you mean list?\nRun 'l2wg --help' for usage.\n");
+  EXPECT_EQ(parse_command_line({"shwo", "lab"})
+                .err.rfind("l2wg: unknown command \"shwo\"; did you mean show?", 0),
+            0u);
+  EXPECT_EQ(parse_command_line({"reloda"})
+                .err.rfind("l2wg: unknown command \"reloda\"; did you mean reload?", 0),
+            0u);
+  result = parse_command_line({"frobnicate"});
+  EXPECT_EQ(result.exit_status, kExitUsage);
+  EXPECT_EQ(result.err, "l2wg: unknown command \"frobnicate\"\nRun 'l2wg --help' for usage.\n");
+  // Asking for help is no mistake.
+  result = parse_command_line({"frobnicate", "--help"});
+  EXPECT_EQ(result.exit_status, kExitOk);
+  EXPECT_EQ(result.err, "");
+}
+
+TEST(CliCommandLine, NumbersOutOfRangeSayTheRange) {
+  const std::vector<std::string> base{"up", "lab", "--wg", "wg0", "--peer", "10.0.31.2"};
+  auto error_of = [&](std::vector<std::string> extra) {
+    auto args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    const ParseResult result = parse_command_line(args);
+    EXPECT_EQ(result.exit_status, kExitUsage);
+    return result.err.substr(0, result.err.find('\n'));
+  };
+  EXPECT_EQ(error_of({"--mtu", "100"}), "l2wg: --mtu: 100 is out of range (1280..65535)");
+  EXPECT_EQ(error_of({"--mtu", "70000"}), "l2wg: --mtu: 70000 is out of range (1280..65535)");
+  EXPECT_EQ(error_of({"--mtu", "big"}), "l2wg: --mtu: big is neither auto nor a number");
+  EXPECT_EQ(error_of({"--key", "4294967296"}),
+            "l2wg: --key: 4294967296 is out of range (0..4294967295)");
+  EXPECT_EQ(error_of({"--key", "x"}), "l2wg: --key: x is not a number");
+  EXPECT_EQ(error_of({"--pd", "--lan", "x", "--prefix-length", "65"}),
+            "l2wg: --prefix-length: 65 is out of range (0..64)");
+  EXPECT_EQ(parse_ok({"up", "lab", "--wg", "wg0", "--peer", "10.0.31.2", "--mtu", "65535"}).up.mtu,
+            "65535");
+}
+
+TEST(CliCommandLine, HelpListsTheExitStatuses) {
+  const ParseResult result = parse_command_line({"--help"});
+  EXPECT_EQ(result.exit_status, kExitOk);
+  for (const char* status :
+       {"0 success", "1 l2wgd refused", "2 usage error", "3 l2wgd cannot be reached"})
+    EXPECT_NE(result.out.find(status), std::string::npos) << status << " in\n" << result.out;
+  EXPECT_NE(result.out.find("restart"), std::string::npos);
+  EXPECT_NE(result.out.find("reload"), std::string::npos);
 }
 
 TEST(CliCommandLine, HelpExitsZeroOnStdout) {
@@ -148,6 +215,31 @@ TEST(CliSettings, MtuAutoIsAString) {
   const Command command =
       parse_ok({"up", "lab", "--wg", "wg0", "--peer", "10.0.31.2", "--mtu", "auto"});
   EXPECT_EQ(build_settings(command.up).at("MTU"), SettingValue(std::string("auto")));
+}
+
+TEST(CliSettings, DaemonMessagesNameTheFlags) {
+  EXPECT_EQ(with_flag_names("MTU=9000 does not fit: the WireGuard interface's MTU 1420 leaves at "
+                            "most 1362 for the tap; use MTU=auto to fragment inside the tunnel"),
+            "--mtu 9000 does not fit: the WireGuard interface's MTU 1420 leaves at most 1362 for "
+            "the tap; use --mtu auto to fragment inside the tunnel");
+  EXPECT_EQ(with_flag_names("Local=2001:db8::1: an IPv6 address, but Peer=10.0.0.2 is IPv4"),
+            "--local 2001:db8::1: an IPv6 address, but --peer 10.0.0.2 is IPv4");
+  EXPECT_EQ(with_flag_names("Datapath=kernel was asked for; use Datapath=auto or "
+                            "Datapath=userspace"),
+            "--datapath kernel was asked for; use --datapath auto or --datapath userspace");
+  EXPECT_EQ(with_flag_names("[PrefixDelegation] (routed mode) is not supported by this l2wgd"),
+            "--pd (routed mode) is not supported by this l2wgd");
+  // A key without its value is no flag typed; the daemon may name both itself.
+  EXPECT_EQ(with_flag_names("a second tunnel needs another GRE key (Key=, --key) on both ends"),
+            "a second tunnel needs another GRE key (Key=, --key) on both ends");
+  EXPECT_EQ(with_flag_names("LAN=eth9: no such interface"), "--lan eth9: no such interface");
+  EXPECT_EQ(with_flag_names("Interface=l2-x: that is the WireGuard interface"),
+            "--interface l2-x: that is the WireGuard interface");
+  // Only whole keys: CreateBridge= is not Bridge=, and words without '=' stay.
+  EXPECT_EQ(
+      with_flag_names("CreateBridge=yes; the Bridge br0 and WireGuard wg0; Key=5 PrefixLength=60"),
+      "CreateBridge=yes; the Bridge br0 and WireGuard wg0; --key 5 --prefix-length 60");
+  EXPECT_EQ(with_flag_names("no tunnel named lab"), "no tunnel named lab");
 }
 
 TEST(CliSettings, EveryPrefixDelegationFlag) {
@@ -502,6 +594,20 @@ TEST(CliBusErrors, ExitStatusOfErrorNames) {
         "net.l2wg1.Error.Exists", "net.l2wg1.Error.Kernel", "net.l2wg1.Error.NotSupported",
         "org.freedesktop.DBus.Error.AccessDenied", "org.freedesktop.DBus.Error.UnknownObject"})
     EXPECT_EQ(exit_status_for_error(name), kExitDaemonError) << name;
+}
+
+TEST(CliBusErrors, BeingDeniedIsSaidPlainly) {
+  const std::string denied = "permission denied: changing tunnels needs root or group l2wg";
+  // The bus policy's answer, and l2wgd's own.
+  EXPECT_EQ(refusal_message("org.freedesktop.DBus.Error.AccessDenied",
+                            "Rejected send message, 2 matched rules; type=\"method_call\", "
+                            "sender=\":1.9\" (uid=65534 pid=77 comm=\"l2wg down pol\")"),
+            denied);
+  EXPECT_EQ(refusal_message("org.freedesktop.DBus.Error.AccessDenied",
+                            "only root and members of group l2wg may change tunnels"),
+            denied);
+  EXPECT_EQ(refusal_message("net.l2wg1.Error.NotFound", "no tunnel named x"), "no tunnel named x");
+  EXPECT_EQ(refusal_message("net.l2wg1.Error.Kernel", ""), "net.l2wg1.Error.Kernel");
 }
 
 TEST(CliBusErrors, PlainSentences) {

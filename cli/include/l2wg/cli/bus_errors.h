@@ -24,6 +24,11 @@ int exit_status_for_error(std::string_view error_name);
 std::string unreachable_message(std::string_view error_name, std::string_view bus_address,
                                 std::string_view detail);
 
+// The line after "l2wg: " for an error the daemon, or the bus on its behalf, answered: the daemon's
+// own sentence (the error's name if it has none), except that being denied is said plainly,
+// whoever denied it: the bus policy's text is about match rules.
+std::string refusal_message(std::string_view error_name, std::string_view message);
+
 // The line for a failure to connect to the bus at all.
 std::string connect_failure_message(std::string_view bus_address, std::string_view detail);
 

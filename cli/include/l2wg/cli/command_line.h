@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -41,11 +42,13 @@ struct UpOptions {
 };
 
 // Up creates a tunnel; Start is `up NAME` alone (a stopped tunnel, or one from its file).
-enum class Verb { List, Show, Up, Start, Down, Delete, Renew, Release, Monitor, Doctor, Version };
+enum class Verb {
+  List, Show, Up, Start, Down, Delete, Renew, Release, Restart, Reload, Monitor, Doctor, Version
+};
 
 struct Command {
-  Verb verb = Verb::List;
-  std::string name;  // show/up/down/renew/release; doctor's optional NAME ("" = every tunnel)
+  Verb verb = Verb::List;  // also what `l2wg` alone does
+  std::string name;  // show/up/down/renew/release/restart; doctor's optional NAME ("" = every one)
   bool json = false;
   bool all = false;  // down --all
   UpOptions up;
@@ -68,5 +71,10 @@ ParseResult parse_command_line(const std::vector<std::string>& args);
 using SettingValue = std::variant<std::string, bool, uint32_t, std::vector<std::string>>;
 using Settings = std::map<std::string, SettingValue>;
 Settings build_settings(const UpOptions& options);
+
+// A refusal of CreateTunnel in the words of `up`'s flags: the daemon checks config keys and names
+// them ("MTU=9000 does not fit …; use MTU=auto …"), the user typed flags ("--mtu 9000 does not
+// fit …; use --mtu auto …").
+std::string with_flag_names(std::string_view daemon_message);
 
 }  // namespace l2wg::cli

@@ -58,7 +58,8 @@ class ConfigError : public Error {
 // Parses the text of NAME.conf. `file_name` (e.g. "lab.conf") gives the tunnel's name and is
 // used in error messages. Unknown sections and keys, a key outside its section, bad values, a
 // missing WireGuard= or Peer=, both [Bridge] and [PrefixDelegation], a non-repeatable key given
-// twice: each a ConfigError.
+// twice: each a ConfigError. The file is read to its end and the first error is thrown (a line's
+// before the whole file's); load_directory reports every one.
 Tunnel parse_tunnel(std::string_view text, const std::string& file_name);
 
 // The D-Bus CreateTunnel settings, with the config keys as flat names ("WireGuard", "Peer",
@@ -76,7 +77,9 @@ std::string render_tunnel(const Tunnel& tunnel);
 
 struct LoadedDirectory {
   std::vector<Tunnel> tunnels;
-  std::vector<ConfigError> errors;  // one per bad file; the other files still load
+  // Every error of every bad file, file by file (a file's all at once, so that one edit can fix
+  // them); the other files still load.
+  std::vector<ConfigError> errors;
 };
 // Every *.conf in `dir` (missing dir: empty result), sorted by name.
 LoadedDirectory load_directory(const std::filesystem::path& dir);
