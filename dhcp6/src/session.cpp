@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <optional>
 #include <string>
 #include <utility>
@@ -74,8 +73,7 @@ UniqueFd open_timer() {
 
 class SocketTransport : public Transport {
  public:
-  SocketTransport(int fd, int ifindex, Observer& observer)
-      : fd_(fd), ifindex_(ifindex), observer_(observer) {}
+  SocketTransport(int fd, int ifindex) : fd_(fd), ifindex_(ifindex) {}
 
   void send(std::span<const uint8_t> packet) override {
     sockaddr_in6 to{};
@@ -85,13 +83,12 @@ class SocketTransport : public Transport {
     to.sin6_scope_id = static_cast<uint32_t>(ifindex_);
     if (::sendto(fd_, packet.data(), packet.size(), 0, reinterpret_cast<const sockaddr*>(&to),
                  sizeof to) < 0)
-      observer_.message_dropped(std::string("not sent: ") + std::strerror(errno));
+      throw_errno("sendto ff02::1:2", errno, ErrorCode::Io);
   }
 
  private:
   int fd_;
   int ifindex_;
-  Observer& observer_;
 };
 
 }  // namespace
@@ -109,7 +106,7 @@ struct Session::Impl : Observer {
         link_local(ifindex),
         clock(make_system_clock()),
         random(make_system_random()),
-        transport(socket.get(), ifindex, *this),
+        transport(socket.get(), ifindex),
         client(ClientConfig{.client_id = load_or_create_duid(options.state_dir),
                             .iaid = iaid_for(options.name),
                             .prefix_length_hint = options.prefix_length_hint,

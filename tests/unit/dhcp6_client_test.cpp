@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -16,6 +17,7 @@
 #include "l2wg/bytes.h"
 #include "l2wg/dhcp6/client.h"
 #include "l2wg/dhcp6/message.h"
+#include "l2wg/error.h"
 
 namespace l2wg::dhcp6 {
 namespace {
@@ -92,10 +94,12 @@ class FakeClock : public Clock {
 class FakeTransport : public Transport {
  public:
   void send(std::span<const uint8_t> packet) override {
+    if (refusal) throw Error(ErrorCode::Io, *refusal);
     packets.emplace_back(packet.begin(), packet.end());
     times.push_back(clock->mono);
   }
   FakeClock* clock = nullptr;
+  std::optional<std::string> refusal;  // set: every send() fails with it
   std::vector<Bytes> packets;
   std::vector<uint64_t> times;  // monotonic µs of each send
 };
@@ -848,6 +852,101 @@ TEST_F(Dhcp6ClientTest, AReplyThatChangesNothingIsNotReported) {
               ElementsAre("state renewing", "sent RENEW", "received REPLY", "state bound"));
 }
 
+// ---- limits ----
+
+// `count` /64s of 2001:db8::/32, numbered from `first`: 2001:db8:0:<first>::/64 onwards.
+std::vector<IaPrefix> many_64s(uint32_t first, size_t count) {
+  std::vector<IaPrefix> prefixes;
+  for (uint32_t n = first; n < first + count; ++n) {
+    IaPrefix prefix;
+    prefix.preferred_lifetime = 1000;
+    prefix.valid_lifetime = 2000;
+    prefix.length = 64;
+    prefix.prefix = IpAddress::v6({0x20, 0x01, 0x0d, 0xb8, static_cast<uint8_t>(n >> 24),
+                                   static_cast<uint8_t>(n >> 16), static_cast<uint8_t>(n >> 8),
+                                   static_cast<uint8_t>(n)});
+    prefixes.push_back(prefix);
+  }
+  return prefixes;
+}
+
+// What a packet may be and still fit in IPv6's minimum MTU after the IPv6 and UDP headers.
+constexpr size_t kMinimumMtuPayload = 1280 - 40 - 8;
+
+TEST_F(Dhcp6ClientTest, ThousandsOfDelegatedPrefixesAreCappedAndRenewalGoesOn) {
+  start_requesting(many_64s(0, 2000));
+  const Message request = last();
+  EXPECT_EQ(request.ia_pds.at(0).prefixes.size(), kMaxPrefixesPerIaPd);
+  EXPECT_THAT(observer_.dropped,
+              Contains("IA_PD 0x01020304: 1968 delegated prefixes refused (the first "
+                       "2001:db8:0:20::/64): at most 32 are taken from one IA_PD"));
+  deliver(
+      answer(MessageType::Reply, request, kServerA, {ia_pd(kIaid, 500, 800, many_64s(0, 2000))}));
+  ASSERT_TRUE(client_->lease());
+  EXPECT_EQ(client_->lease()->prefixes.size(), kMaxPrefixesPerIaPd);
+  EXPECT_EQ(client_->lease()->prefixes.back().prefix, ip_prefix("2001:db8:0:1f::/64"));
+
+  // Each Reply to a Renew delegates 2000 more: none is taken, the Renews stay small.
+  for (uint32_t round = 1; round <= 3; ++round) {
+    run_until_sent();
+    ASSERT_EQ(last().type, MessageType::Renew);
+    EXPECT_EQ(last().ia_pds.at(0).prefixes.size(), kMaxPrefixesHeld);
+    EXPECT_LE(transport_.packets.back().size(), kMinimumMtuPayload);
+    observer_.clear();
+    deliver(answer(MessageType::Reply, last(), kServerA,
+                   {ia_pd(kIaid, 500, 800, many_64s(round * 10'000, 2000))}));
+    EXPECT_EQ(client_->lease()->prefixes.size(), kMaxPrefixesHeld);
+    EXPECT_THAT(observer_.added, IsEmpty());
+    EXPECT_THAT(observer_.dropped,
+                Contains(HasSubstr("32 new prefixes refused: already holding 32, the most the "
+                                   "client holds")));
+  }
+}
+
+TEST_F(Dhcp6ClientTest, HeldPrefixesComeFirstUnderTheLimit) {
+  bind(many_64s(0, 32));
+  run_until_sent();  // Renew
+  observer_.clear();
+  // New prefixes listed before the renewed ones do not push them out.
+  std::vector<IaPrefix> listed = many_64s(100, 40);
+  for (IaPrefix renewed : many_64s(0, 32)) {
+    renewed.valid_lifetime = 3000;
+    listed.push_back(renewed);
+  }
+  deliver(answer(MessageType::Reply, last(), kServerA, {ia_pd(kIaid, 500, 800, listed)}));
+  ASSERT_EQ(client_->lease()->prefixes.size(), 32u);
+  EXPECT_EQ(client_->lease()->prefixes[0].valid_until_us, clock_.wall + 3000 * kSec);
+  EXPECT_EQ(observer_.changed.size(), 32u);
+  EXPECT_THAT(observer_.added, IsEmpty());
+}
+
+// A message that cannot go out is a lost transmission: reported, and retransmitted on schedule;
+// the exchange ends as it would have without an answer.
+TEST_F(Dhcp6ClientTest, AMessageThatCannotBeSentIsALostTransmission) {
+  bind();
+  const uint64_t bound_at = now();
+  transport_.refusal = "sendto: Message too long";
+  run_until(bound_at + 500 * kSec);  // T1
+  EXPECT_EQ(client_->state(), State::Renewing);
+  EXPECT_THAT(observer_.dropped, Contains("RENEW not sent: sendto: Message too long"));
+  EXPECT_EQ(client_->counters().not_sent, 1u);
+  run_until(bound_at + 800 * kSec);  // T2: Renew's MRD
+  EXPECT_EQ(client_->state(), State::Rebinding);
+  EXPECT_THAT(observer_.dropped, Contains("REBIND not sent: sendto: Message too long"));
+  const uint64_t attempts = client_->counters().not_sent;
+  EXPECT_GT(attempts, 5u);
+  EXPECT_EQ(client_->counters().sent, 2u) << "the Solicit and the Request";
+
+  // The transport works again: the next retransmission goes out and binds.
+  transport_.refusal.reset();
+  run_until_sent();
+  EXPECT_EQ(last().type, MessageType::Rebind);
+  deliver(
+      answer(MessageType::Reply, last(), kServerA, {ia_pd(kIaid, 500, 800, default_prefixes())}));
+  EXPECT_EQ(client_->state(), State::Bound);
+  EXPECT_EQ(client_->counters().not_sent, attempts);
+}
+
 // ---- status codes ----
 
 TEST_F(Dhcp6ClientTest, UnspecFailAndUseMulticastAreNoAnswer) {
@@ -1238,6 +1337,20 @@ TEST_F(Dhcp6ClientTest, StoredLeaseOfAnotherIaidIsDropped) {
   start(lease);
   EXPECT_EQ(last().type, MessageType::Solicit);
   EXPECT_FALSE(client_->lease());
+}
+
+TEST_F(Dhcp6ClientTest, AStoredLeaseOverTheLimitKeepsTheFirstPrefixes) {
+  Lease lease = stored_lease(clock_.wall);
+  for (const IaPrefix& prefix : many_64s(0, 40))
+    lease.prefixes.push_back(
+        {{prefix.prefix, 64}, clock_.wall + 400 * kSec, clock_.wall + 600 * kSec, std::nullopt});
+  start(lease);
+  ASSERT_EQ(last().type, MessageType::Rebind);
+  EXPECT_EQ(last().ia_pds.at(0).prefixes.size(), kMaxPrefixesHeld);
+  ASSERT_TRUE(client_->lease());
+  EXPECT_EQ(client_->lease()->prefixes.size(), kMaxPrefixesHeld);
+  EXPECT_EQ(client_->lease()->prefixes[0].prefix, ip_prefix("2001:db8:100::/56"));
+  EXPECT_THAT(observer_.dropped, Contains(HasSubstr("stored lease: 9 prefixes past the first 32")));
 }
 
 TEST_F(Dhcp6ClientTest, StopSendsNothingAndKeepsTheLease) {
