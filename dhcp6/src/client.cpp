@@ -519,13 +519,14 @@ void Client::resume_schedule(uint64_t now) {
 // ---- receiving ----
 
 void Client::receive(std::span<const uint8_t> packet) {
-  ParseResult parsed = parse(packet);
-  if (const auto* error = std::get_if<ParseError>(&parsed)) {
+  const ParseResult result = parse(packet);
+  if (const auto* error = std::get_if<ParseError>(&result)) {
     ++counters_.dropped_malformed;
     observer_.message_dropped("malformed: " + error->reason);
     return;
   }
-  const Message& message = std::get<Message>(parsed);
+  const Parsed& parsed = std::get<Parsed>(result);
+  const Message& message = parsed.message;
   if (!expects(message.type))
     return ignore(std::string(to_string(message.type)) + " not expected while " +
                   to_string(state_));
@@ -539,6 +540,8 @@ void Client::receive(std::span<const uint8_t> packet) {
     return ignore(std::string(to_string(message.type)) + " Client Identifier is not ours");
   if (!message.server_id)
     return ignore(std::string(to_string(message.type)) + " has no Server Identifier");
+  for (const auto& part : parsed.dropped)
+    observer_.message_dropped(std::string(to_string(message.type)) + ": " + part);
   take_max_rt(message);
   if (message.type == MessageType::Advertise) {
     on_advertise(message);

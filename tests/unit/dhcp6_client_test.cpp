@@ -196,12 +196,23 @@ class Dhcp6ClientTest : public ::testing::Test {
       ADD_FAILURE() << "the client sent a packet it cannot parse: " << error->reason;
       return {};
     }
-    return std::get<Message>(result);
+    EXPECT_THAT(std::get<Parsed>(result).dropped, IsEmpty());
+    return std::get<Parsed>(result).message;
   }
   Message last() const { return sent(sent_count() - 1); }
   uint64_t last_time() const { return transport_.times.back(); }
 
   void deliver(const Message& message) { deliver_raw(encode(message)); }
+  // A packet of `type` answering `to`, with options written out in hex: for what encode() cannot
+  // produce.
+  static Bytes raw_answer(MessageType type, const Message& to, const std::string& options) {
+    Bytes packet = {static_cast<uint8_t>(type), static_cast<uint8_t>(to.transaction_id >> 16),
+                    static_cast<uint8_t>(to.transaction_id >> 8),
+                    static_cast<uint8_t>(to.transaction_id)};
+    const Bytes rest = *from_hex(options);
+    packet.insert(packet.end(), rest.begin(), rest.end());
+    return packet;
+  }
   void deliver_raw(const Bytes& packet) {
     client_->receive(packet);
     if (auto deadline = client_->next_deadline_us()) {
@@ -1138,25 +1149,17 @@ TEST_F(Dhcp6ClientTest, WrongTransactionIdClientIdOrMissingServerIdIsDropped) {
 TEST_F(Dhcp6ClientTest, MalformedPacketsAreDroppedAndCounted) {
   start();
   const Message solicit = last();
-  const Bytes xid = {static_cast<uint8_t>(solicit.transaction_id >> 16),
-                     static_cast<uint8_t>(solicit.transaction_id >> 8),
-                     static_cast<uint8_t>(solicit.transaction_id)};
   const auto packet = [&](const std::string& options) {
-    Bytes p = {2};  // ADVERTISE
-    p.insert(p.end(), xid.begin(), xid.end());
-    const Bytes rest = *from_hex(options);
-    p.insert(p.end(), rest.begin(), rest.end());
-    return p;
+    return raw_answer(MessageType::Advertise, solicit, options);
   };
   deliver_raw({});
   deliver_raw({2, 0});
   // An option whose length runs past the end.
   deliver_raw(packet("0001 0010 0003000102005e100001"));
-  // An IA Prefix of length 129.
+  // An IA_PD of 11 bytes.
   deliver_raw(
       packet("0001 000a 0003000102005e100001 0002 000a 0003000102005e100002"
-             "0019 0029 01020304 00000000 00000000"
-             "  001a 0019 00000064 000000c8 81 20010db8010000000000000000000000"));
+             "0019 000b 01020304 00000000 000000"));
   // A relay message.
   deliver_raw(*from_hex("0c00"));
   EXPECT_EQ(client_->counters().dropped_malformed, 5u);
@@ -1164,8 +1167,8 @@ TEST_F(Dhcp6ClientTest, MalformedPacketsAreDroppedAndCounted) {
   EXPECT_THAT(observer_.dropped, Contains(HasSubstr("malformed: packet of 0 bytes")));
   EXPECT_THAT(observer_.dropped,
               Contains(HasSubstr("malformed: message: option 1 length 16 runs past the end")));
-  EXPECT_THAT(observer_.dropped, Contains(HasSubstr("prefix length over 128")));
-  // The same packet well formed (length 56) is taken.
+  EXPECT_THAT(observer_.dropped, Contains(HasSubstr("IA_PD shorter than 12 bytes (11)")));
+  // The same packet with a whole IA_PD is taken.
   deliver_raw(
       packet("0001 000a 0003000102005e100001 0002 000a 0003000102005e100002"
              "0007 0001 ff"
@@ -1173,6 +1176,38 @@ TEST_F(Dhcp6ClientTest, MalformedPacketsAreDroppedAndCounted) {
              "  001a 0019 00000064 000000c8 38 20010db8010000000000000000000000"));
   EXPECT_EQ(client_->state(), State::Requesting);
   EXPECT_EQ(last().server_id, kServerA);
+}
+
+// A broken part is dropped alone: the good prefix next to it is bound from the same Reply.
+TEST_F(Dhcp6ClientTest, ABrokenPartOfAReplyIsDroppedAndTheGoodPrefixBound) {
+  start_requesting();
+  deliver_raw(raw_answer(
+      MessageType::Reply, last(),
+      "0001 000a 0003000102005e100001 0002 000a 0003000102005e100002"
+      "0019 008d 01020304 000001f4 00000320"                               // IA_PD, T1 500, T2 800
+      "  001a 0019 000003e8 000007d0 38 20010db8010000000000000000000000"  // 2001:db8:100::/56
+      "  001a 0019 000003e8 000007d0 81 20010db8020000000000000000000000"  // /129
+      "  001a 001f 000003e8 000007d0 38 20010db8030000000000000000000000"  // exclude, padding set
+      "    0043 0002 3c01"
+      "  001a 0020 000003e8 000007d0 38 20010db8040000000000000000000000"  // exclude, 1 byte long
+      "    0043 0003 400000"
+      "0017 0010 20010db8000000000000000000000053"     // DNS 2001:db8::53
+      "0017 0010 20010db8000000000000000000000054"));  // DNS again
+  EXPECT_EQ(client_->state(), State::Bound);
+  ASSERT_TRUE(client_->lease());
+  ASSERT_EQ(client_->lease()->prefixes.size(), 1u);
+  EXPECT_EQ(client_->lease()->prefixes[0].prefix, ip_prefix("2001:db8:100::/56"));
+  EXPECT_THAT(client_->lease()->dns_servers, ElementsAre(*IpAddress::parse("2001:db8::53")));
+  EXPECT_THAT(observer_.added, ElementsAre(client_->lease()->prefixes[0]));
+  EXPECT_THAT(observer_.dropped,
+              ElementsAre("REPLY: IA_PD 0x01020304: IAPREFIX 2001:db8:200::/129: prefix length "
+                          "over 128, IAPREFIX dropped",
+                          "REPLY: IA_PD 0x01020304: IAPREFIX 2001:db8:300::/56: prefix exclude "
+                          "subnet ID has non-zero padding bits, IAPREFIX dropped",
+                          "REPLY: IA_PD 0x01020304: IAPREFIX 2001:db8:400::/56: prefix exclude "
+                          "option length 3, must be 2, IAPREFIX dropped",
+                          "REPLY: message: option 23 appears twice, option dropped"));
+  EXPECT_EQ(client_->counters(), (Counters{2, 2, 0, 0}));
 }
 
 TEST_F(Dhcp6ClientTest, MessagesNotExpectedNowAreDropped) {
