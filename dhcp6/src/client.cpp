@@ -475,7 +475,8 @@ void Client::exchange_failed(uint64_t now) {
   exchange_.reset();
   switch (exchange.message.type) {
     case MessageType::Request:
-      begin_solicit();
+      // Discovery starts over: what is held goes, as after a refusal (see refused()).
+      lose_everything("the Request went unanswered: discovery starts over");
       return;
     case MessageType::Renew:
       begin_rebind(/*confirming=*/false);
@@ -907,8 +908,11 @@ void Client::bind(const Message& message, const IaVerdict& ia, bool fresh) {
 
 // A Request was refused: Solicit again, after a pause that doubles with every refusal in a row
 // (as Solicit's RT does, up to SOL_MAX_RT), so that a server that Advertises what it then
-// refuses cannot make the client loop quickly.
+// refuses cannot make the client loop quickly. §18.2.10.1: starting discovery over, the client
+// stops using what it holds (after a NoBinding, the Request was for it), which the owner then
+// deprecates on the LANs (RFC 9096); kept, it would stay announced but never be renewed.
 void Client::refused() {
+  stop_using_binding("the Request was refused: discovery starts over");
   refusals_ = std::min<uint32_t>(refusals_ + 1, 32);
   const uint64_t cap = uint64_t{sol_max_rt_} * kSecond;
   const uint64_t base = std::min(kSolTimeout << std::min<uint32_t>(refusals_ - 1, 20), cap);
@@ -917,13 +921,18 @@ void Client::refused() {
 
 // Every prefix is gone at once (expired, or refused by the server): Solicit for new ones.
 void Client::lose_everything(const char* reason) {
+  stop_using_binding(reason);
+  begin_solicit();
+}
+
+// Reports the prefixes announced as lost, and forgets the binding.
+void Client::stop_using_binding(const char* reason) {
   std::vector<PrefixEvent> events;
   if (binding_)
     for (const auto& held : binding_->prefixes)
       if (held.announced) events.push_back({PrefixEvent::Kind::Lost, held.prefix, reason});
   binding_.reset();
   commit(events);
-  begin_solicit();
 }
 
 void Client::expire_prefixes(uint64_t now) {

@@ -1030,6 +1030,48 @@ TEST_F(Dhcp6ClientTest, NoBindingInReplyToRenewSendsARequest) {
   EXPECT_THAT(observer_.events, Contains("changed 2001:db8:100::/56"));
 }
 
+// §18.2.10.1: when discovery starts over, the client stops using the prefixes it holds (the owner
+// deprecates them on the LANs) rather than keeping them announced but never renewed.
+class Dhcp6ClientDiscoveryRestartTest : public Dhcp6ClientTest {
+ protected:
+  // Bound, then NoBinding in reply to the Renew: a Request for the prefixes held.
+  void request_after_no_binding() {
+    bind();
+    run_until_sent();  // Renew
+    IaPd no_binding = ia_pd(kIaid, 0, 0, {});
+    no_binding.status = Status{status_code::kNoBinding, ""};
+    deliver(answer(MessageType::Reply, last(), kServerA, {no_binding}));
+    ASSERT_EQ(last().type, MessageType::Request);
+    ASSERT_TRUE(client_->lease());
+    observer_.clear();
+  }
+};
+
+TEST_F(Dhcp6ClientDiscoveryRestartTest, ARefusedRequestStopsUsingThePrefixes) {
+  request_after_no_binding();
+  IaPd refused = ia_pd(kIaid, 0, 0, {});
+  refused.status = Status{status_code::kNoPrefixAvail, ""};
+  deliver(answer(MessageType::Reply, last(), kServerA, {refused}));
+  EXPECT_EQ(client_->state(), State::Delaying);
+  EXPECT_FALSE(client_->lease());
+  EXPECT_THAT(observer_.events,
+              Contains("lost 2001:db8:100::/56 the Request was refused: discovery starts over"));
+  EXPECT_EQ(observer_.leases.back(), std::nullopt);
+  run_until_sent();
+  EXPECT_EQ(last().type, MessageType::Solicit);
+}
+
+TEST_F(Dhcp6ClientDiscoveryRestartTest, AnUnansweredRequestStopsUsingThePrefixes) {
+  request_after_no_binding();
+  while (last().type == MessageType::Request) run_until_sent();
+  EXPECT_EQ(last().type, MessageType::Solicit);
+  EXPECT_FALSE(client_->lease());
+  EXPECT_THAT(
+      observer_.events,
+      Contains("lost 2001:db8:100::/56 the Request went unanswered: discovery starts over"));
+  EXPECT_EQ(observer_.leases.back(), std::nullopt);
+}
+
 TEST_F(Dhcp6ClientTest, NoPrefixAvailInReplyToRequestBacksOffMoreEachTime) {
   start();
   std::vector<uint64_t> pauses;

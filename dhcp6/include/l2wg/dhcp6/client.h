@@ -252,6 +252,7 @@ class Client {
   bool apply_withdrawals(const IaVerdict& ia, std::vector<PrefixEvent>& events);
   void refused();
   void lose_everything(const char* reason);
+  void stop_using_binding(const char* reason);
   void expire_prefixes(uint64_t now);
   void commit(const std::vector<PrefixEvent>& events);
 
