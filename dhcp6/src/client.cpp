@@ -628,7 +628,7 @@ Client::IaVerdict Client::judge_ia(const Message& message) {
 // that new ones listed before them cannot push them out, then in the server's order. Withdrawals
 // all stay: they only shrink what is held.
 void Client::limit_delegations(std::vector<IaPrefix>& prefixes, const std::string& ia_name) {
-  std::ranges::stable_partition(prefixes, [&](const IaPrefix& prefix) {
+  std::stable_partition(prefixes.begin(), prefixes.end(), [&](const IaPrefix& prefix) {
     return prefix.valid_lifetime == 0 || holds(prefix_of(prefix));
   });
   std::vector<IaPrefix> kept;
