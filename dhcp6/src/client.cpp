@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <set>
 #include <utility>
 #include <variant>
 
@@ -301,9 +302,19 @@ bool Client::adopt_stored_lease() {
     binding.rebind_at_mono_us = to_mono(stored.rebind_at_us);
     binding.dns_servers = stored.dns_servers;
     binding.domain_search = stored.domain_search;
-    for (const auto& prefix : stored.prefixes)
-      if (prefix.valid_until_us > now_wall && usable_stored(prefix))
-        binding.prefixes.push_back({prefix, to_mono(prefix.valid_until_us), false});
+    size_t past_limit = 0;  // a lease written before the limit existed may hold more
+    for (const auto& prefix : stored.prefixes) {
+      if (prefix.valid_until_us <= now_wall || !usable_stored(prefix)) continue;
+      if (binding.prefixes.size() == kMaxPrefixesHeld) {
+        ++past_limit;
+        continue;
+      }
+      binding.prefixes.push_back({prefix, to_mono(prefix.valid_until_us), false});
+    }
+    if (past_limit > 0)
+      observer_.message_dropped("stored lease: " + std::to_string(past_limit) +
+                                " prefixes past the first " + std::to_string(kMaxPrefixesHeld) +
+                                " dropped, the most the client holds");
     if (!binding.prefixes.empty()) binding_ = std::move(binding);
   }
   commit({});
@@ -429,9 +440,17 @@ void Client::transmit(uint64_t now) {
   ++exchange.transmissions;
   exchange.next_us = std::min(add_saturating(now, exchange.rt_us), exchange.ends_us);
 
-  const std::vector<uint8_t> packet = encode(exchange.message);
+  // A message that cannot be encoded or sent is a lost transmission: the next one is scheduled
+  // above, and the exchange ends (MRC, MRD) as it would have without an answer.
+  try {
+    transport_.send(encode(exchange.message));
+  } catch (const Error& error) {
+    ++counters_.not_sent;
+    observer_.message_dropped(std::string(to_string(exchange.message.type)) +
+                              " not sent: " + error.what());
+    return;
+  }
   ++counters_.sent;
-  transport_.send(packet);
   observer_.message_sent(exchange.message.type, exchange.message.transaction_id);
 }
 
@@ -456,7 +475,8 @@ void Client::exchange_failed(uint64_t now) {
   exchange_.reset();
   switch (exchange.message.type) {
     case MessageType::Request:
-      begin_solicit();
+      // Discovery starts over: what is held goes, as after a refusal (see refused()).
+      lose_everything("the Request went unanswered: discovery starts over");
       return;
     case MessageType::Renew:
       begin_rebind(/*confirming=*/false);
@@ -500,13 +520,14 @@ void Client::resume_schedule(uint64_t now) {
 // ---- receiving ----
 
 void Client::receive(std::span<const uint8_t> packet) {
-  ParseResult parsed = parse(packet);
-  if (const auto* error = std::get_if<ParseError>(&parsed)) {
+  const ParseResult result = parse(packet);
+  if (const auto* error = std::get_if<ParseError>(&result)) {
     ++counters_.dropped_malformed;
     observer_.message_dropped("malformed: " + error->reason);
     return;
   }
-  const Message& message = std::get<Message>(parsed);
+  const Parsed& parsed = std::get<Parsed>(result);
+  const Message& message = parsed.message;
   if (!expects(message.type))
     return ignore(std::string(to_string(message.type)) + " not expected while " +
                   to_string(state_));
@@ -520,6 +541,8 @@ void Client::receive(std::span<const uint8_t> packet) {
     return ignore(std::string(to_string(message.type)) + " Client Identifier is not ours");
   if (!message.server_id)
     return ignore(std::string(to_string(message.type)) + " has no Server Identifier");
+  for (const auto& part : parsed.dropped)
+    observer_.message_dropped(std::string(to_string(message.type)) + ": " + part);
   take_max_rt(message);
   if (message.type == MessageType::Advertise) {
     on_advertise(message);
@@ -583,22 +606,85 @@ Client::IaVerdict Client::judge_ia(const Message& message) {
       verdict.status = ia.status->code;
       continue;
     }
+    std::set<IpPrefix> seen;
     for (const auto& prefix : ia.prefixes) {
       if (auto problem = prefix_problem(prefix)) {
         observer_.message_dropped(name + ": " + *problem + ", ignored");
         continue;
       }
-      const bool seen = std::ranges::any_of(
-          verdict.prefixes, [&](const auto& p) { return prefix_of(p) == prefix_of(prefix); });
-      if (seen) {
+      if (!seen.insert(prefix_of(prefix)).second) {
         observer_.message_dropped(name + ": prefix " + prefix_of(prefix).str() +
                                   " appears twice, the second is ignored");
         continue;
       }
       verdict.prefixes.push_back(prefix);
     }
+    limit_delegations(verdict.prefixes, name);
   }
   return verdict;
+}
+
+// Keeps at most kMaxPrefixesPerIaPd delegated prefixes (valid lifetime > 0): those held first, so
+// that new ones listed before them cannot push them out, then in the server's order. Withdrawals
+// all stay: they only shrink what is held.
+void Client::limit_delegations(std::vector<IaPrefix>& prefixes, const std::string& ia_name) {
+  std::stable_partition(prefixes.begin(), prefixes.end(), [&](const IaPrefix& prefix) {
+    return prefix.valid_lifetime == 0 || holds(prefix_of(prefix));
+  });
+  std::vector<IaPrefix> kept;
+  size_t delegated = 0;
+  std::vector<IpPrefix> refused;
+  for (auto& prefix : prefixes) {
+    if (prefix.valid_lifetime > 0 && ++delegated > kMaxPrefixesPerIaPd) {
+      refused.push_back(prefix_of(prefix));
+      continue;
+    }
+    kept.push_back(std::move(prefix));
+  }
+  prefixes = std::move(kept);
+  if (!refused.empty())
+    observer_.message_dropped(ia_name + ": " + std::to_string(refused.size()) +
+                              " delegated prefixes refused (the first " + refused[0].str() +
+                              "): at most " + std::to_string(kMaxPrefixesPerIaPd) +
+                              " are taken from one IA_PD");
+}
+
+// A Renew's or Rebind's Reply adds to what is held (what it does not mention stays until it runs
+// out), so new prefixes past kMaxPrefixesHeld are refused: a server cannot grow the binding, and
+// each Renew with it, without end.
+void Client::refuse_past_held_limit(IaVerdict& ia) {
+  const auto withdrawn = [&](const HeldPrefix& held) {
+    return std::ranges::any_of(ia.prefixes, [&](const IaPrefix& prefix) {
+      return prefix.valid_lifetime == 0 && prefix_of(prefix) == held.prefix.prefix;
+    });
+  };
+  size_t holding = binding_->prefixes.size() -
+                   static_cast<size_t>(std::ranges::count_if(binding_->prefixes, withdrawn));
+  size_t refused = 0;
+  std::vector<IaPrefix> kept;
+  for (auto& prefix : ia.prefixes) {
+    if (prefix.valid_lifetime > 0 && !holds(prefix_of(prefix))) {
+      if (holding == kMaxPrefixesHeld) {
+        ++refused;
+        continue;
+      }
+      ++holding;
+    }
+    kept.push_back(std::move(prefix));
+  }
+  ia.prefixes = std::move(kept);
+  if (refused > 0)
+    observer_.message_dropped(std::to_string(refused) + " new prefixes refused: already holding " +
+                              std::to_string(kMaxPrefixesHeld) + ", the most the client holds");
+}
+
+bool Client::holds(const IpPrefix& prefix) {
+  return binding_ && binding_->find(prefix) != binding_->prefixes.end();
+}
+
+std::vector<Client::HeldPrefix>::iterator Client::Binding::find(const IpPrefix& prefix) {
+  return std::ranges::find_if(prefixes,
+                              [&](const HeldPrefix& held) { return held.prefix.prefix == prefix; });
 }
 
 void Client::accept(const Message& message) {
@@ -694,7 +780,7 @@ void Client::on_reply(const Message& message) {
   }
 }
 
-void Client::on_renew_or_rebind_reply(const Message& message, const IaVerdict& ia) {
+void Client::on_renew_or_rebind_reply(const Message& message, IaVerdict ia) {
   if (!ia.present) {
     // §18.2.10.1: likely a server that does not do IA_PD; wait as if there had been no Reply.
     return ignore("REPLY without our IA_PD, treated as no answer");
@@ -705,6 +791,7 @@ void Client::on_renew_or_rebind_reply(const Message& message, const IaVerdict& i
     begin_request(*message.server_id, held_as_ia_prefixes());
     return;
   }
+  refuse_past_held_limit(ia);
   if (ia.grants()) {
     bind(message, ia, /*fresh=*/false);
     return;
@@ -728,13 +815,11 @@ bool Client::apply_withdrawals(const IaVerdict& ia, std::vector<PrefixEvent>& ev
   bool removed = false;
   for (const auto& prefix : ia.prefixes) {
     if (prefix.valid_lifetime != 0) continue;
-    auto& held = binding_->prefixes;
-    auto it = std::ranges::find_if(
-        held, [&](const auto& h) { return h.prefix.prefix == prefix_of(prefix); });
-    if (it == held.end()) continue;
+    auto it = binding_->find(prefix_of(prefix));
+    if (it == binding_->prefixes.end()) continue;
     if (it->announced)
       events.push_back({PrefixEvent::Kind::Lost, it->prefix, "withdrawn by the server"});
-    held.erase(it);
+    binding_->prefixes.erase(it);
     removed = true;
   }
   return removed;
@@ -762,8 +847,7 @@ void Client::bind(const Message& message, const IaVerdict& ia, bool fresh) {
                                     lifetime_end(now_wall, prefix.preferred_lifetime),
                                     lifetime_end(now_wall, prefix.valid_lifetime), prefix.exclude};
     const uint64_t valid_mono = lifetime_end(now_mono, prefix.valid_lifetime);
-    auto it = std::ranges::find_if(
-        binding.prefixes, [&](const auto& h) { return h.prefix.prefix == prefix_of(prefix); });
+    auto it = binding.find(prefix_of(prefix));
     if (it == binding.prefixes.end()) {
       binding.prefixes.push_back({delegated, valid_mono, true});
       events.push_back({PrefixEvent::Kind::Added, delegated});
@@ -824,8 +908,11 @@ void Client::bind(const Message& message, const IaVerdict& ia, bool fresh) {
 
 // A Request was refused: Solicit again, after a pause that doubles with every refusal in a row
 // (as Solicit's RT does, up to SOL_MAX_RT), so that a server that Advertises what it then
-// refuses cannot make the client loop quickly.
+// refuses cannot make the client loop quickly. §18.2.10.1: starting discovery over, the client
+// stops using what it holds (after a NoBinding, the Request was for it), which the owner then
+// deprecates on the LANs (RFC 9096); kept, it would stay announced but never be renewed.
 void Client::refused() {
+  stop_using_binding("the Request was refused: discovery starts over");
   refusals_ = std::min<uint32_t>(refusals_ + 1, 32);
   const uint64_t cap = uint64_t{sol_max_rt_} * kSecond;
   const uint64_t base = std::min(kSolTimeout << std::min<uint32_t>(refusals_ - 1, 20), cap);
@@ -834,13 +921,18 @@ void Client::refused() {
 
 // Every prefix is gone at once (expired, or refused by the server): Solicit for new ones.
 void Client::lose_everything(const char* reason) {
+  stop_using_binding(reason);
+  begin_solicit();
+}
+
+// Reports the prefixes announced as lost, and forgets the binding.
+void Client::stop_using_binding(const char* reason) {
   std::vector<PrefixEvent> events;
   if (binding_)
     for (const auto& held : binding_->prefixes)
       if (held.announced) events.push_back({PrefixEvent::Kind::Lost, held.prefix, reason});
   binding_.reset();
   commit(events);
-  begin_solicit();
 }
 
 void Client::expire_prefixes(uint64_t now) {

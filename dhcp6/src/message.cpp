@@ -24,6 +24,10 @@ constexpr std::array<uint16_t, 11> kSingletonOptions = {
     option::kClientId,      option::kServerId,    option::kPreference, option::kRapidCommit,
     option::kOptionRequest, option::kElapsedTime, option::kSolMaxRt,   option::kInfMaxRt,
     option::kDnsServers,    option::kDomainList,  option::kStatusCode};
+// Those that only add to the message: broken or repeated, they are dropped alone (see parse()).
+constexpr std::array<uint16_t, 7> kDroppableOptions = {
+    option::kPreference, option::kOptionRequest, option::kElapsedTime, option::kSolMaxRt,
+    option::kInfMaxRt,   option::kDnsServers,    option::kDomainList};
 
 std::string hex32(uint32_t value) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -157,6 +161,19 @@ struct Malformed {
   throw Malformed{std::move(reason)};
 }
 
+// The parts parse() leaves out, each with the reason.
+using Dropped = std::vector<std::string>;
+
+// Runs read(); what it finds malformed costs only the part it reads (`what`), not the packet.
+template <typename F>
+void drop_if_malformed(Dropped& dropped, const char* what, F&& read) {
+  try {
+    read();
+  } catch (const Malformed& error) {
+    dropped.push_back(error.reason + ", " + what + " dropped");
+  }
+}
+
 IpAddress get_v6(const uint8_t* p) {
   std::array<uint8_t, 16> bytes;
   std::memcpy(bytes.data(), p, bytes.size());
@@ -196,7 +213,7 @@ class SingletonGuard {
   std::vector<uint16_t> seen_;
 };
 
-void expect_length(std::span<const uint8_t> body, size_t length, const char* name) {
+void expect_length(std::span<const uint8_t> body, size_t length, std::string_view name) {
   if (body.size() != length)
     malformed(std::string(name) + " length " + std::to_string(body.size()) + ", must be " +
               std::to_string(length));
@@ -226,17 +243,18 @@ std::vector<std::string> parse_domain_list(std::span<const uint8_t> body) {
   return names;
 }
 
-std::optional<IpPrefix> parse_pd_exclude(std::span<const uint8_t> body, const IaPrefix& parent) {
-  if (body.empty()) malformed("prefix exclude option is empty");
+std::optional<IpPrefix> parse_pd_exclude(std::span<const uint8_t> body, const IaPrefix& parent,
+                                         const std::string& where) {
+  if (body.empty()) malformed(where + ": prefix exclude option is empty");
   const uint8_t length = body[0];
   if (length <= parent.length || length > 128)
-    malformed("prefix exclude length " + std::to_string(length) + " must be over " +
+    malformed(where + ": prefix exclude length " + std::to_string(length) + " must be over " +
               std::to_string(parent.length) + " and at most 128");
   const unsigned bits = length - parent.length;
-  expect_length(body, 1 + (bits + 7) / 8, "prefix exclude option");
+  expect_length(body, 1 + (bits + 7) / 8, where + ": prefix exclude option");
   // Padding bits after the subnet ID must be zero, or a round trip would not be exact.
   if (bits % 8 != 0 && (body.back() & (0xff >> (bits % 8))) != 0)
-    malformed("prefix exclude subnet ID has non-zero padding bits");
+    malformed(where + ": prefix exclude subnet ID has non-zero padding bits");
   std::array<uint8_t, 16> bytes;
   std::memcpy(bytes.data(), parent.prefix.masked(parent.length).data(), bytes.size());
   for (unsigned i = 0; i < bits; ++i) {
@@ -267,7 +285,7 @@ IaPrefix parse_ia_prefix(std::span<const uint8_t> body, const std::string& paren
         break;
       case option::kPdExclude:
         once.see(code);
-        prefix.exclude = parse_pd_exclude(data, prefix);
+        prefix.exclude = parse_pd_exclude(data, prefix, where);
         break;
       default:
         prefix.unknown.push_back({code, {data.begin(), data.end()}});
@@ -277,7 +295,7 @@ IaPrefix parse_ia_prefix(std::span<const uint8_t> body, const std::string& paren
   return prefix;
 }
 
-IaPd parse_ia_pd(std::span<const uint8_t> body) {
+IaPd parse_ia_pd(std::span<const uint8_t> body, Dropped& dropped) {
   if (body.size() < kIaPdFixedSize)
     malformed("IA_PD shorter than 12 bytes (" + std::to_string(body.size()) + ")");
   IaPd ia;
@@ -293,7 +311,8 @@ IaPd parse_ia_pd(std::span<const uint8_t> body) {
         ia.status = parse_status(data, where);
         break;
       case option::kIaPrefix:
-        ia.prefixes.push_back(parse_ia_prefix(data, where));
+        drop_if_malformed(dropped, "IAPREFIX",
+                          [&] { ia.prefixes.push_back(parse_ia_prefix(data, where)); });
         break;
       default:
         ia.unknown.push_back({code, {data.begin(), data.end()}});
@@ -303,7 +322,7 @@ IaPd parse_ia_pd(std::span<const uint8_t> body) {
   return ia;
 }
 
-void parse_option(Message& m, uint16_t code, std::span<const uint8_t> data) {
+void parse_option(Message& m, uint16_t code, std::span<const uint8_t> data, Dropped& dropped) {
   switch (code) {
     case option::kClientId:
       m.client_id = parse_duid(data, "client");
@@ -312,7 +331,7 @@ void parse_option(Message& m, uint16_t code, std::span<const uint8_t> data) {
       m.server_id = parse_duid(data, "server");
       break;
     case option::kIaPd:
-      m.ia_pds.push_back(parse_ia_pd(data));
+      m.ia_pds.push_back(parse_ia_pd(data, dropped));
       break;
     case option::kPreference:
       expect_length(data, 1, "preference option");
@@ -442,16 +461,24 @@ ParseResult parse(std::span<const uint8_t> packet) {
     if (type < static_cast<uint8_t>(MessageType::Solicit) ||
         type > static_cast<uint8_t>(MessageType::InformationRequest))
       malformed("unsupported message type " + std::to_string(type));
-    Message m;
+    Parsed parsed;
+    Message& m = parsed.message;
     m.type = static_cast<MessageType>(type);
     m.transaction_id = uint32_t{packet[1]} << 16 | get_be16(&packet[2]);
     SingletonGuard once("message");
     for_each_option(packet.subspan(kHeaderSize), "message", [&](uint16_t code, auto data) {
-      if (std::ranges::find(kSingletonOptions, code) != kSingletonOptions.end()) once.see(code);
-      parse_option(m, code, data);
+      const auto read = [&] {
+        if (std::ranges::find(kSingletonOptions, code) != kSingletonOptions.end()) once.see(code);
+        parse_option(m, code, data, parsed.dropped);
+      };
+      if (std::ranges::find(kDroppableOptions, code) != kDroppableOptions.end()) {
+        drop_if_malformed(parsed.dropped, "option", read);
+      } else {
+        read();
+      }
     });
     sort_by_code(m.unknown);
-    return m;
+    return parsed;
   } catch (const Malformed& error) {
     return ParseError{error.reason};
   }

@@ -6,7 +6,6 @@
 #include <sys/socket.h>
 
 #include <cerrno>
-#include <cstring>
 #include <optional>
 #include <string>
 #include <utility>
@@ -66,8 +65,7 @@ UniqueFd open_client_socket(const std::string& interface, int ifindex) {
 
 class SocketTransport : public Transport {
  public:
-  SocketTransport(int fd, int ifindex, Observer& observer)
-      : fd_(fd), ifindex_(ifindex), observer_(observer) {}
+  SocketTransport(int fd, int ifindex) : fd_(fd), ifindex_(ifindex) {}
 
   void send(std::span<const uint8_t> packet) override {
     sockaddr_in6 to{};
@@ -77,13 +75,12 @@ class SocketTransport : public Transport {
     to.sin6_scope_id = static_cast<uint32_t>(ifindex_);
     if (::sendto(fd_, packet.data(), packet.size(), 0, reinterpret_cast<const sockaddr*>(&to),
                  sizeof to) < 0)
-      observer_.message_dropped(std::string("not sent: ") + std::strerror(errno));
+      throw_errno("sendto ff02::1:2", errno, ErrorCode::Io);
   }
 
  private:
   int fd_;
   int ifindex_;
-  Observer& observer_;
 };
 
 }  // namespace
@@ -101,7 +98,7 @@ struct Session::Impl : Observer {
         link_local(ifindex),
         clock(make_system_clock()),
         random(make_system_random()),
-        transport(socket.get(), ifindex, *this),
+        transport(socket.get(), ifindex),
         client(ClientConfig{.client_id = load_or_create_duid(options.state_dir),
                             .iaid = iaid_for(options.name),
                             .prefix_length_hint = options.prefix_length_hint,

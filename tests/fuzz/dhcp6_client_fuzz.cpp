@@ -18,7 +18,7 @@
 //       the packet gets past the transaction-id check to the deep paths.
 //
 // Invariants checked after every step:
-// - every packet sent parses, is a client message with our Client Identifier, our IA_PD, an
+// - every packet sent parses whole, is a client message with our Client Identifier, our IA_PD, an
 //   Elapsed Time, and a Server Identifier exactly when the message type requires one;
 // - each receive() counts the packet exactly once (received or dropped), and a packet the codec
 //   refuses as malformed;
@@ -120,7 +120,10 @@ class CheckingTransport : public Transport {
     const auto parsed = parse(packet);
     if (const auto* error = std::get_if<ParseError>(&parsed))
       finding("the client sent a packet its own codec refuses: %s", error->reason.c_str());
-    const Message& m = std::get<Message>(parsed);
+    const Parsed& kept = std::get<Parsed>(parsed);
+    if (!kept.dropped.empty())
+      finding("the client sent a packet its own codec drops part of: %s", kept.dropped[0].c_str());
+    const Message& m = kept.message;
     switch (m.type) {
       case MessageType::Solicit:
       case MessageType::Request:

@@ -3,7 +3,9 @@
 # dhcp6-hostile-server.py answers each Solicit, Request and Renew first with bad packets, then
 # with a good one. For each scenario the client's JSON lines must show the bad answers dropped
 # (with the reason), a prefix added only when it is valid, and the client still working: it binds
-# the good prefix and renews it (T1 2 s). Then 1000 garbage packets, after which it still renews.
+# the good prefix and renews it (T1 2 s). Then 1000 garbage packets, after which it still renews;
+# a server delegating thousands of prefixes, of which the client holds at most 32; and answers
+# whose broken parts cost only themselves.
 source "$(dirname "$0")/../lib/netns.sh"
 l2wg_test_init
 TOOL="$L2WG_BUILD_DIR/examples/l2wg-dhcp6"
@@ -90,6 +92,17 @@ expect_bad_sent() {
     has_at_least "$1" "$SERVER_LOG" '"answer":"bad"'
 }
 
+# The distinct numbers of prefixes in the leases the client reported; the largest Renew it sent.
+leased_counts() {
+  lines "$EVENTS" '"event":"lease"' '"prefixes"' | while read -r line; do
+    grep -o '"prefix":' <<<"$line" | wc -l
+  done | sort -u
+}
+largest_renew() {
+  lines "$SERVER_LOG" '"event":"received"' '"type":"renew"' | grep -o '"size":[0-9]*' |
+    cut -d: -f2 | sort -n | tail -1
+}
+
 # A baseline: the server's good answers are good.
 start_case good
 expect_bound_and_renewed
@@ -154,11 +167,12 @@ expect_solicited_again() {
     has_at_least 2 "$EVENTS" '"event":"sent"' '"type":"solicit"'
 }
 
-# Lengths 0 and 129; in the good answers, next to the good prefix, a /0, a prefix with bits set
-# past its length, and multicast, link-local and unspecified prefixes: none of them delegable.
+# Lengths 0 and 129 alone (a /129 IAPREFIX is dropped, which leaves nothing); in the good answers,
+# next to the good prefix, a /0, a prefix with bits set past its length, and multicast, link-local
+# and unspecified prefixes: none of them delegable.
 start_case prefix-length
 expect_bound_and_renewed
-expect_dropped 'malformed' 'prefix length over 128'
+expect_dropped 'prefix length over 128, IAPREFIX dropped'
 expect_dropped 'prefix ::/0 has length 0'
 expect_dropped 'ADVERTISE ignored: no usable prefix'
 expect_solicited_again 'a usable prefix'
@@ -240,6 +254,40 @@ check "$CASE: each garbage packet dropped" wait_for 10 bash -c \
   "[ \$(grep -c '\"event\":\"dropped\"' '$EVENTS') -eq 1000 ]"
 check "$CASE: a Renew answered after the garbage" wait_for 10 bash -c \
   "[ \$(grep -c '\"event\":\"received\".*\"type\":\"reply\"' '$EVENTS') -ge 2 ]"
+expect_only_added "$GOOD"
+expect_nothing_lost
+end_case
+
+# Every answer renews (up to 200 of) the prefixes the client lists and delegates 2000 /64s never
+# given before. Without a limit, the client held 2200 after the Request, 4200 after the first
+# Renew, and its next Renew could not be encoded: renewal stopped. It holds 32, renews them, and
+# its Renews fit in 1280 bytes.
+start_case many-prefixes
+check "$CASE: bound" wait_for 15 has "$EVENTS" '"event":"prefix-added"'
+check "$CASE: three Renews answered" wait_for 15 bash -c \
+  "[ \$(grep -c '\"event\":\"received\".*\"type\":\"reply\"' '$EVENTS') -ge 4 ]"
+check "$CASE: one Solicit: the binding was kept throughout" \
+  [ "$(count "$SERVER_LOG" '"event":"received"' '"type":"solicit"')" = 1 ]
+expect_dropped 'delegated prefixes refused' 'at most 32 are taken from one IA_PD'
+check "$CASE: every lease holds 32 prefixes" [ "$(leased_counts)" = 32 ]
+check "$CASE: every Renew fits in 1280 bytes with the IPv6 and UDP headers" \
+  [ "$(largest_renew)" -le $((1280 - 48)) ]
+check "$CASE: nothing failed to send" bash -c "! grep -q 'not sent' '$EVENTS'"
+expect_nothing_lost
+end_case
+
+# Next to the good prefix in the same answers: a /129 prefix, a Prefix Exclude with padding bits
+# set, one a byte too long, and the DNS option twice. Each costs only itself (it used to make the
+# whole packet malformed, and the client never bound).
+start_case broken-parts
+expect_bound_and_renewed
+expect_dropped 'IAPREFIX 2001:db8:200::/129: prefix length over 128, IAPREFIX dropped'
+expect_dropped 'IAPREFIX 2001:db8:300::/56: prefix exclude subnet ID has non-zero padding bits'
+expect_dropped 'IAPREFIX 2001:db8:400::/56: prefix exclude option length 3, must be 2'
+expect_dropped 'option 23 appears twice, option dropped'
+check "$CASE: the first DNS option taken" has "$EVENTS" '"event":"prefix-added"' "$GOOD" \
+  '"dns":["2001:db8::53"]'
+check "$CASE: nothing malformed" bash -c "! grep -q 'malformed' '$EVENTS'"
 expect_only_added "$GOOD"
 expect_nothing_lost
 end_case

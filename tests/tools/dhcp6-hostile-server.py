@@ -6,7 +6,7 @@
 Listens on [::]:547 (joined to ff02::1:2 on IF) and answers every Solicit, Request, Renew,
 Rebind and Release: first with the scenario's bad answers, then with a good one. The packets are
 built here by hand (struct), independently of the codec under test. Prints one JSON line per
-event on stdout: {"event":"listening"}, {"event":"received","type":"solicit","xid":N},
+event on stdout: {"event":"listening"}, {"event":"received","type":"solicit","xid":N,"size":N},
 {"event":"sent","answer":"bad","what":"...","to":"solicit"} or "answer":"good" with the
 prefixes it delegates, and {"event":"garbage-done","count":N}.
 """
@@ -26,12 +26,17 @@ NAMES = {SOLICIT: "solicit", REQUEST: "request", RENEW: "renew", REBIND: "rebind
 
 OPT_CLIENTID, OPT_SERVERID, OPT_PREFERENCE, OPT_STATUS, OPT_RAPID_COMMIT = 1, 2, 7, 13, 14
 OPT_RECONF_MSG, OPT_DNS, OPT_DOMAINS, OPT_IA_PD, OPT_IAPREFIX = 19, 23, 24, 25, 26
+OPT_PD_EXCLUDE = 67
 
 SERVER_DUID = bytes.fromhex("0003000102005e10ff02")  # DUID-LL 02:00:5e:10:ff:02
 OTHER_DUID = bytes.fromhex("0003000102005e10ffee")
 REFUSAL = "refusal"  # marks a bad answer that delegates nothing (see the scenarios in Server)
 GOOD_PREFIX = "2001:db8:100::/56"
 NEXT_PREFIXES = ["2001:db8:200::/56", "2001:db8:300::/56"]  # after each withdrawal
+# many-prefixes: each answer delegates this many /64s never given before, and renews at most
+# RENEWED_AT_MOST of those the client lists (so that the Reply still fits in a datagram).
+MANY_PREFIXES = 2000
+RENEWED_AT_MOST = 200
 
 
 def log(**event):
@@ -81,6 +86,10 @@ class Request:
         self.client_id = next((body for code, body in found if code == OPT_CLIENTID), b"")
         ia = next((body for code, body in found if code == OPT_IA_PD), None)
         self.iaid = struct.unpack("!I", ia[:4])[0] if ia and len(ia) >= 4 else 0
+        # The prefixes it lists, as "2001:db8::/64".
+        self.prefixes = [f"{ipaddress.IPv6Address(body[9:25])}/{body[8]}"
+                         for code, body in options(ia[12:] if ia else b"")
+                         if code == OPT_IAPREFIX and len(body) >= 25]
         self.rapid_commit = any(code == OPT_RAPID_COMMIT for code, _ in found)
 
 
@@ -90,6 +99,7 @@ class Server:
         self.prefix = GOOD_PREFIX
         self.renews = 0
         self.requests = 0
+        self.delegated = 0  # many-prefixes: the /64s given so far
         self.garbage_sent = False
         self.sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -188,9 +198,10 @@ class Server:
         return [("a /0 prefix alone",
                  self.message(req, t, [self.our_ia(req, [iaprefix("::/0", preferred, valid)])]),
                  REFUSAL),
-                ("a /129 prefix",
+                ("a /129 prefix alone",
                  self.message(req, t, [self.our_ia(req, [iaprefix(self.prefix, preferred, valid,
-                                                                  length=129)])]))]
+                                                                  length=129)])]),
+                 REFUSAL)]
 
     def good_with_bad_prefixes(self, req, bad_prefixes):
         """The good answer, with more (unusable) prefixes in the same IA_PD."""
@@ -215,6 +226,31 @@ class Server:
         return [("only an IA_PD with another IAID",
                  self.message(req, self.answer_type(req), [foreign]), REFUSAL)]
 
+    def many_prefixes(self, req):
+        """Renews what the client lists (RENEWED_AT_MOST at most) and delegates MANY_PREFIXES
+        /64s it never gave before: without a limit the client would hold more after every
+        Reply, until its Renew no longer fits in a datagram."""
+        preferred, valid = self.lifetimes()
+        renewed = [iaprefix(p, preferred, valid) for p in req.prefixes[:RENEWED_AT_MOST]]
+        new = [iaprefix(f"{ipaddress.IPv6Address(0x20010db8 << 96 | n << 64)}/64", preferred, valid)
+               for n in range(self.delegated, self.delegated + MANY_PREFIXES)]
+        self.delegated += MANY_PREFIXES
+        return self.message(req, self.answer_type(req), [self.our_ia(req, renewed + new)])
+
+    def good_with_broken_parts(self, req):
+        """The good answer, with broken parts that cost only themselves: a /129 prefix, two
+        prefixes whose Prefix Exclude is broken (padding bits set, one byte too long), and the
+        DNS option twice."""
+        preferred, valid = self.lifetimes()
+        prefixes = [iaprefix(self.prefix, preferred, valid),
+                    iaprefix("2001:db8:200::/56", preferred, valid, length=129),
+                    iaprefix("2001:db8:300::/56", preferred, valid,
+                             sub=opt(OPT_PD_EXCLUDE, bytes([60, 0x01]))),
+                    iaprefix("2001:db8:400::/56", preferred, valid,
+                             sub=opt(OPT_PD_EXCLUDE, bytes([64, 0, 0])))]
+        again = opt(OPT_DNS, ipaddress.IPv6Address("2001:db8::54").packed)
+        return self.message(req, self.answer_type(req), [self.our_ia(req, prefixes)], extra=again)
+
     def bad_reconfigure(self, req):
         body = opt(OPT_CLIENTID, req.client_id) + opt(OPT_SERVERID, SERVER_DUID) + \
             opt(OPT_RECONF_MSG, bytes([RENEW]))
@@ -222,9 +258,9 @@ class Server:
 
     # ---- one client message ----
 
-    def handle(self, req, address):
+    def handle(self, req, size, address):
         log(event="received", type=NAMES.get(req.type, str(req.type)),
-            xid=int.from_bytes(req.xid, "big"))
+            xid=int.from_bytes(req.xid, "big"), size=size)
         scenario = self.args.scenario
         bad, good = [], self.good(req)
         preferred, valid = self.lifetimes()
@@ -245,6 +281,10 @@ class Server:
         elif scenario == "lifetimes" and answered:
             bad = self.bad_lifetimes(req)
             good = self.good_with_bad_prefixes(req, [iaprefix("2001:db8:101::/56", 60, 30)])
+        elif scenario == "many-prefixes" and answered:
+            good = self.many_prefixes(req)
+        elif scenario == "broken-parts" and answered:
+            good = self.good_with_broken_parts(req)
         elif scenario == "t1-gt-t2" and answered:
             bad = self.bad_t1_t2(req)
         elif scenario == "foreign-ia" and answered:
@@ -310,12 +350,12 @@ class Server:
             packet, address = self.sock.recvfrom(65535)
             if len(packet) < 4 or packet[0] not in NAMES:
                 continue
-            self.handle(Request(packet), address)
+            self.handle(Request(packet), len(packet), address)
 
 
 SCENARIOS = ["good", "truncated", "length-past-end", "wrong-xid", "wrong-client-id",
              "no-server-id", "prefix-length", "lifetimes", "t1-gt-t2", "foreign-ia",
-             "reconfigure", "withdraw", "garbage"]
+             "reconfigure", "withdraw", "garbage", "many-prefixes", "broken-parts"]
 
 
 def main():

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -16,6 +17,7 @@
 #include "l2wg/bytes.h"
 #include "l2wg/dhcp6/client.h"
 #include "l2wg/dhcp6/message.h"
+#include "l2wg/error.h"
 
 namespace l2wg::dhcp6 {
 namespace {
@@ -92,10 +94,12 @@ class FakeClock : public Clock {
 class FakeTransport : public Transport {
  public:
   void send(std::span<const uint8_t> packet) override {
+    if (refusal) throw Error(ErrorCode::Io, *refusal);
     packets.emplace_back(packet.begin(), packet.end());
     times.push_back(clock->mono);
   }
   FakeClock* clock = nullptr;
+  std::optional<std::string> refusal;  // set: every send() fails with it
   std::vector<Bytes> packets;
   std::vector<uint64_t> times;  // monotonic µs of each send
 };
@@ -192,12 +196,23 @@ class Dhcp6ClientTest : public ::testing::Test {
       ADD_FAILURE() << "the client sent a packet it cannot parse: " << error->reason;
       return {};
     }
-    return std::get<Message>(result);
+    EXPECT_THAT(std::get<Parsed>(result).dropped, IsEmpty());
+    return std::get<Parsed>(result).message;
   }
   Message last() const { return sent(sent_count() - 1); }
   uint64_t last_time() const { return transport_.times.back(); }
 
   void deliver(const Message& message) { deliver_raw(encode(message)); }
+  // A packet of `type` answering `to`, with options written out in hex: for what encode() cannot
+  // produce.
+  static Bytes raw_answer(MessageType type, const Message& to, const std::string& options) {
+    Bytes packet = {static_cast<uint8_t>(type), static_cast<uint8_t>(to.transaction_id >> 16),
+                    static_cast<uint8_t>(to.transaction_id >> 8),
+                    static_cast<uint8_t>(to.transaction_id)};
+    const Bytes rest = *from_hex(options);
+    packet.insert(packet.end(), rest.begin(), rest.end());
+    return packet;
+  }
   void deliver_raw(const Bytes& packet) {
     client_->receive(packet);
     if (auto deadline = client_->next_deadline_us()) {
@@ -848,6 +863,101 @@ TEST_F(Dhcp6ClientTest, AReplyThatChangesNothingIsNotReported) {
               ElementsAre("state renewing", "sent RENEW", "received REPLY", "state bound"));
 }
 
+// ---- limits ----
+
+// `count` /64s of 2001:db8::/32, numbered from `first`: 2001:db8:0:<first>::/64 onwards.
+std::vector<IaPrefix> many_64s(uint32_t first, size_t count) {
+  std::vector<IaPrefix> prefixes;
+  for (uint32_t n = first; n < first + count; ++n) {
+    IaPrefix prefix;
+    prefix.preferred_lifetime = 1000;
+    prefix.valid_lifetime = 2000;
+    prefix.length = 64;
+    prefix.prefix = IpAddress::v6({0x20, 0x01, 0x0d, 0xb8, static_cast<uint8_t>(n >> 24),
+                                   static_cast<uint8_t>(n >> 16), static_cast<uint8_t>(n >> 8),
+                                   static_cast<uint8_t>(n)});
+    prefixes.push_back(prefix);
+  }
+  return prefixes;
+}
+
+// What a packet may be and still fit in IPv6's minimum MTU after the IPv6 and UDP headers.
+constexpr size_t kMinimumMtuPayload = 1280 - 40 - 8;
+
+TEST_F(Dhcp6ClientTest, ThousandsOfDelegatedPrefixesAreCappedAndRenewalGoesOn) {
+  start_requesting(many_64s(0, 2000));
+  const Message request = last();
+  EXPECT_EQ(request.ia_pds.at(0).prefixes.size(), kMaxPrefixesPerIaPd);
+  EXPECT_THAT(observer_.dropped,
+              Contains("IA_PD 0x01020304: 1968 delegated prefixes refused (the first "
+                       "2001:db8:0:20::/64): at most 32 are taken from one IA_PD"));
+  deliver(
+      answer(MessageType::Reply, request, kServerA, {ia_pd(kIaid, 500, 800, many_64s(0, 2000))}));
+  ASSERT_TRUE(client_->lease());
+  EXPECT_EQ(client_->lease()->prefixes.size(), kMaxPrefixesPerIaPd);
+  EXPECT_EQ(client_->lease()->prefixes.back().prefix, ip_prefix("2001:db8:0:1f::/64"));
+
+  // Each Reply to a Renew delegates 2000 more: none is taken, the Renews stay small.
+  for (uint32_t round = 1; round <= 3; ++round) {
+    run_until_sent();
+    ASSERT_EQ(last().type, MessageType::Renew);
+    EXPECT_EQ(last().ia_pds.at(0).prefixes.size(), kMaxPrefixesHeld);
+    EXPECT_LE(transport_.packets.back().size(), kMinimumMtuPayload);
+    observer_.clear();
+    deliver(answer(MessageType::Reply, last(), kServerA,
+                   {ia_pd(kIaid, 500, 800, many_64s(round * 10'000, 2000))}));
+    EXPECT_EQ(client_->lease()->prefixes.size(), kMaxPrefixesHeld);
+    EXPECT_THAT(observer_.added, IsEmpty());
+    EXPECT_THAT(observer_.dropped,
+                Contains(HasSubstr("32 new prefixes refused: already holding 32, the most the "
+                                   "client holds")));
+  }
+}
+
+TEST_F(Dhcp6ClientTest, HeldPrefixesComeFirstUnderTheLimit) {
+  bind(many_64s(0, 32));
+  run_until_sent();  // Renew
+  observer_.clear();
+  // New prefixes listed before the renewed ones do not push them out.
+  std::vector<IaPrefix> listed = many_64s(100, 40);
+  for (IaPrefix renewed : many_64s(0, 32)) {
+    renewed.valid_lifetime = 3000;
+    listed.push_back(renewed);
+  }
+  deliver(answer(MessageType::Reply, last(), kServerA, {ia_pd(kIaid, 500, 800, listed)}));
+  ASSERT_EQ(client_->lease()->prefixes.size(), 32u);
+  EXPECT_EQ(client_->lease()->prefixes[0].valid_until_us, clock_.wall + 3000 * kSec);
+  EXPECT_EQ(observer_.changed.size(), 32u);
+  EXPECT_THAT(observer_.added, IsEmpty());
+}
+
+// A message that cannot go out is a lost transmission: reported, and retransmitted on schedule;
+// the exchange ends as it would have without an answer.
+TEST_F(Dhcp6ClientTest, AMessageThatCannotBeSentIsALostTransmission) {
+  bind();
+  const uint64_t bound_at = now();
+  transport_.refusal = "sendto: Message too long";
+  run_until(bound_at + 500 * kSec);  // T1
+  EXPECT_EQ(client_->state(), State::Renewing);
+  EXPECT_THAT(observer_.dropped, Contains("RENEW not sent: sendto: Message too long"));
+  EXPECT_EQ(client_->counters().not_sent, 1u);
+  run_until(bound_at + 800 * kSec);  // T2: Renew's MRD
+  EXPECT_EQ(client_->state(), State::Rebinding);
+  EXPECT_THAT(observer_.dropped, Contains("REBIND not sent: sendto: Message too long"));
+  const uint64_t attempts = client_->counters().not_sent;
+  EXPECT_GT(attempts, 5u);
+  EXPECT_EQ(client_->counters().sent, 2u) << "the Solicit and the Request";
+
+  // The transport works again: the next retransmission goes out and binds.
+  transport_.refusal.reset();
+  run_until_sent();
+  EXPECT_EQ(last().type, MessageType::Rebind);
+  deliver(
+      answer(MessageType::Reply, last(), kServerA, {ia_pd(kIaid, 500, 800, default_prefixes())}));
+  EXPECT_EQ(client_->state(), State::Bound);
+  EXPECT_EQ(client_->counters().not_sent, attempts);
+}
+
 // ---- status codes ----
 
 TEST_F(Dhcp6ClientTest, UnspecFailAndUseMulticastAreNoAnswer) {
@@ -918,6 +1028,48 @@ TEST_F(Dhcp6ClientTest, NoBindingInReplyToRenewSendsARequest) {
   EXPECT_EQ(client_->state(), State::Bound);
   EXPECT_EQ(client_->lease()->server_id, kServerB);
   EXPECT_THAT(observer_.events, Contains("changed 2001:db8:100::/56"));
+}
+
+// §18.2.10.1: when discovery starts over, the client stops using the prefixes it holds (the owner
+// deprecates them on the LANs) rather than keeping them announced but never renewed.
+class Dhcp6ClientDiscoveryRestartTest : public Dhcp6ClientTest {
+ protected:
+  // Bound, then NoBinding in reply to the Renew: a Request for the prefixes held.
+  void request_after_no_binding() {
+    bind();
+    run_until_sent();  // Renew
+    IaPd no_binding = ia_pd(kIaid, 0, 0, {});
+    no_binding.status = Status{status_code::kNoBinding, ""};
+    deliver(answer(MessageType::Reply, last(), kServerA, {no_binding}));
+    ASSERT_EQ(last().type, MessageType::Request);
+    ASSERT_TRUE(client_->lease());
+    observer_.clear();
+  }
+};
+
+TEST_F(Dhcp6ClientDiscoveryRestartTest, ARefusedRequestStopsUsingThePrefixes) {
+  request_after_no_binding();
+  IaPd refused = ia_pd(kIaid, 0, 0, {});
+  refused.status = Status{status_code::kNoPrefixAvail, ""};
+  deliver(answer(MessageType::Reply, last(), kServerA, {refused}));
+  EXPECT_EQ(client_->state(), State::Delaying);
+  EXPECT_FALSE(client_->lease());
+  EXPECT_THAT(observer_.events,
+              Contains("lost 2001:db8:100::/56 the Request was refused: discovery starts over"));
+  EXPECT_EQ(observer_.leases.back(), std::nullopt);
+  run_until_sent();
+  EXPECT_EQ(last().type, MessageType::Solicit);
+}
+
+TEST_F(Dhcp6ClientDiscoveryRestartTest, AnUnansweredRequestStopsUsingThePrefixes) {
+  request_after_no_binding();
+  while (last().type == MessageType::Request) run_until_sent();
+  EXPECT_EQ(last().type, MessageType::Solicit);
+  EXPECT_FALSE(client_->lease());
+  EXPECT_THAT(
+      observer_.events,
+      Contains("lost 2001:db8:100::/56 the Request went unanswered: discovery starts over"));
+  EXPECT_EQ(observer_.leases.back(), std::nullopt);
 }
 
 TEST_F(Dhcp6ClientTest, NoPrefixAvailInReplyToRequestBacksOffMoreEachTime) {
@@ -1039,25 +1191,17 @@ TEST_F(Dhcp6ClientTest, WrongTransactionIdClientIdOrMissingServerIdIsDropped) {
 TEST_F(Dhcp6ClientTest, MalformedPacketsAreDroppedAndCounted) {
   start();
   const Message solicit = last();
-  const Bytes xid = {static_cast<uint8_t>(solicit.transaction_id >> 16),
-                     static_cast<uint8_t>(solicit.transaction_id >> 8),
-                     static_cast<uint8_t>(solicit.transaction_id)};
   const auto packet = [&](const std::string& options) {
-    Bytes p = {2};  // ADVERTISE
-    p.insert(p.end(), xid.begin(), xid.end());
-    const Bytes rest = *from_hex(options);
-    p.insert(p.end(), rest.begin(), rest.end());
-    return p;
+    return raw_answer(MessageType::Advertise, solicit, options);
   };
   deliver_raw({});
   deliver_raw({2, 0});
   // An option whose length runs past the end.
   deliver_raw(packet("0001 0010 0003000102005e100001"));
-  // An IA Prefix of length 129.
+  // An IA_PD of 11 bytes.
   deliver_raw(
       packet("0001 000a 0003000102005e100001 0002 000a 0003000102005e100002"
-             "0019 0029 01020304 00000000 00000000"
-             "  001a 0019 00000064 000000c8 81 20010db8010000000000000000000000"));
+             "0019 000b 01020304 00000000 000000"));
   // A relay message.
   deliver_raw(*from_hex("0c00"));
   EXPECT_EQ(client_->counters().dropped_malformed, 5u);
@@ -1065,8 +1209,8 @@ TEST_F(Dhcp6ClientTest, MalformedPacketsAreDroppedAndCounted) {
   EXPECT_THAT(observer_.dropped, Contains(HasSubstr("malformed: packet of 0 bytes")));
   EXPECT_THAT(observer_.dropped,
               Contains(HasSubstr("malformed: message: option 1 length 16 runs past the end")));
-  EXPECT_THAT(observer_.dropped, Contains(HasSubstr("prefix length over 128")));
-  // The same packet well formed (length 56) is taken.
+  EXPECT_THAT(observer_.dropped, Contains(HasSubstr("IA_PD shorter than 12 bytes (11)")));
+  // The same packet with a whole IA_PD is taken.
   deliver_raw(
       packet("0001 000a 0003000102005e100001 0002 000a 0003000102005e100002"
              "0007 0001 ff"
@@ -1074,6 +1218,38 @@ TEST_F(Dhcp6ClientTest, MalformedPacketsAreDroppedAndCounted) {
              "  001a 0019 00000064 000000c8 38 20010db8010000000000000000000000"));
   EXPECT_EQ(client_->state(), State::Requesting);
   EXPECT_EQ(last().server_id, kServerA);
+}
+
+// A broken part is dropped alone: the good prefix next to it is bound from the same Reply.
+TEST_F(Dhcp6ClientTest, ABrokenPartOfAReplyIsDroppedAndTheGoodPrefixBound) {
+  start_requesting();
+  deliver_raw(raw_answer(
+      MessageType::Reply, last(),
+      "0001 000a 0003000102005e100001 0002 000a 0003000102005e100002"
+      "0019 008d 01020304 000001f4 00000320"                               // IA_PD, T1 500, T2 800
+      "  001a 0019 000003e8 000007d0 38 20010db8010000000000000000000000"  // 2001:db8:100::/56
+      "  001a 0019 000003e8 000007d0 81 20010db8020000000000000000000000"  // /129
+      "  001a 001f 000003e8 000007d0 38 20010db8030000000000000000000000"  // exclude, padding set
+      "    0043 0002 3c01"
+      "  001a 0020 000003e8 000007d0 38 20010db8040000000000000000000000"  // exclude, 1 byte long
+      "    0043 0003 400000"
+      "0017 0010 20010db8000000000000000000000053"     // DNS 2001:db8::53
+      "0017 0010 20010db8000000000000000000000054"));  // DNS again
+  EXPECT_EQ(client_->state(), State::Bound);
+  ASSERT_TRUE(client_->lease());
+  ASSERT_EQ(client_->lease()->prefixes.size(), 1u);
+  EXPECT_EQ(client_->lease()->prefixes[0].prefix, ip_prefix("2001:db8:100::/56"));
+  EXPECT_THAT(client_->lease()->dns_servers, ElementsAre(*IpAddress::parse("2001:db8::53")));
+  EXPECT_THAT(observer_.added, ElementsAre(client_->lease()->prefixes[0]));
+  EXPECT_THAT(observer_.dropped,
+              ElementsAre("REPLY: IA_PD 0x01020304: IAPREFIX 2001:db8:200::/129: prefix length "
+                          "over 128, IAPREFIX dropped",
+                          "REPLY: IA_PD 0x01020304: IAPREFIX 2001:db8:300::/56: prefix exclude "
+                          "subnet ID has non-zero padding bits, IAPREFIX dropped",
+                          "REPLY: IA_PD 0x01020304: IAPREFIX 2001:db8:400::/56: prefix exclude "
+                          "option length 3, must be 2, IAPREFIX dropped",
+                          "REPLY: message: option 23 appears twice, option dropped"));
+  EXPECT_EQ(client_->counters(), (Counters{2, 2, 0, 0}));
 }
 
 TEST_F(Dhcp6ClientTest, MessagesNotExpectedNowAreDropped) {
@@ -1238,6 +1414,20 @@ TEST_F(Dhcp6ClientTest, StoredLeaseOfAnotherIaidIsDropped) {
   start(lease);
   EXPECT_EQ(last().type, MessageType::Solicit);
   EXPECT_FALSE(client_->lease());
+}
+
+TEST_F(Dhcp6ClientTest, AStoredLeaseOverTheLimitKeepsTheFirstPrefixes) {
+  Lease lease = stored_lease(clock_.wall);
+  for (const IaPrefix& prefix : many_64s(0, 40))
+    lease.prefixes.push_back(
+        {{prefix.prefix, 64}, clock_.wall + 400 * kSec, clock_.wall + 600 * kSec, std::nullopt});
+  start(lease);
+  ASSERT_EQ(last().type, MessageType::Rebind);
+  EXPECT_EQ(last().ia_pds.at(0).prefixes.size(), kMaxPrefixesHeld);
+  ASSERT_TRUE(client_->lease());
+  EXPECT_EQ(client_->lease()->prefixes.size(), kMaxPrefixesHeld);
+  EXPECT_EQ(client_->lease()->prefixes[0].prefix, ip_prefix("2001:db8:100::/56"));
+  EXPECT_THAT(observer_.dropped, Contains(HasSubstr("stored lease: 9 prefixes past the first 32")));
 }
 
 TEST_F(Dhcp6ClientTest, StopSendsNothingAndKeepsTheLease) {

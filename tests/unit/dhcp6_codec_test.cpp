@@ -15,7 +15,9 @@
 namespace l2wg::dhcp6 {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 using Bytes = std::vector<uint8_t>;
 
 // Captured by tests/unit/data/dhcp6_kea_capture.sh from Kea 2.2.0.
@@ -41,13 +43,20 @@ IpAddress v6(const char* text) {
   return *IpAddress::parse(text);
 }
 
-Message parsed(const Bytes& packet) {
+Parsed parsed_keeping(const Bytes& packet) {
   auto result = parse(packet);
   if (auto* error = std::get_if<ParseError>(&result)) {
     ADD_FAILURE() << "parse failed: " << error->reason;
     return {};
   }
-  return std::get<Message>(result);
+  return std::get<Parsed>(result);
+}
+
+// A packet that parses whole: nothing dropped.
+Message parsed(const Bytes& packet) {
+  Parsed result = parsed_keeping(packet);
+  EXPECT_THAT(result.dropped, IsEmpty());
+  return result.message;
 }
 
 std::string rejection(const Bytes& packet) {
@@ -244,33 +253,8 @@ TEST(Dhcp6Codec, RejectsMalformedPacketsWithAReason) {
       {"two client ids", reply({opt(1, {1}), opt(1, {2})}), "option 1 appears twice"},
       {"two status codes", reply({opt(13, {0, 0}), opt(13, {0, 0})}), "option 13 appears twice"},
       {"two rapid commits", reply({opt(14, {}), opt(14, {})}), "option 14 appears twice"},
-      {"preference length 2", reply({opt(7, {1, 2})}), "preference option length 2, must be 1"},
-      {"preference empty", reply({opt(7, {})}), "preference option length 0"},
       {"rapid commit with data", reply({opt(14, {1})}), "rapid commit option length 1"},
-      {"elapsed time length 1", reply({opt(8, {1})}), "elapsed time option length 1, must be 2"},
-      {"elapsed time length 3", reply({opt(8, {1, 2, 3})}), "elapsed time option length 3"},
-      {"SOL_MAX_RT length 2", reply({opt(82, {0, 1})}), "SOL_MAX_RT option length 2, must be 4"},
-      {"INF_MAX_RT length 5", reply({opt(83, Bytes(5))}), "INF_MAX_RT option length 5"},
-      {"odd option request", reply({opt(6, {0, 23, 0})}), "option request length 3 is odd"},
       {"status code 1 byte", reply({opt(13, {0})}), "status code option shorter than 2"},
-      {"DNS list of 17", reply({opt(23, Bytes(17))}), "not a multiple of 16"},
-      {"DNS list of 8", reply({opt(23, Bytes(8))}), "not a multiple of 16"},
-      {"label of 64", reply({opt(24, cat({{64}, Bytes(64, 'a'), {0}}))}), "label of 64 octets"},
-      {"compression pointer", reply({opt(24, *from_hex("01610000 c000"))}), "compression pointer"},
-      {"unterminated name", reply({opt(24, *from_hex("0161"))}), "not terminated"},
-      {"label past end", reply({opt(24, *from_hex("0561"))}), "label runs past the end"},
-      {"label with a dot", reply({opt(24, *from_hex("03612e6200"))}), "contains a '.'"},
-      {"name over 255",
-       reply({opt(24, cat({{63},
-                           Bytes(63, 'a'),
-                           {63},
-                           Bytes(63, 'b'),
-                           {63},
-                           Bytes(63, 'c'),
-                           {63},
-                           Bytes(63, 'd'),
-                           {0}}))}),
-       "longer than 255"},
       {"IA_PD of 11", reply({ia_pd(Bytes(11))}), "IA_PD shorter than 12 bytes (11)"},
       {"IA_PD sub-option past IA_PD", reply({ia_pd(cat({kIaPdFixed, *from_hex("000d0004 0000")}))}),
        "IA_PD 0x00000001: option 13 length 4 runs past the end"},
@@ -279,39 +263,126 @@ TEST(Dhcp6Codec, RejectsMalformedPacketsWithAReason) {
       {"IA_PD two status codes",
        reply({ia_pd(cat({kIaPdFixed, opt(13, {0, 6}), opt(13, {0, 6})}))}),
        "IA_PD 0x00000001: option 13 appears twice"},
-      {"IAPREFIX of 24", reply({ia_pd(cat({kIaPdFixed, opt(26, Bytes(24))}))}),
-       "IAPREFIX shorter than 25 bytes (24)"},
-      {"prefix length 129",
-       reply({ia_pd(cat({kIaPdFixed, opt(26, cat({Bytes(8), {129}, Bytes(16)}))}))}),
-       "prefix length over 128"},
-      {"IAPREFIX sub-option past IAPREFIX",
-       reply({ia_pd(cat({kIaPdFixed, opt(26, cat({kIaPrefixFixed, *from_hex("000d0003 0000")}))}))}),
-       "IAPREFIX 2001:db8:100::/56: option 13 length 3 runs past the end"},
-      {"IAPREFIX bad status",
-       reply({ia_pd(cat({kIaPdFixed, opt(26, cat({kIaPrefixFixed, opt(13, {6})}))}))}),
-       "status code option shorter than 2"},
-      {"exclude not longer than prefix",
-       reply({ia_pd(cat({kIaPdFixed, opt(26, cat({kIaPrefixFixed, opt(67, {56})}))}))}),
-       "prefix exclude length 56 must be over 56"},
-      {"exclude over 128",
-       reply({ia_pd(
-           cat({kIaPdFixed, opt(26, cat({kIaPrefixFixed, opt(67, cat({{129}, Bytes(10)}))}))}))}),
-       "prefix exclude length 129"},
-      {"exclude subnet id too long",
-       reply({ia_pd(cat({kIaPdFixed, opt(26, cat({kIaPrefixFixed, opt(67, {64, 0, 0})}))}))}),
-       "prefix exclude option length 3, must be 2"},
-      {"exclude padding bits set",
-       reply({ia_pd(cat({kIaPdFixed, opt(26, cat({kIaPrefixFixed, opt(67, {60, 0x01})}))}))}),
-       "non-zero padding"},
-      {"empty exclude",
-       reply({ia_pd(cat({kIaPdFixed, opt(26, cat({kIaPrefixFixed, opt(67, {})}))}))}),
-       "prefix exclude option is empty"},
-      {"two excludes",
-       reply({ia_pd(
-           cat({kIaPdFixed, opt(26, cat({kIaPrefixFixed, opt(67, {64, 1}), opt(67, {64, 2})}))}))}),
-       "option 67 appears twice"},
   };
   for (const auto& c : cases) EXPECT_THAT(rejection(c.packet), HasSubstr(c.reason)) << c.name;
+}
+
+// An option that only adds to a message (DNS, domain list, preference, SOL_MAX_RT...) or an
+// IAPREFIX that cannot be read is dropped alone: the rest of the message is used, and re-encodes
+// byte for byte without it.
+struct Drop {
+  const char* name;
+  Bytes broken;  // a message option, or (in_ia_pd) an IA_PD sub-option
+  bool in_ia_pd;
+  const char* reason;
+  Bytes kept = {};  // what re-encodes of `broken`, if anything
+};
+
+TEST(Dhcp6Codec, DropsOnlyTheBrokenPart) {
+  const Bytes good_prefix = opt(26, kIaPrefixFixed);
+  const auto with_prefix = [](const Bytes& exclude) {
+    return opt(26, cat({kIaPrefixFixed, exclude}));
+  };
+  const std::vector<Drop> cases = {
+      {"preference length 2", opt(7, {1, 2}), false, "preference option length 2, must be 1"},
+      {"preference empty", opt(7, {}), false, "preference option length 0"},
+      {"two preferences", cat({opt(7, {1}), opt(7, {2})}), false, "message: option 7 appears twice",
+       opt(7, {1})},
+      {"elapsed time length 3", opt(8, {1, 2, 3}), false, "elapsed time option length 3"},
+      {"SOL_MAX_RT length 2", opt(82, {0, 1}), false, "SOL_MAX_RT option length 2, must be 4"},
+      {"INF_MAX_RT length 5", opt(83, Bytes(5)), false, "INF_MAX_RT option length 5"},
+      {"odd option request", opt(6, {0, 23, 0}), false, "option request length 3 is odd"},
+      {"DNS list of 17", opt(23, Bytes(17)), false, "not a multiple of 16"},
+      {"two DNS lists", cat({opt(23, Bytes(16, 1)), opt(23, Bytes(16, 2))}), false,
+       "message: option 23 appears twice", opt(23, Bytes(16, 1))},
+      {"label of 64", opt(24, cat({{64}, Bytes(64, 'a'), {0}})), false, "label of 64 octets"},
+      {"compression pointer", opt(24, *from_hex("01610000 c000")), false, "compression pointer"},
+      {"unterminated name", opt(24, *from_hex("0161")), false, "not terminated"},
+      {"label past end", opt(24, *from_hex("0561")), false, "label runs past the end"},
+      {"label with a dot", opt(24, *from_hex("03612e6200")), false, "contains a '.'"},
+      {"name over 255",
+       opt(24, cat({{63},
+                    Bytes(63, 'a'),
+                    {63},
+                    Bytes(63, 'b'),
+                    {63},
+                    Bytes(63, 'c'),
+                    {63},
+                    Bytes(63, 'd'),
+                    {0}})),
+       false, "longer than 255"},
+      {"two domain lists", cat({opt(24, *from_hex("016100")), opt(24, *from_hex("016200"))}), false,
+       "message: option 24 appears twice", opt(24, *from_hex("016100"))},
+      {"IAPREFIX of 24", opt(26, Bytes(24)), true,
+       "IA_PD 0x00000001: IAPREFIX shorter than 25 bytes (24), IAPREFIX dropped"},
+      {"prefix length 129", opt(26, cat({Bytes(8), {129}, Bytes(16)})), true,
+       "IA_PD 0x00000001: IAPREFIX ::/129: prefix length over 128, IAPREFIX dropped"},
+      {"IAPREFIX sub-option past IAPREFIX", with_prefix(*from_hex("000d0003 0000")), true,
+       "IAPREFIX 2001:db8:100::/56: option 13 length 3 runs past the end"},
+      {"IAPREFIX bad status", with_prefix(opt(13, {6})), true,
+       "IAPREFIX 2001:db8:100::/56: status code option shorter than 2"},
+      {"IAPREFIX two status codes", with_prefix(cat({opt(13, {0, 0}), opt(13, {0, 0})})), true,
+       "IAPREFIX 2001:db8:100::/56: option 13 appears twice"},
+      {"exclude not longer than prefix", with_prefix(opt(67, {56})), true,
+       "IAPREFIX 2001:db8:100::/56: prefix exclude length 56 must be over 56"},
+      {"exclude over 128", with_prefix(opt(67, cat({{129}, Bytes(10)}))), true,
+       "prefix exclude length 129"},
+      {"exclude subnet id too long", with_prefix(opt(67, {64, 0, 0})), true,
+       "IAPREFIX 2001:db8:100::/56: prefix exclude option length 3, must be 2, IAPREFIX dropped"},
+      {"exclude padding bits set", with_prefix(opt(67, {60, 0x01})), true,
+       "IAPREFIX 2001:db8:100::/56: prefix exclude subnet ID has non-zero padding bits"},
+      {"empty exclude", with_prefix(opt(67, {})), true, "prefix exclude option is empty"},
+      {"two excludes", with_prefix(cat({opt(67, {64, 1}), opt(67, {64, 2})})), true,
+       "IAPREFIX 2001:db8:100::/56: option 67 appears twice, IAPREFIX dropped"},
+  };
+  for (const auto& c : cases) {
+    const Bytes packet =
+        c.in_ia_pd ? reply({ia_pd(cat({kIaPdFixed, good_prefix, c.broken}))}) : reply({c.broken});
+    const Bytes kept =
+        c.in_ia_pd ? reply({ia_pd(cat({kIaPdFixed, good_prefix}))}) : reply({c.kept});
+    const Parsed result = parsed_keeping(packet);
+    ASSERT_EQ(result.dropped.size(), 1u) << c.name;
+    EXPECT_THAT(result.dropped[0], HasSubstr(c.reason)) << c.name;
+    EXPECT_EQ(encode(result.message), kept) << c.name;
+    EXPECT_EQ(result.message, parsed(kept)) << c.name;
+  }
+}
+
+// The example of the audit: a Reply with the DNS option twice and an IA_PD that holds a good
+// prefix, one longer than /128 and two whose Prefix Exclude is broken. The good prefix stays, and
+// the re-encoding is the packet without the broken parts.
+TEST(Dhcp6Codec, KeepsTheGoodPrefixNextToBrokenOnes) {
+  const Bytes ids = cat({opt(1, kClientDuid.bytes), opt(2, kServerDuid.bytes)});
+  const Bytes good = opt(26, kIaPrefixFixed);
+  const Bytes too_long =
+      opt(26, *from_hex("00000000 00000000 81 20010db8020000000000000000000000"));
+  const Bytes padded_exclude =
+      opt(26, cat({*from_hex("00000000 00000000 38 20010db8030000000000000000000000"),
+                   opt(67, {60, 0x01})}));
+  const Bytes long_exclude =
+      opt(26, cat({*from_hex("00000000 00000000 38 20010db8040000000000000000000000"),
+                   opt(67, {64, 0, 0})}));
+  const IpAddress dns = v6("2001:db8::53");
+  const Bytes first_dns = opt(23, Bytes(dns.data(), dns.data() + 16));
+  const Bytes packet =
+      reply({ids, first_dns, opt(23, Bytes(16, 0x54)),
+             ia_pd(cat({kIaPdFixed, good, too_long, padded_exclude, long_exclude}))});
+
+  const Parsed result = parsed_keeping(packet);
+  EXPECT_THAT(
+      result.dropped,
+      ElementsAre(
+          "message: option 23 appears twice, option dropped",
+          "IA_PD 0x00000001: IAPREFIX 2001:db8:200::/129: prefix length over 128, IAPREFIX dropped",
+          "IA_PD 0x00000001: IAPREFIX 2001:db8:300::/56: prefix exclude subnet ID has non-zero "
+          "padding bits, IAPREFIX dropped",
+          "IA_PD 0x00000001: IAPREFIX 2001:db8:400::/56: prefix exclude option length 3, must be "
+          "2, IAPREFIX dropped"));
+  EXPECT_EQ(encode(result.message), reply({ids, first_dns, ia_pd(cat({kIaPdFixed, good}))}));
+  ASSERT_EQ(result.message.ia_pds.size(), 1u);
+  ASSERT_EQ(result.message.ia_pds[0].prefixes.size(), 1u);
+  EXPECT_EQ(result.message.ia_pds[0].prefixes[0].prefix, v6("2001:db8:100::"));
+  EXPECT_EQ(result.message.dns_servers, std::vector{v6("2001:db8::53")});
 }
 
 TEST(Dhcp6Codec, KeepsSemanticOddities) {
@@ -394,9 +465,10 @@ TEST(Dhcp6Codec, SurvivesTruncationAndCorruption) {
   size_t parsed_count = 0, rejected_count = 0;
   const auto check = [&](const Bytes& packet) {
     auto result = parse(packet);
-    if (auto* m = std::get_if<Message>(&result)) {
+    if (auto* kept = std::get_if<Parsed>(&result)) {
       ++parsed_count;
-      EXPECT_TRUE(parsed(encode(*m)) == *m) << "value round trip differs for " << to_hex(packet);
+      EXPECT_TRUE(parsed(encode(kept->message)) == kept->message)
+          << "value round trip differs for " << to_hex(packet);
     } else {
       ++rejected_count;
       EXPECT_FALSE(std::get<ParseError>(result).reason.empty());

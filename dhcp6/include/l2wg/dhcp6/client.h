@@ -19,6 +19,7 @@
 //   Identifier, message type for the state); anything else is dropped and counted, never trusted.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -39,9 +40,19 @@ class Transport {
  public:
   virtual ~Transport() = default;
   // Sends to All_DHCP_Relay_Agents_and_Servers (ff02::1:2) port 547 on the client's link. A send
-  // that fails is a lost packet to the state machine: retransmission covers it.
+  // that fails throws l2wg::Error: the client reports it (message_dropped, Counters::not_sent) and
+  // takes it as a lost transmission, which retransmission covers.
   virtual void send(std::span<const uint8_t> packet) = 0;
 };
+
+// How many prefixes the client takes: at most kMaxPrefixesPerIaPd delegated by one IA_PD (those it
+// already holds first, then the server's order), and at most kMaxPrefixesHeld at once (those held
+// first: new ones cannot push out what the LANs already use). A home router numbers its LANs from
+// a handful; a server that delegates thousands would otherwise make every Renew, which lists each
+// prefix held, too big to send. 32 keeps every message the client sends, with the DUID-UUID l2wg
+// uses and a server DUID of any length, within 1280 bytes, IPv6's minimum MTU.
+inline constexpr size_t kMaxPrefixesPerIaPd = 32;
+inline constexpr size_t kMaxPrefixesHeld = 32;
 
 // One delegated prefix, with absolute lifetimes (wall clock, µs since the epoch; UINT64_MAX for
 // an infinite lifetime).
@@ -85,6 +96,7 @@ struct Counters {
   uint64_t received = 0;          // passed every check and was acted on
   uint64_t dropped_malformed = 0; // the codec refused it
   uint64_t dropped_unexpected = 0;// well-formed, but not for us or not now (xid, ids, type, state)
+  uint64_t not_sent = 0;  // transmissions that could not be encoded or that the transport refused
   bool operator==(const Counters&) const = default;
 };
 
@@ -186,6 +198,7 @@ class Client {
     std::vector<HeldPrefix> prefixes;
     std::vector<IpAddress> dns_servers;
     std::vector<std::string> domain_search;
+    std::vector<HeldPrefix>::iterator find(const IpPrefix& prefix);  // prefixes.end() if not held
   };
   // The best Advertise seen during the first RT of a Solicit.
   struct Offer {
@@ -227,15 +240,19 @@ class Client {
   bool expects(MessageType type) const;
   void take_max_rt(const Message& message);
   IaVerdict judge_ia(const Message& message);
+  void limit_delegations(std::vector<IaPrefix>& prefixes, const std::string& ia_name);
+  void refuse_past_held_limit(IaVerdict& ia);
+  bool holds(const IpPrefix& prefix);
   void accept(const Message& message);
   void ignore(const std::string& reason);
   void on_advertise(const Message& message);
   void on_reply(const Message& message);
-  void on_renew_or_rebind_reply(const Message& message, const IaVerdict& ia);
+  void on_renew_or_rebind_reply(const Message& message, IaVerdict ia);
   void bind(const Message& message, const IaVerdict& ia, bool fresh);
   bool apply_withdrawals(const IaVerdict& ia, std::vector<PrefixEvent>& events);
   void refused();
   void lose_everything(const char* reason);
+  void stop_using_binding(const char* reason);
   void expire_prefixes(uint64_t now);
   void commit(const std::vector<PrefixEvent>& events);
 

@@ -1,8 +1,9 @@
 // DHCPv6 wire codec (RFC 8415) for the IA_PD client: the messages and options it sends or reads,
-// as plain values. parse() checks every length and never trusts the packet: anything malformed
-// comes back as a ParseError with a reason, for the caller to drop and count. Whether the values
-// make sense (preferred > valid, T1 > T2, which options a message type may carry) is for the
-// client state machine to decide, not the codec.
+// as plain values. parse() checks every length and never trusts the packet: a packet it cannot
+// read comes back as a ParseError with a reason, for the caller to drop and count; a broken part
+// the rest does not depend on is left out, with the reason (see parse()). Whether the values make
+// sense (preferred > valid, T1 > T2, which options a message type may carry) is for the client
+// state machine to decide, not the codec.
 #pragma once
 
 #include <cstdint>
@@ -125,11 +126,18 @@ struct Message {
   bool operator==(const Message&) const = default;
 };
 
-struct ParseError {
-  std::string reason;  // e.g. "IA_PD 0x00000001: IAPREFIX shorter than 25 bytes (24)"
+// A packet parse() could read: the message, and the parts of the packet left out of it.
+struct Parsed {
+  Message message;
+  // e.g. "IA_PD 0x00000001: IAPREFIX shorter than 25 bytes (24), IAPREFIX dropped"
+  std::vector<std::string> dropped;
 };
 
-using ParseResult = std::variant<Message, ParseError>;
+struct ParseError {
+  std::string reason;  // e.g. "IA_PD 0x00000001: option 13 appears twice"
+};
+
+using ParseResult = std::variant<Parsed, ParseError>;
 
 // Options are written in ascending option-code order (stable for repeated codes such as IA_PD
 // and unknown options), at every nesting level. That is the order Kea sends them in (it keeps
@@ -140,6 +148,17 @@ using ParseResult = std::variant<Message, ParseError>;
 // domain name, an option over 65535 bytes).
 std::vector<uint8_t> encode(const Message& message);
 
+// One broken part does not cost the whole message; it is dropped alone, with the reason:
+// - an IAPREFIX that cannot be read (shorter than 25 bytes, a prefix length over 128, options
+//   running past its end, a broken or repeated Status Code or Prefix Exclude): the IA_PD and its
+//   other prefixes do not depend on it. A broken Prefix Exclude takes its prefix with it: the LANs
+//   numbered from it could otherwise use the subnet the server excluded.
+// - a broken or repeated option that only adds to the message (Preference, Option Request,
+//   Elapsed Time, SOL_MAX_RT, INF_MAX_RT, DNS servers, domain list): the first copy counts, and a
+//   broken first copy leaves none.
+// The packet is refused for a broken header or option framing (of the message or an IA_PD), and
+// for a broken or repeated option the message is identified or judged by: Client or Server
+// Identifier, Status Code (of the message or an IA_PD), Rapid Commit, an IA_PD's fixed fields.
 ParseResult parse(std::span<const uint8_t> packet);
 
 }  // namespace l2wg::dhcp6
