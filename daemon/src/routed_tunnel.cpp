@@ -300,8 +300,7 @@ int RoutedTunnel::lan_ifindex(const std::string& lan) const {
 void RoutedTunnel::fill_status(TunnelStatus& status) const {
   if (router_) status.upstream_router = router_->link_local.str();
   for (const auto& [prefix, bound] : bound_) {
-    status.delegated_prefixes.push_back(
-        {prefix, bound.prefix.preferred_until_us, bound.prefix.valid_until_us});
+    status.delegated_prefixes.push_back(bound.prefix);  // its lifetimes, not its exclusion
     for (const auto& [lan, subnet] : bound.subnets) status.lan_prefixes.push_back({lan, subnet});
   }
 }

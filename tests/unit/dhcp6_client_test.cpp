@@ -1420,7 +1420,7 @@ TEST_F(Dhcp6ClientTest, AStoredLeaseOverTheLimitKeepsTheFirstPrefixes) {
   Lease lease = stored_lease(clock_.wall);
   for (const IaPrefix& prefix : many_64s(0, 40))
     lease.prefixes.push_back(
-        {{prefix.prefix, 64}, clock_.wall + 400 * kSec, clock_.wall + 600 * kSec, std::nullopt});
+        {{{prefix.prefix, 64}, clock_.wall + 400 * kSec, clock_.wall + 600 * kSec}, std::nullopt});
   start(lease);
   ASSERT_EQ(last().type, MessageType::Rebind);
   EXPECT_EQ(last().ia_pds.at(0).prefixes.size(), kMaxPrefixesHeld);

@@ -29,6 +29,7 @@
 #include <string_view>
 #include <vector>
 
+#include "l2wg/timed_prefix.h"
 #include "l2wg/clock.h"
 #include "l2wg/dhcp6/message.h"
 #include "l2wg/ip.h"
@@ -56,10 +57,8 @@ inline constexpr size_t kMaxPrefixesHeld = 32;
 
 // One delegated prefix, with absolute lifetimes (wall clock, µs since the epoch; UINT64_MAX for
 // an infinite lifetime).
-struct DelegatedPrefix {
-  IpPrefix prefix;
-  uint64_t preferred_until_us = 0;
-  uint64_t valid_until_us = 0;
+// A delegated prefix with its lifetimes' ends (wall clock) and what of it must not be used.
+struct DelegatedPrefix : TimedPrefix {
   std::optional<IpPrefix> exclude;  // RFC 6603: not to be used on the LAN
   bool operator==(const DelegatedPrefix&) const = default;
 };
