@@ -843,9 +843,10 @@ void Client::bind(const Message& message, const IaVerdict& ia, bool fresh) {
     if (prefix.preferred_lifetime > 0)
       shortest_preferred = std::min(shortest_preferred, prefix.preferred_lifetime);
     shortest_valid = std::min(shortest_valid, prefix.valid_lifetime);
-    const DelegatedPrefix delegated{prefix_of(prefix),
-                                    lifetime_end(now_wall, prefix.preferred_lifetime),
-                                    lifetime_end(now_wall, prefix.valid_lifetime), prefix.exclude};
+    const DelegatedPrefix delegated{{prefix_of(prefix),
+                                     lifetime_end(now_wall, prefix.preferred_lifetime),
+                                     lifetime_end(now_wall, prefix.valid_lifetime)},
+                                    prefix.exclude};
     const uint64_t valid_mono = lifetime_end(now_mono, prefix.valid_lifetime);
     auto it = binding.find(prefix_of(prefix));
     if (it == binding.prefixes.end()) {

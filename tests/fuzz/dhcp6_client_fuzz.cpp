@@ -314,12 +314,12 @@ class Harness {
 // previous run would have stored it just now.
 Lease stored_lease() {
   const uint64_t now = kWallStartUs;
-  DelegatedPrefix prefix{
-      .prefix = *IpPrefix::parse("2001:db8:100::/56"),
-      .preferred_until_us = now + 3000 * kSecondUs,
-      .valid_until_us = now + 4000 * kSecondUs,
-      .exclude = IpPrefix::parse("2001:db8:100::/64"),
-  };
+  DelegatedPrefix prefix{{
+                             .prefix = *IpPrefix::parse("2001:db8:100::/56"),
+                             .preferred_until_us = now + 3000 * kSecondUs,
+                             .valid_until_us = now + 4000 * kSecondUs,
+                         },
+                         IpPrefix::parse("2001:db8:100::/64")};
   return Lease{.iaid = kIaid,
                .server_id = captures->server_id,
                .renew_at_us = now + 1000 * kSecondUs,
