@@ -277,4 +277,24 @@ void TunnelBuilder::teardown(const TunnelPlumbing& plumbing) {
   if (plumbing.created_bridge) delete_if_present(plumbing.bridge_ifindex, plumbing.bridge);
 }
 
+Statistics TunnelBuilder::statistics(const TunnelPlumbing& plumbing) {
+  const nl::LinkStats tap = netlink_.link_stats(plumbing.tap_ifindex);
+  if (!plumbing.userspace_id) {
+    // gretap's own view: it sends what the bridge or the host hands it into GRE.
+    return {{"FramesOut", tap.tx_packets}, {"BytesOut", tap.tx_bytes},
+            {"FramesIn", tap.rx_packets},  {"BytesIn", tap.rx_bytes},
+            {"DroppedOut", tap.tx_dropped}, {"DroppedIn", tap.rx_dropped},
+            {"ErrorsOut", tap.tx_errors},   {"ErrorsIn", tap.rx_errors}};
+  }
+  // A TAP is the other way round: what it transmits goes to the datapath, what it receives came
+  // from GRE. Its drops are the frames lost between the kernel and the datapath.
+  const dp::Counters c = datapath_.counters(*plumbing.userspace_id);
+  return {{"FramesOut", c.frames_out},        {"BytesOut", c.bytes_out},
+          {"FramesIn", c.frames_in},          {"BytesIn", c.bytes_in},
+          {"DroppedOut", tap.tx_dropped},     {"DroppedIn", tap.rx_dropped},
+          {"DroppedMalformed", c.malformed_in}, {"DroppedWrongKey", c.wrong_key_in},
+          {"SendErrors", c.send_errors},      {"MSSClamped", c.mss_clamped},
+          {"SegmentedOut", c.segmented_out},  {"CoalescedIn", c.coalesced_in}};
+}
+
 }  // namespace l2wg

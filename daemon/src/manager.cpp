@@ -55,6 +55,7 @@ void TunnelManager::restart(const std::string& name) { impl_->restart(name); }
 void TunnelManager::renew(const std::string& name) { impl_->routed_of(name).renew(); }
 void TunnelManager::release(const std::string& name) { impl_->routed_of(name).release(); }
 std::vector<TunnelStatus> TunnelManager::list() const { return impl_->list(); }
+Statistics TunnelManager::statistics(const std::string& name) { return impl_->statistics(name); }
 const TunnelStatus* TunnelManager::find(const std::string& name) const {
   return impl_->find(name);
 }
@@ -373,6 +374,11 @@ std::vector<TunnelStatus> TunnelManager::Impl::list() const {
   std::vector<TunnelStatus> out;
   for (const auto& [name, entry] : tunnels_) out.push_back(entry->status);
   return out;
+}
+
+Statistics TunnelManager::Impl::statistics(const std::string& name) {
+  const Entry& entry = entry_of(name);
+  return entry.plumbing ? builder_.statistics(*entry.plumbing) : Statistics{};
 }
 
 const TunnelStatus* TunnelManager::Impl::find(const std::string& name) const {

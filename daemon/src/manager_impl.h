@@ -30,6 +30,7 @@ class TunnelManager::Impl {
   void restart(const std::string& name);
   RoutedTunnel& routed_of(const std::string& name);
   std::vector<TunnelStatus> list() const;
+  Statistics statistics(const std::string& name);
   const TunnelStatus* find(const std::string& name) const;
   void handle(const std::vector<nl::Event>& events);
   void poll_peers();

@@ -36,7 +36,10 @@ TunnelStatus TunnelManager::Impl::base_status(const Entry& e) const {
     s.remote_address = e.plumbing->remote.str();
     s.datapath = datapath_name(e.plumbing->plan.datapath);
     s.mtu = e.plumbing->plan.tap_mtu;
+    s.mac_address = e.plumbing->mac.str();
+    s.mss_clamp = e.plumbing->plan.mss_clamp_mtu.value_or(0);
   }
+  s.gre_key = e.config.spec.key ? std::to_string(*e.config.spec.key) : "";
   s.delegated_prefixes.clear();
   s.lan_prefixes.clear();
   s.upstream_router.clear();

@@ -117,6 +117,19 @@ TEST_F(TunnelBuilderTest, BridgedKernelGretapOnTheWireGuardPeer) {
   expect_untouched();
 }
 
+// Kernel gretap's counters are its link's own: what it sends (tx) is what goes into GRE.
+TEST_F(TunnelBuilderTest, KernelStatisticsAreTheGretapsCounters) {
+  const auto t = builder.setup(bridged());
+  netlink.state.stats[t.tap_ifindex] = {.rx_packets = 1, .tx_packets = 2, .rx_bytes = 3,
+                                        .tx_bytes = 4, .rx_errors = 5, .tx_errors = 6,
+                                        .rx_dropped = 7, .tx_dropped = 8};
+  EXPECT_EQ(builder.statistics(t),
+            (Statistics{{"FramesOut", 2}, {"BytesOut", 4}, {"FramesIn", 1}, {"BytesIn", 3},
+                        {"DroppedOut", 8}, {"DroppedIn", 7}, {"ErrorsOut", 6}, {"ErrorsIn", 5}}));
+  builder.teardown(t);
+  EXPECT_THROW(builder.statistics(t), Error) << "the tap is gone";
+}
+
 TEST_F(TunnelBuilderTest, ASmallerFixedMtuDoesNotShrinkTheBridge) {
   auto spec = bridged();
   spec.mtu.fixed = 1280;

@@ -57,6 +57,9 @@ struct TunnelPlumbing {
   bool created_bridge = false;
 };
 
+// A tunnel's counters by name, as GetStatistics() gives them (the names are in net.l2wg1.xml).
+using Statistics = std::vector<std::pair<std::string, uint64_t>>;
+
 class TunnelBuilder {
  public:
   TunnelBuilder(nl::Netlink& netlink, wg::WireGuardReader& wireguard, dp::Datapath& datapath);
@@ -75,6 +78,9 @@ class TunnelBuilder {
   void rejoin_bridge(TunnelPlumbing& plumbing, const TunnelSpec& spec);
   // Removes what setup() created, in reverse order; a link already gone is not an error.
   void teardown(const TunnelPlumbing& plumbing);
+  // The tap's counters, with the userspace datapath's own; in the direction of the tunnel: out is
+  // tap to GRE. Throws Error(NotFound) when the tap is gone.
+  Statistics statistics(const TunnelPlumbing& plumbing);
 
  private:
   struct Checked;

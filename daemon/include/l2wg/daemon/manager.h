@@ -89,6 +89,9 @@ class TunnelManager {
   void release(const std::string& name);
 
   std::vector<TunnelStatus> list() const;
+  // Tunnel.GetStatistics(): the datapath's counters, empty while nothing is built. Throws
+  // Error(NotFound).
+  Statistics statistics(const std::string& name);
   const TunnelStatus* find(const std::string& name) const;
 
   // Link and address events from the LinkWatcher.
