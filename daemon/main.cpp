@@ -71,6 +71,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   options.config_dir = config_dir;
   options.state_dir = state_dir;
+  options.probe_paths = true;
   setup_logging(level);
   raise_open_file_limit();
 

@@ -11,7 +11,7 @@ namespace {
 constexpr std::string_view kTunnelPathPrefix = "/net/l2wg1/tunnel/";
 
 // Properties in the order of net.l2wg1.xml, with the words monitor uses for them.
-constexpr std::array<std::pair<std::string_view, std::string_view>, 17> kPropertyLabels{{
+constexpr std::array<std::pair<std::string_view, std::string_view>, 19> kPropertyLabels{{
     {"WireGuard", "WireGuard interface"},
     {"PeerPublicKey", "peer public key"},
     {"LocalAddress", "local address"},
@@ -28,6 +28,8 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 17> kPropert
     {"GREKey", "GRE key"},
     {"MACAddress", "MAC address"},
     {"MSSClamp", "MSS clamp"},
+    {"Path", "GRE path"},
+    {"PeerMACAddress", "peer MAC address"},
     {"StateReason", "reason"},
 }};
 

@@ -1,6 +1,7 @@
 #include "l2wg/cli/tunnel_info.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <sstream>
 #include <utility>
 
@@ -74,6 +75,8 @@ TunnelInfo tunnel_info_from_json(const nlohmann::json& j) {
   read_fields(j, t);
   read(j, "LAN", t.lans);
   read(j, "Statistics", t.statistics);
+  read(j, "LastProbeAnswer", t.last_probe_answer_us);
+  read(j, "ProbeRoundTrip", t.probe_round_trip_us);
   t.endpoint_history = read_endpoint_history(j);
   return t;
 }
@@ -150,6 +153,18 @@ std::string mode(const TunnelInfo& t) {
   return "routed " + prefixes;
 }
 
+std::string path(const TunnelInfo& t, uint64_t now_us) {
+  std::string text = t.path;
+  if (t.path == "unverified") text += " (the far end never answered a probe: not l2wg, or not yet)";
+  if (t.last_probe_answer_us != 0) {
+    char round_trip[32];
+    std::snprintf(round_trip, sizeof round_trip, "%.1f ms", t.probe_round_trip_us / 1000.0);
+    text += ", last answer " + format_ago(t.last_probe_answer_us, now_us) + " (round trip " +
+            round_trip + ")";
+  }
+  return text;
+}
+
 std::string mss_clamp(const TunnelInfo& t) {
   if (t.mss_clamp == 0) return "off";
   const auto mss = [&](uint32_t headers) {
@@ -221,7 +236,10 @@ std::string render_tunnel(const TunnelInfo& t, uint64_t now_us) {
     tap += " (" + details + ")";
   }
   lines.add("Interface", tap);
-  lines.add("MAC address", or_dash(t.mac_address));
+  lines.add("MAC address", or_dash(t.mac_address) + (t.peer_mac_address.empty()
+                                                          ? ""
+                                                          : " (peer " + t.peer_mac_address + ")"));
+  if (!t.path.empty()) lines.add("GRE path", path(t, now_us));
   lines.add("GRE key", t.gre_key.empty() ? "none" : t.gre_key);
   lines.add("MSS clamp", mss_clamp(t));
   if (!t.bridge.empty()) lines.add("Bridge", t.bridge);

@@ -56,6 +56,9 @@ void TunnelManager::renew(const std::string& name) { impl_->routed_of(name).rene
 void TunnelManager::release(const std::string& name) { impl_->routed_of(name).release(); }
 std::vector<TunnelStatus> TunnelManager::list() const { return impl_->list(); }
 Statistics TunnelManager::statistics(const std::string& name) { return impl_->statistics(name); }
+ProbeTimes TunnelManager::probe_times(const std::string& name) const {
+  return impl_->probe_times(name);
+}
 const TunnelStatus* TunnelManager::find(const std::string& name) const {
   return impl_->find(name);
 }
@@ -134,6 +137,7 @@ void TunnelManager::Impl::bring_up(Entry& entry, bool strict) {
         throw;
       }
     }
+    watch_path(entry);
   } catch (const Error& e) {
     if (strict) throw;
     next.state = TunnelState::Failed;
@@ -159,6 +163,7 @@ void TunnelManager::Impl::tear_down(Entry& entry, RoutedTunnel::Ending ending) {
     entry.routed.reset();
   }
   entry.bridge_problem.reset();
+  entry.path.reset();
   if (!entry.plumbing) return;
   builder_.teardown(*entry.plumbing);
   entry.plumbing.reset();
@@ -379,6 +384,14 @@ std::vector<TunnelStatus> TunnelManager::Impl::list() const {
 Statistics TunnelManager::Impl::statistics(const std::string& name) {
   const Entry& entry = entry_of(name);
   return entry.plumbing ? builder_.statistics(*entry.plumbing) : Statistics{};
+}
+
+ProbeTimes TunnelManager::Impl::probe_times(const std::string& name) const {
+  const auto it = tunnels_.find(name);
+  if (it == tunnels_.end()) throw Error(ErrorCode::NotFound, "no tunnel named " + name);
+  const auto& path = it->second->path;
+  if (!path) return {};
+  return {path->prober.last_reply_wall_us(), path->prober.round_trip_us()};
 }
 
 const TunnelStatus* TunnelManager::Impl::find(const std::string& name) const {

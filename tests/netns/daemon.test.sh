@@ -71,6 +71,8 @@ check "the counters count the frames flooded into the tunnel ($sent_before, then
   test $((sent_after - sent_before)) -ge 5
 check "l2wg show prints MAC, GRE key, MSS clamp and counters" bash -c \
   "$L2WG show lab | grep -E '^  (MAC address: +$LAB_MAC|GRE key: +none|MSS clamp: +TCP SYNs fitted|Sent: +[0-9]+ frames|Dropped: )' | wc -l | grep -qx 5"
+check "no l2wgd at the far end: the path is unverified, the tunnel still up" bash -c \
+  "[ \"\$(prop lab Path)\" = 's \"unverified\"' ] && [ \"\$(prop lab PeerMACAddress)\" = 's \"\"' ]"
 check "anyone may read the counters" nobody busctl --system call net.l2wg1 /net/l2wg1/tunnel/lab \
   net.l2wg1.Tunnel GetStatistics
 

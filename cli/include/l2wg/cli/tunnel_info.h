@@ -32,6 +32,9 @@ struct TunnelInfo : TunnelProperties<std::string, std::string> {
   std::vector<std::string> lans;  // "LAN": the configured LAN interfaces of a routed tunnel
   // "Statistics", which `show` adds from GetStatistics(): the counters the datapath has.
   std::map<std::string, uint64_t> statistics;
+  // The path probe's times, which Describe() adds (properties read when asked).
+  uint64_t last_probe_answer_us = 0;
+  uint32_t probe_round_trip_us = 0;
 
   // Routed (prefix delegation) mode, as far as Describe tells.
   bool routed() const {

@@ -46,6 +46,9 @@ struct ManagerOptions {
   // This boot's id (/proc/sys/kernel/random/boot_id when empty): a stopped tunnel stays stopped
   // until the next boot.
   std::string boot_id = {};
+  // Probe each tunnel's GRE path (l2wg/bridge/path_probe.h) through a packet socket on its tap.
+  // Off unless asked for: tests on a fake kernel have no tap to bind to.
+  bool probe_paths = false;
 };
 
 class TunnelManager {
@@ -92,6 +95,8 @@ class TunnelManager {
   // Tunnel.GetStatistics(): the datapath's counters, empty while nothing is built. Throws
   // Error(NotFound).
   Statistics statistics(const std::string& name);
+  // LastProbeAnswer and ProbeRoundTrip, read when asked. Throws Error(NotFound).
+  ProbeTimes probe_times(const std::string& name) const;
   const TunnelStatus* find(const std::string& name) const;
 
   // Link and address events from the LinkWatcher.
