@@ -97,7 +97,8 @@ TEST(ConfManPage, ExamplesParse) {
     if (text.find("[Tunnel]") == std::string::npos) continue;
     std::smatch match;
     const std::regex named(R"(^# /etc/l2wg/([\w-]+\.conf)\n)");
-    const std::string file = std::regex_search(text, match, named) ? match[1].str() : "example.conf";
+    const std::string file =
+        std::regex_search(text, match, named) ? match[1].str() : "example.conf";
     EXPECT_NO_THROW(parse_tunnel(text, file)) << text;
     ++files;
   }
