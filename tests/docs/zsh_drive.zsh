@@ -12,18 +12,18 @@ if ! zpty -r -m z out '*READY _l2wg*'; then
   print -r -- "zsh did not load the completion"
   exit 1
 fi
+integer n=0
 for line in "$@"; do
   # Twice: a first TAB may only insert the matches' common prefix; the second lists them.
-  zpty -w -n z "$line"$'\t'
-  sleep 0.4
-  zpty -w -n z $'\t'
-  sleep 0.4
-  out=''
-  while zpty -r -t z chunk; do out+=$chunk; done
+  zpty -w -n z "$line"$'\t\t'
+  # Then ^U (kill-whole-line; ^C's signal would flush what is typed ahead) and a marker command:
+  # the shell handles input in order, so all that the completion printed comes before the
+  # marker's output (matched as printed, not as echoed: the quotes).
+  (( n++ ))
+  zpty -w -n z $'\x15'
+  zpty -w z "print -r -- MA''RK$n"
+  zpty -r -m z out "*MARK$n*" || { print -r -- "no marker after: $line"; exit 1; }
   print -r -- "=== $line"
-  print -r -- "$out" | sed 's/\x1b\[[0-9;?]*[A-Za-z]//g' | tr -d '\r\a'
-  zpty -w -n z $'\x03'  # ^C: a fresh line for the next one
-  sleep 0.2
-  while zpty -r -t z chunk; do :; done
+  print -r -- "${out%%print -r -- MA*}" | sed 's/\x1b\[[0-9;?]*[A-Za-z]//g' | tr -d '\r\a'
 done
 zpty -d z
