@@ -10,6 +10,7 @@ build_packages=(
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libinih-dev
   libclang-rt-14-dev
+  scdoc
 )
 test_packages=(
   iproute2 iputils-ping iperf3 nftables procps util-linux tcpdump
@@ -17,6 +18,7 @@ test_packages=(
   dbus dbus-daemon
   kea-dhcp6-server ndisc6 tshark dhcpcd5 python3
   qemu-system-x86 busybox-static cpio kmod
+  man-db groff-base bash-completion zsh
 )
 
 missing=()
