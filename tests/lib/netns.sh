@@ -82,10 +82,22 @@ register_pid() {
 # pid_start_time PID: when PID started (clock ticks since boot), to tell it from a later process
 # given the same PID; "-" if it is gone.
 pid_start_time() {
+  local fields
+  _pid_stat "$1" fields || { echo -; return; }
+  echo "${fields[19]}"
+}
+# pid_alive PID [START]: PID runs (a zombie does not) and, with START, is the process that started
+# then (pid_start_time).
+pid_alive() {
+  local fields
+  _pid_stat "$1" fields || return 1
+  [ "${fields[0]}" != Z ] || return 1
+  [ -z "${2:-}" ] || [ "${fields[19]}" = "$2" ]
+}
+_pid_stat() {  # _pid_stat PID ARRAY: /proc/PID/stat's fields after the command name into ARRAY
   local stat
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo -; return; }
-  stat=${stat##*) }  # the fields after the command name, which may hold spaces
-  awk '{ print $20 }' <<<"$stat"
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  read -r -a "$2" <<<"${stat##*) }"  # the command name may hold spaces and parentheses
 }
 
 # ns_add NAME: a namespace with loopback up and its own resolv.conf, removed at exit.
