@@ -21,7 +21,7 @@
 #       from the campus's own RAs, over Layer 2).
 #   scripts/demo.sh exec ROUTER CMD...    CMD in ROUTER's namespace (upstream, lab, dorm, isp,
 #       host), against that router's l2wgd (lab, dorm) with the build's programs first on PATH:
-#       `scripts/demo.sh exec dorm l2wg show`
+#       `scripts/demo.sh exec dorm l2wg show dorm`
 #   scripts/demo.sh shell ROUTER          an interactive shell there
 #   scripts/demo.sh down                  removes a kept demo, or whatever a killed one left
 #
@@ -86,7 +86,7 @@ our_pids() {
   local pid start ns
   if [ -f "$RUN/pids" ]; then
     while read -r pid start; do
-      [ "$start" = - ] || [ "$(pid_start_time "$pid")" != "$start" ] || echo "$pid"
+      [ "$start" = - ] || ! pid_alive "$pid" "$start" || echo "$pid"
     done <"$RUN/pids"
   fi
   for ns in $(our_namespaces); do ip netns pids "$ns" 2>/dev/null || true; done
@@ -96,7 +96,7 @@ our_pids() {
 owner_alive() {
   local pid start
   [ -f "$RUN/owner" ] && read -r pid start <"$RUN/owner" && [ "$pid" != $$ ] &&
-    [ "$(pid_start_time "$pid")" = "$start" ] && echo "$pid"
+    pid_alive "$pid" "$start" && echo "$pid"
 }
 left_behind() { [ -d "$RUN" ] || [ -n "$(our_namespaces)" ]; }
 
@@ -105,22 +105,28 @@ demo_down() {
   local owner pids pid ns i
   if owner=$(owner_alive); then  # a play still running: it tears down its own world first
     kill -TERM "$owner" 2>/dev/null || true
-    for i in $(seq 100); do kill -0 "$owner" 2>/dev/null || break; sleep 0.1; done
+    for i in $(seq 100); do pid_alive "$owner" || break; sleep 0.1; done
   fi
   # The upstream's RA sender would send its final RAs (3 s apart) first: no one is listening.
   if [ -f "$RUN/kill-first" ]; then
     read -r pid start <"$RUN/kill-first" || true
-    [ "$(pid_start_time "$pid")" != "${start:-x}" ] || kill -KILL "$pid" 2>/dev/null || true
+    ! pid_alive "$pid" "${start:-x}" || kill -KILL "$pid" 2>/dev/null || true
   fi
   pids=$(our_pids | grep -vx -e "$$" -e "$BASHPID" | sort -u || true)
   local all=$pids
   for pid in $pids; do kill -TERM "$pid" 2>/dev/null || true; done
+  still() { for pid in $pids; do ! pid_alive "$pid" || echo "$pid"; done; }
   for i in $(seq 30); do
-    pids=$(for pid in $pids; do ! kill -0 "$pid" 2>/dev/null || echo "$pid"; done)
+    pids=$(still)
     [ -n "$pids" ] || break
     sleep 0.1
   done
   for pid in $pids; do kill -KILL "$pid" 2>/dev/null || true; done
+  for i in $(seq 20); do  # SIGKILL is not instant either
+    pids=$(still)
+    [ -n "$pids" ] || break
+    sleep 0.1
+  done
   # Those that were this shell's children are reaped quietly (no "Killed" from bash).
   for pid in $all; do wait "$pid" 2>/dev/null || true; done
   # Anything started in a namespace since (nothing should be) goes with it.
@@ -215,7 +221,7 @@ finish() {
   if [ "$status" = 0 ] && [ "$KEEP" = 1 ]; then
     rm -f "$RUN/owner"
     step "The demo keeps running. Look around:"
-    say "scripts/demo.sh exec dorm l2wg show        # the dorm's l2wgd, on its own bus" \
+    say "scripts/demo.sh exec dorm l2wg show dorm   # the dorm's l2wgd, on its own bus" \
       "scripts/demo.sh exec lab l2wg monitor       # state changes as they happen" \
       "scripts/demo.sh exec host ping 2001:db8:ff::1" \
       "scripts/demo.sh shell dorm                  # a shell in the dorm's namespace" \
