@@ -213,11 +213,21 @@ chain_run() {  # chain_run SIDE CMD...: CMD in SIDE's namespace against its l2wg
 }
 
 # ---- the play ----------------------------------------------------------------------------------
-KEEP=0 BRIDGE_ONLY=0
+KEEP=0 BRIDGE_ONLY=0 SIGNALLED=
+# on_signal STATUS: Ctrl-C (130), SIGTERM (143) or SIGHUP (129): the teardown follows (EXIT) with
+# that status, whatever the interrupted command made of it.
+on_signal() {
+  SIGNALLED=$1
+  exit "$1"
+}
 finish() {
   local status=$?
+  [ -z "$SIGNALLED" ] || status=$SIGNALLED
+  # The teardown is short and must not be cut short: not by another signal, nor by a terminal
+  # that is gone (writes failing, SIGPIPE).
+  set +e
   trap - EXIT ERR
-  trap '' INT TERM  # the teardown is short and must not be cut short
+  trap '' INT TERM HUP PIPE
   if [ "$status" = 0 ] && [ "$KEEP" = 1 ]; then
     rm -f "$RUN/owner"
     step "The demo keeps running. Look around:"
@@ -273,8 +283,9 @@ play() {
 
   # From here on, whatever happens, the EXIT trap removes what exists.
   trap finish EXIT
-  trap 'exit 130' INT
-  trap 'exit 143' TERM
+  trap 'on_signal 130' INT
+  trap 'on_signal 143' TERM
+  trap 'on_signal 129' HUP  # the terminal closed: tear down all the same
   trap 'echo "demo: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
   mkdir -p "$RUN"
   chmod 0755 "$RUN"
