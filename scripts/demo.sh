@@ -214,8 +214,8 @@ chain_run() {  # chain_run SIDE CMD...: CMD in SIDE's namespace against its l2wg
 
 # ---- the play ----------------------------------------------------------------------------------
 KEEP=0 BRIDGE_ONLY=0 SIGNALLED=
-# on_signal STATUS: Ctrl-C (130), SIGTERM (143) or SIGHUP (129): the teardown follows (EXIT) with
-# that status, whatever the interrupted command made of it.
+# on_signal STATUS: Ctrl-C (130), SIGTERM (143), SIGHUP (129) or SIGPIPE (141): the teardown
+# follows (EXIT) with that status, whatever the interrupted command made of it.
 on_signal() {
   SIGNALLED=$1
   exit "$1"
@@ -286,6 +286,7 @@ play() {
   trap 'on_signal 130' INT
   trap 'on_signal 143' TERM
   trap 'on_signal 129' HUP  # the terminal closed: tear down all the same
+  trap 'on_signal 141' PIPE  # so did whatever read the output (scripts/demo.sh | head)
   trap 'echo "demo: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
   mkdir -p "$RUN"
   chmod 0755 "$RUN"
@@ -348,8 +349,8 @@ play_routed() {
   routed_after=$(elapsed)
   ok "its default route goes via the dorm after $routed_after s"
   if awk -v a="$HOST_AFTER" -v b="$routed_after" 'BEGIN { exit !(b - a > 1) }'; then
-    say "(the first RA came before the dorm had heard the campus router: router lifetime 0;" \
-      " the next one, 3 s later, made the dorm the host's default router)"
+    say "(the address came with the dorm's first RA, which carried router lifetime 0; the next" \
+      " one, 3 s later, made the dorm the host's default router: README, routed mode timing)"
   fi
   HOST_ADDR=${HOST_ADDR%/*}
   run host ip -6 addr show dev "$CHAIN_HOST_IF" scope global
