@@ -147,7 +147,7 @@ demo_exec() {
   [ $# -ge 2 ] || usage
   local ns env=()
   ns=$(ns_of "$1") || die "no router '$1' (upstream, lab, dorm, isp, host)"
-  if [ ! -f "$RUN/build-dir" ] || ! ip netns list | awk '{ print $1 }' | grep -qx "$ns"; then
+  if [ ! -f "$RUN/build-dir" ] || ! ip netns list | awk '{ print $1 }' | grep -x "$ns" >/dev/null; then
     die "no demo is running (scripts/demo.sh --keep starts one)"
   fi
   local build
@@ -402,7 +402,7 @@ wait_host_address() {
 show_rdnss() {
   local dns
   dns=$(ip netns exec "$CHAIN_HOST" rdisc6 -r 2 -w 1500 "$CHAIN_HOST_IF" 2>/dev/null |
-    awk '/Recursive DNS server/ { print $NF; exit }')
+    awk '/Recursive DNS server/ && !dns { dns = $NF } END { print dns }')  # all read: no SIGPIPE
   [ -n "$dns" ] || die "the host heard no DNS server in the RAs"
   ok "the RAs name the DNS server $dns (RDNSS; rdisc6 on the host)"
 }
