@@ -8,6 +8,7 @@
 #   - a run killed with SIGKILL half-way leaves its world behind, which `down` removes, and so
 #     does the next run before it starts;
 #   - Ctrl-C (SIGINT to the process group, as a terminal sends it) half-way: exit status 130;
+#   - `scripts/demo.sh | head`: the reader gone (SIGPIPE), it tears down all the same;
 #   - after each: no namespace, /etc/netns entry, WireGuard socket, run dir or process of the
 #     demo left, nothing new in /run, the host's /etc/resolv.conf unchanged.
 source "$(dirname "$0")/../lib/netns.sh"
@@ -16,17 +17,26 @@ l2wg_test_init
 DEMO=$L2WG_SOURCE_DIR/scripts/demo.sh
 export L2WG_BUILD_DIR L2WG_DEMO_NAME=t$TAG
 RUN=/run/l2wg-$L2WG_DEMO_NAME PREFIX=l2wg-$L2WG_DEMO_NAME-
-# Whatever happens to this test, its demo goes.
-trap 'status=$?; "$DEMO" down >/dev/null 2>&1 || true; (exit $status); _l2wg_cleanup' EXIT
+# Whatever happens to this test, its demo goes (then netns.sh's cleanup, with the test's status).
+demo_cleanup() {
+  local status=$?
+  "$DEMO" down >/dev/null 2>&1 || true
+  (exit "$status")
+  _l2wg_cleanup
+}
+trap demo_cleanup EXIT
 need traceroute rdisc6 kea-dhcp6
 
+names() {  # names DIR GLOB: the names in DIR matching GLOB, sorted, on one line
+  find "$1" -mindepth 1 -maxdepth 1 -name "$2" -printf '%f\n' 2>/dev/null | sort | xargs
+}
 # machine_state: what a demo must leave as it found it.
 machine_state() {
   echo "namespaces: $(ip netns list | awk -v p="$PREFIX" 'index($1, p) == 1 { print $1 }' | xargs)"
-  echo "/etc/netns: $(ls /etc/netns 2>/dev/null | grep "^$PREFIX" | xargs)"
+  echo "/etc/netns: $(names /etc/netns "$PREFIX*")"
   # /run/netns is iproute2's, made on the first `ip netns add` since boot and kept.
-  echo "/run: $(ls /run | grep -vx netns | xargs)"
-  echo "WireGuard sockets: $(ls /var/run/wireguard 2>/dev/null | grep "^$L2WG_DEMO_NAME-" | xargs)"
+  echo "/run: $(names /run '*' | tr ' ' '\n' | grep -vx netns | xargs)"
+  echo "WireGuard sockets: $(names /var/run/wireguard "$L2WG_DEMO_NAME-*")"
   echo "processes with a file in $RUN: $(find /proc/[0-9]*/fd -maxdepth 1 -lname "$RUN/*" 2>/dev/null | cut -d/ -f3 | sort -u | xargs)"
   echo "resolv.conf: $(sha256sum /etc/resolv.conf)"
 }
@@ -176,5 +186,14 @@ check "Ctrl-C: exit status 130" test "$STATUS" = 130
 check "Ctrl-C: it says so and tears down" \
   bash -c "grep -q 'interrupted' $WORKDIR/interrupted.out && grep -q 'no namespace, process or file of the demo is left' $WORKDIR/interrupted.out"
 clean "Ctrl-C"
+
+# --- its reader gone (scripts/demo.sh | head) ---------------------------------------------------
+registry_watch
+# The first 11 lines come before the world is built, the 12th after: that write meets SIGPIPE.
+"$DEMO" | head -n 11 >/dev/null || true
+run_dir_gone() { [ ! -d "$RUN" ]; }
+check "a demo whose output's reader exits tears down" wait_for 60 run_dir_gone
+registry_unwatch
+clean "demo.sh | head"
 
 finish
