@@ -35,6 +35,15 @@ check "the host's default route goes via the dorm" \
   wait_for 10 bash -c "ip -n $H -6 route show default | grep -q 'via $DORM_LAN_LL dev $CHAIN_HOST_IF'"
 check "the host reaches the upstream's $CHAIN_TARGET across the tunnel" \
   ip netns exec "$H" ping -6 -c 3 -i 0.2 -W 2 -I "${HOST_ADDR:-::}" "$CHAIN_TARGET"
+# The GRE path probe through two kernel gretaps: each end verifies the path and learns the other
+# tap's MAC (an AF_PACKET socket on a gretap, as on the userspace datapath's TAP).
+path_is() {  # path_is SIDE VALUE: the Path of SIDE's tunnel (named as the side)
+  [ "$(chain_busctl "$1" get-property net.l2wg1 "/net/l2wg1/tunnel/$1" net.l2wg1.Tunnel Path)" = "s \"$2\"" ]
+}
+check "the lab verifies the GRE path over kernel gretap" wait_for 15 path_is lab verified
+check "the dorm verifies it too" wait_for 15 path_is dorm verified
+check "the dorm knows the lab tap's MAC" test "$(chain_prop dorm PeerMACAddress)" = \
+  "s \"$(ip -n "$CHAIN_LAB" -j link show l2-lab | jq -r '.[0].address')\""
 
 # Every RA the host sees from now on (the tunnel is up): none may withdraw the prefix or the router.
 bg_in "$H" "$WORKDIR/tcpdump-ra.log" tcpdump -i "$CHAIN_HOST_IF" --immediate-mode -U -n \
