@@ -9,7 +9,7 @@ build_packages=(
   libsdbus-c++-dev libsdbus-c++-bin libsystemd-dev
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libinih-dev
-  libclang-rt-14-dev
+  libclang-rt-14-dev libnftables-dev
   scdoc
 )
 test_packages=(

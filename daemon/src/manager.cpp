@@ -27,7 +27,7 @@ TunnelManager::Impl::Impl(nl::Netlink& netlink, wg::WireGuardReader& wireguard,
                           ManagerOptions options)
     : netlink_(netlink),
       wireguard_(wireguard, clock),
-      builder_(netlink, wireguard_, datapath),
+      builder_(netlink, wireguard_, datapath, options.nftables),
       clock_(clock),
       loop_(loop),
       options_(std::move(options)),

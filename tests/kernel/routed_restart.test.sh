@@ -44,6 +44,18 @@ check "the lab verifies the GRE path over kernel gretap" wait_for 15 path_is lab
 check "the dorm verifies it too" wait_for 15 path_is dorm verified
 check "the dorm knows the lab tap's MAC" test "$(chain_prop dorm PeerMACAddress)" = \
   "s \"$(ip -n "$CHAIN_LAB" -j link show l2-lab | jq -r '.[0].address')\""
+# MTU=auto on kernel gretap: nftables tables of the taps' own clamp TCP's MSS, so full segments
+# cross WireGuard in one packet (routed: inet, bridged: bridge).
+check "the dorm's routed tap has its MSS clamp table" \
+  ip netns exec "$D" nft list table inet l2wg-mss-l2-dorm
+check "the lab's bridged tap has its own" \
+  ip netns exec "$CHAIN_LAB" nft list table bridge l2wg-mss-l2-lab
+CLAMP=$(chain_prop dorm MSSClamp | cut -d' ' -f2)
+check "MSSClamp tells the packet size clamped to (${CLAMP:-none})" test "${CLAMP:-0}" -gt 1280
+for ns in "$H" "$CHAIN_UP"; do ip netns exec "$ns" sysctl -qw net.ipv4.tcp_timestamps=0; done
+check "TCP from the LAN host to the campus negotiates MSS $((${CLAMP:-0} - 60)) on both ends" \
+  test "$(tcp_mss "$H" "$CHAIN_UP" "$CHAIN_TARGET")" = "$((${CLAMP:-0} - 60)) $((${CLAMP:-0} - 60))"
+for ns in "$H" "$CHAIN_UP"; do ip netns exec "$ns" sysctl -qw net.ipv4.tcp_timestamps=1; done
 
 # Every RA the host sees from now on (the tunnel is up): none may withdraw the prefix or the router.
 bg_in "$H" "$WORKDIR/tcpdump-ra.log" tcpdump -i "$CHAIN_HOST_IF" --immediate-mode -U -n \
@@ -126,4 +138,10 @@ check "no RA had router lifetime 0 or a PIO preferred lifetime 0 (no final RAs o
   awk '{ gsub(",", " "); for (i = 2; i <= NF; i++) if ($i == 0) { print "RA: " $0; bad = 1 } }
        END { exit bad }' \
   "$WORKDIR/ras.txt"
+
+chain_l2wg lab down lab
+chain_dorm_down
+check "l2wg down removes the lab's MSS clamp table" \
+  bash -c "! ip netns exec $CHAIN_LAB nft list tables | grep -q l2wg-mss"
+check "and the dorm's" bash -c "! ip netns exec $D nft list tables | grep -q l2wg-mss"
 finish

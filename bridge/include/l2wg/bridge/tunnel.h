@@ -10,6 +10,7 @@
 
 #include "l2wg/bridge/datapath.h"
 #include "l2wg/bridge/gre.h"
+#include "l2wg/bridge/mss_rules.h"
 #include "l2wg/bridge/netlink.h"
 #include "l2wg/bridge/wireguard.h"
 
@@ -62,7 +63,10 @@ using Statistics = std::vector<std::pair<std::string, uint64_t>>;
 
 class TunnelBuilder {
  public:
-  TunnelBuilder(nl::Netlink& netlink, wg::WireGuardReader& wireguard, dp::Datapath& datapath);
+  // With `nftables`, kernel gretap taps with MTU=auto get their TCP MSS clamped (mss_rules.h);
+  // without, they are left unclamped (and their plan says so).
+  TunnelBuilder(nl::Netlink& netlink, wg::WireGuardReader& wireguard, dp::Datapath& datapath,
+                nft::Nftables* nftables = nullptr);
 
   // Validates `spec` against the system, then creates the tap, sets MAC, MTU and up, and enslaves
   // it. Throws l2wg::Error naming the problem; on any failure what was done is undone first.
@@ -86,10 +90,12 @@ class TunnelBuilder {
   struct Checked;
   // Everything setup() and adopt() validate before touching the kernel.
   Checked check(const TunnelSpec& spec);
+  void clamp_kernel_mss(TunnelPlumbing& plumbing);
 
   nl::Netlink& netlink_;
   wg::WireGuardReader& wireguard_;
   dp::Datapath& datapath_;
+  nft::Nftables* nftables_;
 };
 
 }  // namespace l2wg

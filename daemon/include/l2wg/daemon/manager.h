@@ -49,6 +49,8 @@ struct ManagerOptions {
   // Probe each tunnel's GRE path (l2wg/bridge/path_probe.h) through a packet socket on its tap.
   // Off unless asked for: tests on a fake kernel have no tap to bind to.
   bool probe_paths = false;
+  // Clamps TCP's MSS on kernel gretap taps (mss_rules.h); none: unclamped.
+  nft::Nftables* nftables = nullptr;
 };
 
 class TunnelManager {
