@@ -32,6 +32,11 @@ std::vector<std::string> changed_properties(const TunnelStatus& before, const Tu
 std::string describe_json(const TunnelStatus& status, const ProbeTimes& probe) {
   nlohmann::json out = status;
   if (!status.lans.empty()) out["LAN"] = status.lans;
+  if (!status.endpoint_history.empty()) {
+    auto& history = out["EndpointHistory"] = nlohmann::json::array();
+    for (const auto& [endpoint, seen_us] : status.endpoint_history)
+      history.push_back({{"Endpoint", endpoint}, {"Seen", seen_us}});
+  }
   out["LastProbeAnswer"] = probe.last_answer_us;
   out["ProbeRoundTrip"] = probe.round_trip_us;
   return out.dump();

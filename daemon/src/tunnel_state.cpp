@@ -132,6 +132,12 @@ void TunnelManager::Impl::apply_peer(Entry& entry, const wg::Device* device, Tun
     return;
   }
   next.peer_endpoint = peer->endpoint ? peer->endpoint->str() : "";
+  auto& history = next.endpoint_history;
+  if (!next.peer_endpoint.empty() &&
+      (history.empty() || history.back().endpoint != next.peer_endpoint)) {
+    history.push_back({next.peer_endpoint, clock_.wall_us()});
+    if (history.size() > TunnelStatus::kEndpointHistory) history.erase(history.begin());
+  }
   next.last_handshake_us = peer->last_handshake_us;
   const uint64_t now = clock_.wall_us();  // handshakes are wall-clock timestamps
   const bool fresh = peer->last_handshake_us != 0 &&

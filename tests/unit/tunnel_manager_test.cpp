@@ -2,6 +2,8 @@
 // change notification, link events, persistence and restore, all without privileges.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <filesystem>
 #include <fstream>
 
@@ -114,6 +116,28 @@ TEST_F(TunnelManagerTest, UpOnlyWhileHandshakesAreFresh) {
   manager->poll_peers();
   EXPECT_EQ(manager->find("lab")->state, TunnelState::WaitingForPeer);
   EXPECT_NE(manager->find("lab")->state_reason.find("within the last 180 s"), std::string::npos);
+}
+
+// Each endpoint WireGuard reports is remembered with when it was first seen (the last 8), and
+// Describe() tells them, so that doctor can see a peer's source address drift.
+TEST_F(TunnelManagerTest, ThePeersEndpointsAreRemembered) {
+  manager->create(tunnel("lab"), false);
+  const uint64_t first_seen = clock.now;
+  for (int i = 1; i <= 9; ++i) {
+    clock.now += 2'000'000;
+    wireguard.devices[0].peers[0].endpoint = Endpoint::parse("198.51.100." + std::to_string(i) + ":51820");
+    manager->poll_peers();
+    manager->poll_peers();  // the same endpoint again adds nothing
+  }
+  const auto& history = manager->find("lab")->endpoint_history;
+  ASSERT_EQ(history.size(), TunnelStatus::kEndpointHistory);
+  EXPECT_EQ(history.front().endpoint, "198.51.100.2:51820") << "the oldest went first";
+  EXPECT_EQ(history.back(), (TunnelStatus::EndpointSeen{"198.51.100.9:51820", clock.now}));
+  EXPECT_GT(history.back().seen_us, first_seen);
+  const auto described = nlohmann::json::parse(describe_json(*manager->find("lab")));
+  EXPECT_EQ(described["EndpointHistory"].size(), TunnelStatus::kEndpointHistory);
+  EXPECT_EQ(described["EndpointHistory"].back(),
+            (nlohmann::json{{"Endpoint", "198.51.100.9:51820"}, {"Seen", clock.now}}));
 }
 
 TEST_F(TunnelManagerTest, KernelIp6gretapShortOfMtuAutoIsDegraded) {

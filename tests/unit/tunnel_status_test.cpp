@@ -2,6 +2,7 @@
 // byte, change notification in the XML's order, and the CLI reading back what the daemon wrote.
 #include <gtest/gtest.h>
 
+#include "l2wg/cli/doctor.h"
 #include "l2wg/cli/tunnel_info.h"
 #include "l2wg/daemon/status.h"
 
@@ -103,6 +104,21 @@ TEST(TunnelStatus, TheCliReadsBackWhatTheDaemonWrites) {
   EXPECT_EQ(info.peer_mac_address, "06:aa:bb:cc:dd:ee");
   EXPECT_EQ(info.last_probe_answer_us, 17u);
   EXPECT_EQ(info.probe_round_trip_us, 1234u);
+}
+
+// The endpoints the daemon remembers reach doctor, which calls two of them source-address drift.
+TEST(TunnelStatus, EndpointHistoryReachesDoctor) {
+  TunnelStatus status = routed_dorm();
+  status.endpoint_history = {{"198.51.100.7:51820", 1699999000000000},
+                             {"203.0.113.5:51820", 1699999990000000}};
+  const cli::TunnelInfo info = cli::parse_describe(describe_json(status));
+  EXPECT_EQ(info.endpoint_history,
+            (std::vector<cli::EndpointSighting>{{"198.51.100.7:51820", 1699999000000000},
+                                                {"203.0.113.5:51820", 1699999990000000}}));
+  bool drift = false;
+  for (const auto& finding : cli::diagnose(info, 1700000000000000))
+    drift |= finding.code == "source-address-drift";
+  EXPECT_TRUE(drift);
 }
 
 }  // namespace

@@ -21,6 +21,16 @@ struct TunnelStatus : TunnelProperties<TunnelState, IpPrefix> {
   // A routed tunnel's LAN interfaces: not a property, but Describe() tells them ("LAN", as the
   // config key), so a routed tunnel shows as routed before its first prefix arrives.
   std::vector<std::string> lans;
+  // The peer's outer endpoints as WireGuard reported them, oldest first, each with when it was
+  // first seen (µs since the epoch); the last kEndpointHistory. Describe() tells them
+  // ("EndpointHistory"), so that doctor sees source-address drift.
+  struct EndpointSeen {
+    std::string endpoint;
+    uint64_t seen_us = 0;
+    bool operator==(const EndpointSeen&) const = default;
+  };
+  static constexpr size_t kEndpointHistory = 8;
+  std::vector<EndpointSeen> endpoint_history;
 };
 static_assert(TunnelState{} == TunnelState::Configuring, "a new tunnel starts configuring");
 
