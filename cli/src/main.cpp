@@ -164,6 +164,24 @@ int run_down(sdbus::IConnection& connection, const Command& command) {
   return status;
 }
 
+// What l2wgd finds on the host for a tunnel (Tunnel.Diagnose): sysctls, routes, bridges, which an
+// unprivileged doctor may not read itself. A daemon without the method has nothing to add.
+std::vector<Finding> host_findings(sdbus::IConnection& connection, const std::string& name) {
+  std::vector<Finding> out;
+  try {
+    ManagerProxy manager(connection);
+    TunnelProxy tunnel(connection, manager.GetTunnel(name));
+    for (const auto& f : tunnel.Diagnose())
+      out.push_back({f.get<0>() == "error" ? Severity::Error : Severity::Warning, f.get<1>(),
+                     f.get<2>(), f.get<3>()});
+  } catch (const sdbus::Error& error) {
+    if (error.getName() != "org.freedesktop.DBus.Error.UnknownMethod" &&
+        error.getName() != "net.l2wg1.Error.NotFound")
+      throw;
+  }
+  return out;
+}
+
 int run_doctor(sdbus::IConnection& connection, const Command& command) {
   std::vector<nlohmann::json> tunnels;
   if (command.name.empty()) {
@@ -177,6 +195,7 @@ int run_doctor(sdbus::IConnection& connection, const Command& command) {
   for (const auto& j : tunnels) {
     TunnelInfo info = tunnel_info_from_json(j);
     auto findings = diagnose(info, now);
+    for (auto& finding : host_findings(connection, info.name)) findings.push_back(std::move(finding));
     diagnoses.push_back({std::move(info), std::move(findings)});
   }
   if (command.json)

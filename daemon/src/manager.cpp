@@ -56,6 +56,9 @@ void TunnelManager::renew(const std::string& name) { impl_->routed_of(name).rene
 void TunnelManager::release(const std::string& name) { impl_->routed_of(name).release(); }
 std::vector<TunnelStatus> TunnelManager::list() const { return impl_->list(); }
 Statistics TunnelManager::statistics(const std::string& name) { return impl_->statistics(name); }
+std::vector<HostFinding> TunnelManager::diagnose(const std::string& name) {
+  return impl_->diagnose(name);
+}
 ProbeTimes TunnelManager::probe_times(const std::string& name) const {
   return impl_->probe_times(name);
 }
@@ -384,6 +387,13 @@ std::vector<TunnelStatus> TunnelManager::Impl::list() const {
 Statistics TunnelManager::Impl::statistics(const std::string& name) {
   const Entry& entry = entry_of(name);
   return entry.plumbing ? builder_.statistics(*entry.plumbing) : Statistics{};
+}
+
+std::vector<HostFinding> TunnelManager::Impl::diagnose(const std::string& name) {
+  const Entry& entry = entry_of(name);
+  const auto& plumbing = entry.plumbing;
+  return check_host(read_host_facts(netlink_, entry.config, plumbing ? plumbing->remote.str() : "",
+                                    plumbing ? plumbing->plan.tap_mtu : 0));
 }
 
 ProbeTimes TunnelManager::Impl::probe_times(const std::string& name) const {

@@ -33,6 +33,7 @@ class TunnelManager::Impl {
   std::vector<TunnelStatus> list() const;
   Statistics statistics(const std::string& name);
   ProbeTimes probe_times(const std::string& name) const;
+  std::vector<HostFinding> diagnose(const std::string& name);
   const TunnelStatus* find(const std::string& name) const;
   void handle(const std::vector<nl::Event>& events);
   void poll_peers();

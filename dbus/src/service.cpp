@@ -180,6 +180,15 @@ class TunnelObject final
   std::string Describe() override {
     return guarded([&] { return describe_json(status(), manager_.probe_times(name_)); });
   }
+  std::vector<sdbus::Struct<std::string, std::string, std::string, std::string>> Diagnose()
+      override {
+    return guarded([&] {
+      std::vector<sdbus::Struct<std::string, std::string, std::string, std::string>> out;
+      for (const auto& f : manager_.diagnose(name_))
+        out.emplace_back(f.severity, f.code, f.diagnosis, f.fix);
+      return out;
+    });
+  }
   std::map<std::string, uint64_t> GetStatistics() override {
     return guarded([&] {
       std::map<std::string, uint64_t> out;

@@ -432,7 +432,9 @@ chain_ns_state() {
   {
     ip -n "$1" -d link show | sed -E 's/ [a-z_]+_timer +[0-9.]+//g'
     ip -n "$1" addr show
-    ip -n "$1" -6 route show table all
+    # Sorted: the kernel lists routes of equal standing in the order they were (re)made, and
+    # switching forwarding off and on remakes the anycast ones.
+    ip -n "$1" -6 route show table all | sort
     ip -n "$1" -6 rule show
   } 2>&1
 }

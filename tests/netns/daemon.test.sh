@@ -71,8 +71,27 @@ check "the counters count the frames flooded into the tunnel ($sent_before, then
   test $((sent_after - sent_before)) -ge 5
 check "l2wg show prints MAC, GRE key, MSS clamp and counters" bash -c \
   "$L2WG show lab | grep -E '^  (MAC address: +$LAB_MAC|GRE key: +none|MSS clamp: +TCP SYNs fitted|Sent: +[0-9]+ frames|Dropped: )' | wc -l | grep -qx 5"
-check "no l2wgd at the far end: the path is unverified, the tunnel still up" bash -c \
-  "[ \"\$(prop lab Path)\" = 's \"unverified\"' ] && [ \"\$(prop lab PeerMACAddress)\" = 's \"\"' ]"
+check "no l2wgd at the far end: the path is unverified" test "$(prop lab Path)" = 's "unverified"'
+check "and no peer MAC is known" test "$(prop lab PeerMACAddress)" = 's ""' 
+# doctor's host checks (Tunnel.Diagnose), each staged and undone: a clean host says nothing.
+check "doctor: nothing wrong on a clean host" "$L2WG" doctor lab
+ip -n "$LAB" link set br-wan mtu 1400
+check_fails "doctor: a bridge MTU below the tap's, with the fix" "ip link set br-wan mtu 1500" \
+  "$L2WG" doctor lab
+ip -n "$LAB" link set br-wan mtu 1500
+ip netns exec "$LAB" sysctl -qw "net.ipv4.conf.$WGL.rp_filter=1"
+ip -n "$LAB" route add 10.0.31.10/32 dev uplink-peer
+check_fails "doctor: strict rp_filter with the route back to the peer elsewhere" \
+  "on $WGL drops GRE from 10.0.31.10: the route back to it leaves by uplink-peer" \
+  "$L2WG" doctor lab
+ip netns exec "$LAB" sysctl -qw "net.ipv4.conf.$WGL.rp_filter=2"
+check "doctor: with a loose rp_filter, a warning only (exit 0)" bash -c \
+  "$L2WG doctor lab --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"OK\"] and [f[\"Code\"] for f in d[\"Tunnels\"][0][\"Findings\"] if f[\"Severity\"] != \"info\"] == [\"asymmetric-route\"], d'"
+ip -n "$LAB" route del 10.0.31.10/32 dev uplink-peer
+ip netns exec "$LAB" sysctl -qw "net.ipv4.conf.$WGL.rp_filter=0"
+check "doctor: clean again" "$L2WG" doctor lab
+check "anyone may ask for the diagnosis" nobody busctl --system call net.l2wg1 \
+  /net/l2wg1/tunnel/lab net.l2wg1.Tunnel Diagnose
 check "anyone may read the counters" nobody busctl --system call net.l2wg1 /net/l2wg1/tunnel/lab \
   net.l2wg1.Tunnel GetStatistics
 

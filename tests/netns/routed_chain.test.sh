@@ -117,6 +117,14 @@ assert [p['Prefix'] for p in d['DelegatedPrefixes']] == ['$DP'], d['DelegatedPre
 assert d['LANPrefixes'] == [{'LAN': '$CHAIN_LAN', 'Prefix': '$LANP'}], d['LANPrefixes']
 assert d['UpstreamRouter'] == '$CHAIN_UP_LL', d['UpstreamRouter']"
 
+# doctor's host check for routed mode: IPv6 forwarding off cuts the LAN off; it says so, and how.
+check "doctor: nothing wrong" chain_l2wg dorm doctor dorm
+in_dorm sysctl -qw net.ipv6.conf.all.forwarding=0
+check_fails "doctor: IPv6 forwarding off, with the fix" "sysctl -w net.ipv6.conf.all.forwarding=1" \
+  chain_l2wg dorm doctor dorm
+in_dorm sysctl -qw net.ipv6.conf.all.forwarding=1
+check "doctor: nothing wrong again" chain_l2wg dorm doctor dorm
+
 # --- the RAs, as rdisc6 sees them ---------------------------------------------------------------
 TAP_MTU=$(ip -n "$D" -j link show "$CHAIN_TAP" | jq '.[0].mtu')
 ip netns exec "$H" rdisc6 -r 3 -w 4000 "$CHAIN_HOST_IF" >"$WORKDIR/rdisc6.out" 2>&1 || true

@@ -14,6 +14,7 @@
 #include "l2wg/clock.h"
 #include "l2wg/daemon/config.h"
 #include "l2wg/daemon/event_loop.h"
+#include "l2wg/daemon/host_checks.h"
 #include "l2wg/daemon/routed.h"
 #include "l2wg/daemon/status.h"
 
@@ -97,6 +98,9 @@ class TunnelManager {
   // Tunnel.GetStatistics(): the datapath's counters, empty while nothing is built. Throws
   // Error(NotFound).
   Statistics statistics(const std::string& name);
+  // Tunnel.Diagnose(): what on the host breaks the tunnel (host_checks.h). Throws
+  // Error(NotFound).
+  std::vector<HostFinding> diagnose(const std::string& name);
   // LastProbeAnswer and ProbeRoundTrip, read when asked. Throws Error(NotFound).
   ProbeTimes probe_times(const std::string& name) const;
   const TunnelStatus* find(const std::string& name) const;
