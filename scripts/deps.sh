@@ -19,8 +19,15 @@ test_packages=(
   qemu-system-x86 busybox-static cpio kmod
 )
 
+# The Debian package (debian/, tests/package/): dpkg-buildpackage with debhelper, lintian on the
+# result; dbus-1.pc and systemd.pc say where the bus and systemd read the files CMake installs;
+# scdoc builds the man pages the package ships.
+package_packages=(
+  debhelper dpkg-dev fakeroot lintian libdbus-1-dev systemd scdoc
+)
+
 missing=()
-for p in "${build_packages[@]}" "${test_packages[@]}"; do
+for p in "${build_packages[@]}" "${test_packages[@]}" "${package_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 
