@@ -12,7 +12,8 @@
 #   created, the unit enabled, and after the purge the root as it was before, but for the group,
 #   which stays (Debian leaves system groups); /var/lib/l2wg removed, /etc/l2wg removed when
 #   empty and kept with an administrator's file in it.
-# Takes about 8 minutes on the 2-core CI machine, almost all of it the package's C++ build.
+# Takes 5.5 minutes on the 2-core CI machine (11 with other builds running), almost all of it
+# the package's C++ build (the product only, with dpkg-buildflags' flags: no build to reuse).
 source "$(dirname "$0")/../lib/netns.sh"
 l2wg_test_init
 need git dpkg-buildpackage dpkg-deb dpkg lintian cmake pkg-config systemd-sysusers
