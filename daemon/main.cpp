@@ -71,6 +71,14 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   options.config_dir = config_dir;
   options.state_dir = state_dir;
+  options.probe_paths = true;
+  std::unique_ptr<l2wg::nft::Nftables> nftables;
+  try {
+    nftables = l2wg::nft::make_nftables();
+    options.nftables = nftables.get();
+  } catch (const l2wg::Error& e) {
+    spdlog::warn("kernel gretap tunnels will not have TCP's MSS clamped: {}", e.what());
+  }
   setup_logging(level);
   raise_open_file_limit();
 

@@ -9,14 +9,16 @@ build_packages=(
   libsdbus-c++-dev libsdbus-c++-bin libsystemd-dev
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libinih-dev
-  libclang-rt-14-dev
+  libclang-rt-14-dev libnftables-dev
+  scdoc
 )
 test_packages=(
   iproute2 iputils-ping iperf3 nftables procps util-linux tcpdump
   wireguard-tools wireguard-go
   dbus dbus-daemon
-  kea-dhcp6-server ndisc6 tshark dhcpcd5 python3
+  kea-dhcp6-server ndisc6 tshark dhcpcd5 python3 traceroute
   qemu-system-x86 busybox-static cpio kmod
+  man-db groff-base bash-completion zsh
 )
 
 # The Debian package (debian/, tests/package/): dpkg-buildpackage with debhelper, lintian on the
@@ -26,9 +28,16 @@ package_packages=(
   debhelper dpkg-dev fakeroot lintian libdbus-1-dev systemd scdoc
 )
 
+# One dpkg-query for all of them (one per package took seconds on a loaded machine, and
+# scripts/demo.sh runs this every time).
+declare -A installed=()
+while read -r p; do installed[$p]=1; done < <(dpkg-query -W -f='${Package} ${Status}
+' \
+  "${build_packages[@]}" "${test_packages[@]}" "${package_packages[@]}" 2>/dev/null |
+  awk '/ install ok installed$/ { print $1 }')
 missing=()
 for p in "${build_packages[@]}" "${test_packages[@]}" "${package_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  [ -n "${installed[$p]:-}" ] || missing+=("$p")
 done
 
 if ((${#missing[@]})); then

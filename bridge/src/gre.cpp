@@ -185,11 +185,11 @@ Plan plan(DatapathChoice choice, const MtuPolicy& mtu, IpAddress::Family outer, 
 
   result.tap_mtu = 1500;
   result.fragment = true;
-  // Fragmenting doubles WireGuard's packets per frame; the userspace datapath spares TCP that.
-  // (Kernel gretap would need an nftables rule: not done.)
+  // Fragmenting doubles WireGuard's packets per frame; clamping TCP's MSS spares TCP that (the
+  // userspace datapath does it, kernel gretap gets nftables rules: mss_rules.h).
+  if (largest_fit > 0) result.mss_clamp_mtu = largest_fit;
   const auto userspace = [&] {
     result.datapath = DatapathKind::Userspace;
-    if (largest_fit > 0) result.mss_clamp_mtu = largest_fit;
     return result;
   };
   if (outer == IpAddress::Family::V4) {
@@ -216,6 +216,7 @@ Plan plan(DatapathChoice choice, const MtuPolicy& mtu, IpAddress::Family outer, 
   result.datapath = DatapathKind::Kernel;
   result.tap_mtu = largest_fit;
   result.fragment = false;
+  result.mss_clamp_mtu.reset();  // whole frames fit: nothing to clamp
   result.note = "Datapath=kernel with IPv6 inner addresses: kernel ip6gretap cannot fragment, so " +
                 leaves + ", the tap MTU is " + std::to_string(largest_fit) +
                 " instead of 1500; IPv4 inner addresses or Datapath=auto avoid this";

@@ -68,6 +68,18 @@ class KernelNetlink final : public Netlink {
     return out;
   }
 
+  LinkStats link_stats(int ifindex) override {
+    const std::string what = "cannot read the counters of " + describe(ifindex);
+    auto msg = make_message(RTM_GETLINK, 0, link_header(ifindex));
+    std::optional<LinkStats> out;
+    const int err = sock_.query(
+        msg.get(), [&](std::span<const uint8_t> datagram) { out = parse_link_stats(datagram); },
+        what);
+    if (err == ENODEV) throw Error(ErrorCode::NotFound, what + ": no such interface");
+    if (err != 0 || !out) throw Error(ErrorCode::Kernel, what + ": the kernel sent none");
+    return *out;
+  }
+
   std::vector<Address> addresses(int ifindex) override {
     ifaddrmsg ifa{};
     ifa.ifa_family = AF_UNSPEC;

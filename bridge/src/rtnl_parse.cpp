@@ -216,6 +216,27 @@ std::vector<Rule> parse_rules(std::span<const uint8_t> datagram) {
   return parse_all<Rule>(datagram, RTM_NEWRULE, parse_rule);
 }
 
+std::optional<LinkStats> parse_link_stats(std::span<const uint8_t> datagram) {
+  auto* hdr = reinterpret_cast<nlmsghdr*>(const_cast<uint8_t*>(datagram.data()));
+  int remaining = static_cast<int>(datagram.size());
+  for (; nlmsg_ok(hdr, remaining); hdr = nlmsg_next(hdr, &remaining)) {
+    if (hdr->nlmsg_type != RTM_NEWLINK || !nlmsg_valid_hdr(hdr, sizeof(ifinfomsg))) continue;
+    nlattr* tb[IFLA_MAX + 1] = {};
+    if (nlmsg_parse(hdr, sizeof(ifinfomsg), tb, IFLA_MAX, nullptr) < 0) return std::nullopt;
+    const auto stats = fixed_attr<rtnl_link_stats64>(tb[IFLA_STATS64]);
+    if (!stats) return std::nullopt;
+    return LinkStats{.rx_packets = stats->rx_packets,
+                     .tx_packets = stats->tx_packets,
+                     .rx_bytes = stats->rx_bytes,
+                     .tx_bytes = stats->tx_bytes,
+                     .rx_errors = stats->rx_errors,
+                     .tx_errors = stats->tx_errors,
+                     .rx_dropped = stats->rx_dropped,
+                     .tx_dropped = stats->tx_dropped};
+  }
+  return std::nullopt;
+}
+
 std::vector<Message> parse_messages(std::span<const uint8_t> datagram) {
   std::vector<Message> out;
   auto* hdr = reinterpret_cast<nlmsghdr*>(const_cast<uint8_t*>(datagram.data()));

@@ -83,8 +83,30 @@ struct TunnelBuilder::Checked {
 };
 
 TunnelBuilder::TunnelBuilder(nl::Netlink& netlink, wg::WireGuardReader& wireguard,
-                             dp::Datapath& datapath)
-    : netlink_(netlink), wireguard_(wireguard), datapath_(datapath) {}
+                             dp::Datapath& datapath, nft::Nftables* nftables)
+    : netlink_(netlink), wireguard_(wireguard), datapath_(datapath), nftables_(nftables) {}
+
+// Kernel gretap's MSS clamp. Without nftables the tunnel still works, unclamped, and its plan
+// (hence MSSClamp and StateReason) says so.
+void TunnelBuilder::clamp_kernel_mss(TunnelPlumbing& out) {
+  if (out.plan.datapath != gre::DatapathKind::Kernel || !out.plan.mss_clamp_mtu) return;
+  const uint32_t ip_mtu = *out.plan.mss_clamp_mtu;
+  out.plan.mss_clamp_mtu.reset();
+  if (!nftables_) return;
+  try {
+    nftables_->apply(nft::install_commands({out.tap_name, !out.bridge.empty(), ip_mtu}));
+    out.plan.mss_clamp_mtu = ip_mtu;
+    spdlog::info("{}: TCP MSS clamped to {} (IPv4) / {} (IPv6) by nftables table {}",
+                 out.tap_name, mss::mss_for(IpAddress::Family::V4, ip_mtu),
+                 mss::mss_for(IpAddress::Family::V6, ip_mtu), nft::table_name(out.tap_name));
+  } catch (const Error& e) {
+    spdlog::warn("{}: TCP MSS not clamped: {}", out.tap_name, e.what());
+    out.plan.note += (out.plan.note.empty() ? "" : "; ") +
+                     std::string("TCP's MSS is not clamped, so full TCP segments are fragmented "
+                                 "inside WireGuard (") +
+                     e.what() + ")";
+  }
+}
 
 TunnelBuilder::Checked TunnelBuilder::check(const TunnelSpec& spec) {
   require_ifname(spec.wireguard, "WireGuard interface");
@@ -209,6 +231,7 @@ TunnelPlumbing TunnelBuilder::setup(const TunnelSpec& spec) {
   }
   for (const auto& [key, value] : spec.ipv6_conf) netlink_.set_ipv6_conf(out.tap_ifindex, key, value);
   netlink_.set_up(out.tap_ifindex, true);
+  clamp_kernel_mss(out);
   rollback.commit();
 
   return out;
@@ -262,6 +285,7 @@ std::optional<TunnelPlumbing> TunnelBuilder::adopt(const TunnelSpec& spec, bool 
   }
   for (const auto& [key, value] : spec.ipv6_conf) netlink_.set_ipv6_conf(tap->ifindex, key, value);
   if (!tap->up) netlink_.set_up(tap->ifindex, true);
+  clamp_kernel_mss(out);
   rollback.commit();
   return out;
 }
@@ -273,8 +297,36 @@ void TunnelBuilder::teardown(const TunnelPlumbing& plumbing) {
     if (link && link->name == name) netlink_.delete_link(ifindex);
   };
   if (plumbing.userspace_id) datapath_.remove(*plumbing.userspace_id);
+  if (nftables_ && !plumbing.userspace_id && plumbing.plan.mss_clamp_mtu) {
+    try {
+      nftables_->apply(nft::remove_commands(plumbing.tap_name));
+    } catch (const Error& e) {
+      spdlog::warn("{}: cannot remove nftables table {}: {}", plumbing.tap_name,
+                   nft::table_name(plumbing.tap_name), e.what());
+    }
+  }
   delete_if_present(plumbing.tap_ifindex, plumbing.tap_name);
   if (plumbing.created_bridge) delete_if_present(plumbing.bridge_ifindex, plumbing.bridge);
+}
+
+Statistics TunnelBuilder::statistics(const TunnelPlumbing& plumbing) {
+  const nl::LinkStats tap = netlink_.link_stats(plumbing.tap_ifindex);
+  if (!plumbing.userspace_id) {
+    // gretap's own view: it sends what the bridge or the host hands it into GRE.
+    return {{"FramesOut", tap.tx_packets}, {"BytesOut", tap.tx_bytes},
+            {"FramesIn", tap.rx_packets},  {"BytesIn", tap.rx_bytes},
+            {"DroppedOut", tap.tx_dropped}, {"DroppedIn", tap.rx_dropped},
+            {"ErrorsOut", tap.tx_errors},   {"ErrorsIn", tap.rx_errors}};
+  }
+  // A TAP is the other way round: what it transmits goes to the datapath, what it receives came
+  // from GRE. Its drops are the frames lost between the kernel and the datapath.
+  const dp::Counters c = datapath_.counters(*plumbing.userspace_id);
+  return {{"FramesOut", c.frames_out},        {"BytesOut", c.bytes_out},
+          {"FramesIn", c.frames_in},          {"BytesIn", c.bytes_in},
+          {"DroppedOut", tap.tx_dropped},     {"DroppedIn", tap.rx_dropped},
+          {"DroppedMalformed", c.malformed_in}, {"DroppedWrongKey", c.wrong_key_in},
+          {"SendErrors", c.send_errors},      {"MSSClamped", c.mss_clamped},
+          {"SegmentedOut", c.segmented_out},  {"CoalescedIn", c.coalesced_in}};
 }
 
 }  // namespace l2wg

@@ -223,13 +223,13 @@ nlohmann::json diagnoses_to_json(const std::vector<TunnelDiagnosis>& diagnoses) 
   for (const auto& [tunnel, findings] : diagnoses) {
     auto list = nlohmann::json::array();
     for (const auto& f : findings)
-      list.push_back({{"severity", to_string(f.severity)},
-                      {"code", f.code},
-                      {"diagnosis", f.diagnosis},
-                      {"fix", f.fix}});
-    tunnels.push_back({{"name", tunnel.name}, {"state", tunnel.state}, {"findings", list}});
+      list.push_back({{"Severity", to_string(f.severity)},
+                      {"Code", f.code},
+                      {"Diagnosis", f.diagnosis},
+                      {"Fix", f.fix}});
+    tunnels.push_back({{"Name", tunnel.name}, {"State", tunnel.state}, {"Findings", list}});
   }
-  return {{"ok", !has_error(diagnoses)}, {"tunnels", tunnels}};
+  return {{"OK", !has_error(diagnoses)}, {"Tunnels", tunnels}};
 }
 
 }  // namespace l2wg::cli

@@ -118,7 +118,9 @@ int run_list(sdbus::IConnection& connection, bool json) {
 }
 
 int show_path(sdbus::IConnection& connection, const std::string& path, bool json) {
-  const auto j = describe(connection, path);
+  auto j = describe(connection, path);
+  // Counters are read when asked, not properties: show adds them under "Statistics".
+  j["Statistics"] = TunnelProxy(connection, path).GetStatistics();
   if (json)
     std::cout << j.dump(2) << '\n';
   else

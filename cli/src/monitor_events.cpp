@@ -11,7 +11,7 @@ namespace {
 constexpr std::string_view kTunnelPathPrefix = "/net/l2wg1/tunnel/";
 
 // Properties in the order of net.l2wg1.xml, with the words monitor uses for them.
-constexpr std::array<std::pair<std::string_view, std::string_view>, 14> kPropertyLabels{{
+constexpr std::array<std::pair<std::string_view, std::string_view>, 19> kPropertyLabels{{
     {"WireGuard", "WireGuard interface"},
     {"PeerPublicKey", "peer public key"},
     {"LocalAddress", "local address"},
@@ -25,6 +25,11 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 14> kPropert
     {"LANPrefixes", "LAN prefixes"},
     {"UpstreamRouter", "upstream router"},
     {"Persistent", "persistent"},
+    {"GREKey", "GRE key"},
+    {"MACAddress", "MAC address"},
+    {"MSSClamp", "MSS clamp"},
+    {"Path", "GRE path"},
+    {"PeerMACAddress", "peer MAC address"},
     {"StateReason", "reason"},
 }};
 
@@ -170,24 +175,26 @@ std::string render_event_line(const MonitorEvent& e) {
 
 nlohmann::json event_to_json(const MonitorEvent& e, uint64_t now_us) {
   using Kind = MonitorEvent::Kind;
-  nlohmann::json j = {{"time", now_us}, {"event", kind_name(e.kind)}};
-  if (e.kind != Kind::DaemonGone && e.kind != Kind::DaemonBack) j["tunnel"] = e.tunnel;
+  // Keys spelt as Describe()'s (the D-Bus names), so `show --json`, `monitor --json` and
+  // `doctor --json` read alike.
+  nlohmann::json j = {{"Time", now_us}, {"Event", kind_name(e.kind)}};
+  if (e.kind != Kind::DaemonGone && e.kind != Kind::DaemonBack) j["Tunnel"] = e.tunnel;
   switch (e.kind) {
     case Kind::TunnelAdded:
     case Kind::StateChanged:
-      j["state"] = e.value;
-      if (e.kind == Kind::StateChanged) j["reason"] = e.reason;
+      j["State"] = e.value;
+      if (e.kind == Kind::StateChanged) j["StateReason"] = e.reason;
       break;
     case Kind::PropertyChanged:
-      j["property"] = e.property;
-      j["value"] = e.json_value.is_null() ? nlohmann::json(e.value) : e.json_value;
+      j["Property"] = e.property;
+      j["Value"] = e.json_value.is_null() ? nlohmann::json(e.value) : e.json_value;
       break;
     case Kind::PrefixDelegated:
-      j["prefix"] = e.value;
+      j["Prefix"] = e.value;
       break;
     case Kind::PrefixLost:
-      j["prefix"] = e.value;
-      j["reason"] = e.reason;
+      j["Prefix"] = e.value;
+      j["Reason"] = e.reason;
       break;
     case Kind::TunnelRemoved:
     case Kind::DaemonGone:

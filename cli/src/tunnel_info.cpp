@@ -1,6 +1,7 @@
 #include "l2wg/cli/tunnel_info.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <sstream>
 #include <utility>
 
@@ -43,7 +44,7 @@ void read_fields(const nlohmann::json& object, Record& record) {
 }
 
 std::vector<EndpointSighting> read_endpoint_history(const nlohmann::json& object) {
-  // Either ["ip:port", ...] or [{"endpoint":"ip:port","seen":µs}, ...].
+  // Either ["ip:port", ...] or [{"Endpoint":"ip:port","Seen":µs}, ...].
   std::vector<EndpointSighting> history;
   const auto it = object.find("EndpointHistory");
   if (it == object.end() || !it->is_array()) return history;
@@ -52,8 +53,8 @@ std::vector<EndpointSighting> read_endpoint_history(const nlohmann::json& object
     if (entry.is_string()) {
       sighting.endpoint = entry.get<std::string>();
     } else if (entry.is_object()) {
-      read(entry, "endpoint", sighting.endpoint);
-      read(entry, "seen", sighting.seen_us);
+      read(entry, "Endpoint", sighting.endpoint);
+      read(entry, "Seen", sighting.seen_us);
     }
     if (!sighting.endpoint.empty()) history.push_back(sighting);
   }
@@ -73,6 +74,9 @@ TunnelInfo tunnel_info_from_json(const nlohmann::json& j) {
   TunnelInfo t;
   read_fields(j, t);
   read(j, "LAN", t.lans);
+  read(j, "Statistics", t.statistics);
+  read(j, "LastProbeAnswer", t.last_probe_answer_us);
+  read(j, "ProbeRoundTrip", t.probe_round_trip_us);
   t.endpoint_history = read_endpoint_history(j);
   return t;
 }
@@ -149,16 +153,81 @@ std::string mode(const TunnelInfo& t) {
   return "routed " + prefixes;
 }
 
+std::string path(const TunnelInfo& t, uint64_t now_us) {
+  std::string text = t.path;
+  if (t.path == "unverified") text += " (the far end never answered a probe: not l2wg, or not yet)";
+  if (t.last_probe_answer_us != 0) {
+    char round_trip[32];
+    std::snprintf(round_trip, sizeof round_trip, "%.1f ms", t.probe_round_trip_us / 1000.0);
+    text += ", last answer " + format_ago(t.last_probe_answer_us, now_us) + " (round trip " +
+            round_trip + ")";
+  }
+  return text;
+}
+
+std::string mss_clamp(const TunnelInfo& t) {
+  if (t.mss_clamp == 0) return "off";
+  const auto mss = [&](uint32_t headers) {
+    return t.mss_clamp > headers ? std::to_string(t.mss_clamp - headers) : std::string("0");
+  };
+  return "TCP SYNs fitted to " + std::to_string(t.mss_clamp) + "-byte packets (MSS " + mss(40) +
+         " over IPv4, " + mss(60) + " over IPv6)";
+}
+
+uint64_t counter(const std::map<std::string, uint64_t>& statistics, const std::string& name) {
+  const auto it = statistics.find(name);
+  return it == statistics.end() ? 0 : it->second;
+}
+
+std::string frames_and_bytes(const std::map<std::string, uint64_t>& statistics,
+                             const std::string& direction) {
+  return std::to_string(counter(statistics, "Frames" + direction)) + " frames, " +
+         std::to_string(counter(statistics, "Bytes" + direction)) + " bytes";
+}
+
+// The counters GetStatistics() gave, in words; those that are zero or absent are left out of the
+// drops and offload lines.
+void add_statistics(const std::map<std::string, uint64_t>& statistics, Lines& lines) {
+  if (statistics.empty()) return;
+  lines.add("Sent", frames_and_bytes(statistics, "Out") + " (tap to GRE)");
+  lines.add("Received", frames_and_bytes(statistics, "In") + " (GRE to tap)");
+  struct Word {
+    const char* counter;
+    const char* words;
+  };
+  const auto some = [&](std::initializer_list<Word> words) {
+    std::string out;
+    for (const auto& [name, text] : words)
+      if (const uint64_t n = counter(statistics, name))
+        out += (out.empty() ? "" : ", ") + std::to_string(n) + ' ' + text;
+    return out;
+  };
+  const std::string drops = some({{"DroppedOut", "on the way out"},
+                                  {"DroppedIn", "on the way in"},
+                                  {"ErrorsOut", "send errors (gretap)"},
+                                  {"ErrorsIn", "receive errors (gretap)"},
+                                  {"DroppedMalformed", "malformed GRE"},
+                                  {"DroppedWrongKey", "with another GRE key"},
+                                  {"SendErrors", "send errors"}});
+  lines.add("Dropped", drops.empty() ? "none" : drops);
+  const std::string offloads = some({{"MSSClamped", "SYNs clamped"},
+                                     {"SegmentedOut", "TSO frames cut"},
+                                     {"CoalescedIn", "packets merged"}});
+  if (!offloads.empty()) lines.add("Offloads", offloads);
+}
+
 }  // namespace
 
 std::string render_tunnel(const TunnelInfo& t, uint64_t now_us) {
   Lines lines;
   lines.add("State", state_with_reason(t));
   lines.add("WireGuard", or_dash(t.wireguard));
-  lines.add("Peer", or_dash(t.peer_public_key));
+  // As in `list`: the peer's inner address, the far GRE endpoint.
+  lines.add("Peer", or_dash(t.remote_address) +
+                        (t.peer_public_key.empty() ? "" : " (key " + t.peer_public_key + ")"));
   lines.add("Peer endpoint", t.peer_endpoint.empty() ? "(not set)" : t.peer_endpoint);
   lines.add("Last handshake", format_ago(t.last_handshake_us, now_us));
-  lines.add("Inner addresses", or_dash(t.local_address) + " -> " + or_dash(t.remote_address));
+  lines.add("Local address", or_dash(t.local_address));
   std::string tap = or_dash(t.interface);
   if (!t.datapath.empty() || t.mtu != 0) {
     std::string details;
@@ -167,6 +236,12 @@ std::string render_tunnel(const TunnelInfo& t, uint64_t now_us) {
     tap += " (" + details + ")";
   }
   lines.add("Interface", tap);
+  lines.add("MAC address", or_dash(t.mac_address) + (t.peer_mac_address.empty()
+                                                          ? ""
+                                                          : " (peer " + t.peer_mac_address + ")"));
+  if (!t.path.empty()) lines.add("GRE path", path(t, now_us));
+  lines.add("GRE key", t.gre_key.empty() ? "none" : t.gre_key);
+  lines.add("MSS clamp", mss_clamp(t));
   if (!t.bridge.empty()) lines.add("Bridge", t.bridge);
   if (t.routed()) {
     if (t.delegated_prefixes.empty()) lines.add("Delegated prefix", "(none)");
@@ -178,6 +253,7 @@ std::string render_tunnel(const TunnelInfo& t, uint64_t now_us) {
     lines.add("Upstream router", t.upstream_router.empty() ? "(none seen)" : t.upstream_router);
   }
   lines.add("Persistent", t.persistent ? "yes" : "no");
+  add_statistics(t.statistics, lines);
   return "Tunnel " + or_dash(t.name) + '\n' + lines.str("  ");
 }
 

@@ -32,16 +32,20 @@ constexpr uint8_t kDefaultPrefixLength = PrefixDelegation{}.prefix_length;
 
 enum class Section { Tunnel, Bridge, PrefixDelegation };
 
-std::string section_header(Section section) {
+std::string_view section_name(Section section) {
   switch (section) {
     case Section::Tunnel:
-      return "[Tunnel]";
+      return "Tunnel";
     case Section::Bridge:
-      return "[Bridge]";
+      return "Bridge";
     case Section::PrefixDelegation:
-      return "[PrefixDelegation]";
+      return "PrefixDelegation";
   }
   return {};
+}
+
+std::string section_header(Section section) {
+  return "[" + std::string(section_name(section)) + "]";
 }
 
 std::optional<Section> section_from_name(std::string_view name) {
@@ -566,6 +570,13 @@ bool valid_tunnel_name(std::string_view name) {
   return !name.empty() && name.size() <= 12 &&
          std::all_of(name.begin(), name.end(),
                      [](unsigned char c) { return std::isalnum(c) || c == '_' || c == '-'; });
+}
+
+std::vector<KeyInfo> known_keys() {
+  std::vector<KeyInfo> keys;
+  for (const KeyRule& rule : kRules)
+    keys.push_back({section_name(rule.section), rule.name, rule.repeatable});
+  return keys;
 }
 
 bool Tunnel::operator==(const Tunnel& other) const {

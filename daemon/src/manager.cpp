@@ -27,7 +27,7 @@ TunnelManager::Impl::Impl(nl::Netlink& netlink, wg::WireGuardReader& wireguard,
                           ManagerOptions options)
     : netlink_(netlink),
       wireguard_(wireguard, clock),
-      builder_(netlink, wireguard_, datapath),
+      builder_(netlink, wireguard_, datapath, options.nftables),
       clock_(clock),
       loop_(loop),
       options_(std::move(options)),
@@ -55,6 +55,10 @@ void TunnelManager::restart(const std::string& name) { impl_->restart(name); }
 void TunnelManager::renew(const std::string& name) { impl_->routed_of(name).renew(); }
 void TunnelManager::release(const std::string& name) { impl_->routed_of(name).release(); }
 std::vector<TunnelStatus> TunnelManager::list() const { return impl_->list(); }
+Statistics TunnelManager::statistics(const std::string& name) { return impl_->statistics(name); }
+ProbeTimes TunnelManager::probe_times(const std::string& name) const {
+  return impl_->probe_times(name);
+}
 const TunnelStatus* TunnelManager::find(const std::string& name) const {
   return impl_->find(name);
 }
@@ -133,6 +137,7 @@ void TunnelManager::Impl::bring_up(Entry& entry, bool strict) {
         throw;
       }
     }
+    watch_path(entry);
   } catch (const Error& e) {
     if (strict) throw;
     next.state = TunnelState::Failed;
@@ -158,6 +163,7 @@ void TunnelManager::Impl::tear_down(Entry& entry, RoutedTunnel::Ending ending) {
     entry.routed.reset();
   }
   entry.bridge_problem.reset();
+  entry.path.reset();
   if (!entry.plumbing) return;
   builder_.teardown(*entry.plumbing);
   entry.plumbing.reset();
@@ -373,6 +379,19 @@ std::vector<TunnelStatus> TunnelManager::Impl::list() const {
   std::vector<TunnelStatus> out;
   for (const auto& [name, entry] : tunnels_) out.push_back(entry->status);
   return out;
+}
+
+Statistics TunnelManager::Impl::statistics(const std::string& name) {
+  const Entry& entry = entry_of(name);
+  return entry.plumbing ? builder_.statistics(*entry.plumbing) : Statistics{};
+}
+
+ProbeTimes TunnelManager::Impl::probe_times(const std::string& name) const {
+  const auto it = tunnels_.find(name);
+  if (it == tunnels_.end()) throw Error(ErrorCode::NotFound, "no tunnel named " + name);
+  const auto& path = it->second->path;
+  if (!path) return {};
+  return {path->prober.last_reply_wall_us(), path->prober.round_trip_us()};
 }
 
 const TunnelStatus* TunnelManager::Impl::find(const std::string& name) const {

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "device_snapshots.h"
+#include "l2wg/bridge/path_probe.h"
 #include "l2wg/daemon/manager.h"
 #include "routed_tunnel.h"
 #include "state_store.h"
@@ -30,6 +31,8 @@ class TunnelManager::Impl {
   void restart(const std::string& name);
   RoutedTunnel& routed_of(const std::string& name);
   std::vector<TunnelStatus> list() const;
+  Statistics statistics(const std::string& name);
+  ProbeTimes probe_times(const std::string& name) const;
   const TunnelStatus* find(const std::string& name) const;
   void handle(const std::vector<nl::Event>& events);
   void poll_peers();
@@ -37,6 +40,16 @@ class TunnelManager::Impl {
   ManagerObserver* observer_ = nullptr;
 
  private:
+  // A built tunnel's GRE path probe: its socket on the tap and its timer, on the loop.
+  struct PathWatch {
+    PathWatch(Clock& clock, int tap_ifindex, MacAddress mac)
+        : socket(tap_ifindex), prober(clock, socket, mac) {}
+    probe::PacketSocket socket;
+    probe::Prober prober;
+    EventLoop::Registration readable;
+    std::unique_ptr<EventLoop::Timer> timer;
+  };
+
   // One tunnel. Its address never changes (tunnels_ holds it by pointer): its routed mode reports
   // straight to it.
   struct Entry final : RoutedTunnel::Owner {
@@ -66,6 +79,7 @@ class TunnelManager::Impl {
     std::optional<std::string> bridge_problem;
     TunnelStatus status;
     std::unique_ptr<RoutedTunnel> routed;  // with plumbing, for a [PrefixDelegation] tunnel
+    std::unique_ptr<PathWatch> path;       // with plumbing, when paths are probed
   };
   using Tunnels = std::map<std::string, std::unique_ptr<Entry>>;
 
@@ -84,6 +98,9 @@ class TunnelManager::Impl {
   std::filesystem::path config_file(const std::string& name) const;
   const Entry* same_flow(const config::Tunnel& tunnel) const;
   void check_flow(const config::Tunnel& tunnel) const;
+  void watch_path(Entry& entry);
+  void path_event(Entry& entry);
+  std::optional<std::string> path_problem(const Entry& entry) const;
   void bridge_membership_changed(Entry& entry, const nl::Link& tap);
   void bridge_gone(Entry& entry);
   void bridge_back(Entry& entry);

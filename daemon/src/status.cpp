@@ -29,9 +29,11 @@ std::vector<std::string> changed_properties(const TunnelStatus& before, const Tu
   return out;
 }
 
-std::string describe_json(const TunnelStatus& status) {
+std::string describe_json(const TunnelStatus& status, const ProbeTimes& probe) {
   nlohmann::json out = status;
   if (!status.lans.empty()) out["LAN"] = status.lans;
+  out["LastProbeAnswer"] = probe.last_answer_us;
+  out["ProbeRoundTrip"] = probe.round_trip_us;
   return out.dump();
 }
 

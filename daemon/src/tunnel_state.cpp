@@ -22,6 +22,56 @@ bool usable(TunnelState state) {
 
 }  // namespace
 
+// WireGuard handshakes, yet the far l2wgd's probes say GRE does not cross: the firewalls that drop
+// IP protocol 47 on a WireGuard interface are the usual cause.
+std::optional<std::string> TunnelManager::Impl::path_problem(const Entry& entry) const {
+  if (!entry.path || !entry.plumbing) return std::nullopt;
+  const std::string peer = entry.plumbing->remote.str();
+  const std::string& wg = entry.config.spec.wireguard;
+  switch (entry.path->prober.verdict()) {
+    case probe::Verdict::OutboundLost:
+      return "GRE to " + peer + " does not arrive there (its probes reach " + wg +
+             ", ours go unanswered): is IP protocol 47 dropped on the peer's WireGuard interface?";
+    case probe::Verdict::InboundLost:
+      return "GRE from " + peer + " does not arrive: is IP protocol 47 dropped on " + wg + "?";
+    case probe::Verdict::Unverified:
+    case probe::Verdict::Verified:
+      break;
+  }
+  return std::nullopt;
+}
+
+void TunnelManager::Impl::watch_path(Entry& entry) {
+  if (!options_.probe_paths || !entry.plumbing) return;
+  try {
+    auto watch = std::make_unique<PathWatch>(clock_, entry.plumbing->tap_ifindex,
+                                             entry.plumbing->mac);
+    PathWatch& path = *watch;
+    path.readable = loop_.add(path.socket.fd(), [this, &entry, &path] {
+      path.socket.drain([&](std::span<const uint8_t> frame) { path.prober.on_frame(frame); });
+      path_event(entry);
+    });
+    path.timer = loop_.add_timer([this, &entry, &path] {
+      path.prober.on_timer();
+      path.timer->arm(path.prober.next_deadline_us());
+      path_event(entry);
+    });
+    path.timer->arm(path.prober.next_deadline_us());
+    entry.path = std::move(watch);
+  } catch (const Error& e) {
+    spdlog::warn("{}: the GRE path cannot be probed: {}", entry.config.name, e.what());
+  }
+}
+
+// A probe or the lack of one may change the path's verdict or the peer's MAC.
+void TunnelManager::Impl::path_event(Entry& entry) {
+  const auto& prober = entry.path->prober;
+  const auto mac = prober.peer_mac();
+  if (probe::to_string(prober.verdict()) != entry.status.path ||
+      (mac ? mac->str() : "") != entry.status.peer_mac_address)
+    refresh_state(entry);
+}
+
 TunnelStatus TunnelManager::Impl::base_status(const Entry& e) const {
   TunnelStatus s = e.status;  // keeps handshake and endpoint until the next poll
   s.name = e.config.name;
@@ -36,7 +86,16 @@ TunnelStatus TunnelManager::Impl::base_status(const Entry& e) const {
     s.remote_address = e.plumbing->remote.str();
     s.datapath = datapath_name(e.plumbing->plan.datapath);
     s.mtu = e.plumbing->plan.tap_mtu;
+    s.mac_address = e.plumbing->mac.str();
+    s.mss_clamp = e.plumbing->plan.mss_clamp_mtu.value_or(0);
   }
+  s.path.clear();
+  s.peer_mac_address.clear();
+  if (e.path) {
+    s.path = probe::to_string(e.path->prober.verdict());
+    if (const auto mac = e.path->prober.peer_mac()) s.peer_mac_address = mac->str();
+  }
+  s.gre_key = e.config.spec.key ? std::to_string(*e.config.spec.key) : "";
   s.delegated_prefixes.clear();
   s.lan_prefixes.clear();
   s.upstream_router.clear();
@@ -85,6 +144,11 @@ void TunnelManager::Impl::apply_peer(Entry& entry, const wg::Device* device, Tun
     // The contract asks that a datapath or MTU compromise be explained even when up.
     next.state_reason = entry.plumbing->plan.note;
     if (const auto problem = entry.routed ? entry.routed->upstream_problem() : std::nullopt) {
+      next.state = TunnelState::Degraded;
+      next.state_reason = *problem;
+    }
+    // A broken GRE path explains a silent upstream router too: it goes first.
+    if (const auto problem = path_problem(entry)) {
       next.state = TunnelState::Degraded;
       next.state_reason = *problem;
     }

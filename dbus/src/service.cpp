@@ -177,7 +177,16 @@ class TunnelObject final
   void Start() override {
     guarded([&] { on_behalf(getObject(), name_ + ": Start", [&] { manager_.start(name_); }); });
   }
-  std::string Describe() override { return guarded([&] { return describe_json(status()); }); }
+  std::string Describe() override {
+    return guarded([&] { return describe_json(status(), manager_.probe_times(name_)); });
+  }
+  std::map<std::string, uint64_t> GetStatistics() override {
+    return guarded([&] {
+      std::map<std::string, uint64_t> out;
+      for (const auto& [counter, value] : manager_.statistics(name_)) out.emplace(counter, value);
+      return out;
+    });
+  }
 
   std::string Name() override { return name_; }
   std::string State() override { return guarded([&] { return to_string(status().state); }); }
@@ -209,6 +218,19 @@ class TunnelObject final
   }
   std::string UpstreamRouter() override { return guarded([&] { return status().upstream_router; }); }
   bool Persistent() override { return guarded([&] { return status().persistent; }); }
+  std::string GREKey() override { return guarded([&] { return status().gre_key; }); }
+  std::string MACAddress() override { return guarded([&] { return status().mac_address; }); }
+  uint32_t MSSClamp() override { return guarded([&] { return status().mss_clamp; }); }
+  std::string Path() override { return guarded([&] { return status().path; }); }
+  std::string PeerMACAddress() override {
+    return guarded([&] { return status().peer_mac_address; });
+  }
+  uint64_t LastProbeAnswer() override {
+    return guarded([&] { return manager_.probe_times(name_).last_answer_us; });
+  }
+  uint32_t ProbeRoundTrip() override {
+    return guarded([&] { return manager_.probe_times(name_).round_trip_us; });
+  }
 
   TunnelManager& manager_;
   std::string name_;

@@ -49,6 +49,7 @@ class FakeNetlink : public nl::Netlink {
     std::vector<Route> routes;
     std::vector<Rule> rules;  // in priority order, as the kernel keeps them
     std::map<std::pair<int, std::string>, int> ipv6_conf;  // (ifindex, key) → value written
+    std::map<int, nl::LinkStats> stats;                    // by ifindex; zeros when absent
     bool operator==(const State&) const = default;
   };
   State state;
@@ -74,6 +75,11 @@ class FakeNetlink : public nl::Netlink {
     return std::nullopt;
   }
   std::vector<nl::Link> links() override { return state.links; }
+  nl::LinkStats link_stats(int ifindex) override {
+    find(ifindex);
+    const auto it = state.stats.find(ifindex);
+    return it == state.stats.end() ? nl::LinkStats{} : it->second;
+  }
   std::vector<nl::Address> addresses(int ifindex) override {
     std::vector<nl::Address> out;
     for (auto& a : state.addresses)

@@ -35,6 +35,27 @@ check "the host's default route goes via the dorm" \
   wait_for 10 bash -c "ip -n $H -6 route show default | grep -q 'via $DORM_LAN_LL dev $CHAIN_HOST_IF'"
 check "the host reaches the upstream's $CHAIN_TARGET across the tunnel" \
   ip netns exec "$H" ping -6 -c 3 -i 0.2 -W 2 -I "${HOST_ADDR:-::}" "$CHAIN_TARGET"
+# The GRE path probe through two kernel gretaps: each end verifies the path and learns the other
+# tap's MAC (an AF_PACKET socket on a gretap, as on the userspace datapath's TAP).
+path_is() {  # path_is SIDE VALUE: the Path of SIDE's tunnel (named as the side)
+  [ "$(chain_busctl "$1" get-property net.l2wg1 "/net/l2wg1/tunnel/$1" net.l2wg1.Tunnel Path)" = "s \"$2\"" ]
+}
+check "the lab verifies the GRE path over kernel gretap" wait_for 15 path_is lab verified
+check "the dorm verifies it too" wait_for 15 path_is dorm verified
+check "the dorm knows the lab tap's MAC" test "$(chain_prop dorm PeerMACAddress)" = \
+  "s \"$(ip -n "$CHAIN_LAB" -j link show l2-lab | jq -r '.[0].address')\""
+# MTU=auto on kernel gretap: nftables tables of the taps' own clamp TCP's MSS, so full segments
+# cross WireGuard in one packet (routed: inet, bridged: bridge).
+check "the dorm's routed tap has its MSS clamp table" \
+  ip netns exec "$D" nft list table inet l2wg-mss-l2-dorm
+check "the lab's bridged tap has its own" \
+  ip netns exec "$CHAIN_LAB" nft list table bridge l2wg-mss-l2-lab
+CLAMP=$(chain_prop dorm MSSClamp | cut -d' ' -f2)
+check "MSSClamp tells the packet size clamped to (${CLAMP:-none})" test "${CLAMP:-0}" -gt 1280
+for ns in "$H" "$CHAIN_UP"; do ip netns exec "$ns" sysctl -qw net.ipv4.tcp_timestamps=0; done
+check "TCP from the LAN host to the campus negotiates MSS $((${CLAMP:-0} - 60)) on both ends" \
+  test "$(tcp_mss "$H" "$CHAIN_UP" "$CHAIN_TARGET")" = "$((${CLAMP:-0} - 60)) $((${CLAMP:-0} - 60))"
+for ns in "$H" "$CHAIN_UP"; do ip netns exec "$ns" sysctl -qw net.ipv4.tcp_timestamps=1; done
 
 # Every RA the host sees from now on (the tunnel is up): none may withdraw the prefix or the router.
 bg_in "$H" "$WORKDIR/tcpdump-ra.log" tcpdump -i "$CHAIN_HOST_IF" --immediate-mode -U -n \
@@ -117,4 +138,10 @@ check "no RA had router lifetime 0 or a PIO preferred lifetime 0 (no final RAs o
   awk '{ gsub(",", " "); for (i = 2; i <= NF; i++) if ($i == 0) { print "RA: " $0; bad = 1 } }
        END { exit bad }' \
   "$WORKDIR/ras.txt"
+
+chain_l2wg lab down lab
+chain_dorm_down
+check "l2wg down removes the lab's MSS clamp table" \
+  bash -c "! ip netns exec $CHAIN_LAB nft list tables | grep -q l2wg-mss"
+check "and the dorm's" bash -c "! ip netns exec $D nft list tables | grep -q l2wg-mss"
 finish

@@ -12,6 +12,11 @@ L2WG_TOOLS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../tools" && pwd)
 TAG=${L2WG_TAG:-$(printf '%04x' $((RANDOM)))}
 _l2wg_namespaces=()
 _l2wg_pids=()
+# L2WG_REGISTRY (optional): a directory where every namespace and process registered here is also
+# written down (`namespaces`: one name a line; `pids`: "PID STARTTIME" a line, the start time from
+# /proc/PID/stat), so that another process can remove them after this one is gone
+# (scripts/demo.sh down, after a --keep or a killed run).
+L2WG_REGISTRY=${L2WG_REGISTRY:-}
 _l2wg_failures=0
 _l2wg_checks=0
 
@@ -69,8 +74,35 @@ _l2wg_cleanup() {
   exit "$status"
 }
 
+# register_pid PID: PID is one of ours, stopped at exit (and written to the registry, if any).
+register_pid() {
+  _l2wg_pids+=("$1")
+  [ -z "$L2WG_REGISTRY" ] || echo "$1 $(pid_start_time "$1")" >>"$L2WG_REGISTRY/pids"
+}
+# pid_start_time PID: when PID started (clock ticks since boot), to tell it from a later process
+# given the same PID; "-" if it is gone.
+pid_start_time() {
+  local fields
+  _pid_stat "$1" fields || { echo -; return; }
+  echo "${fields[19]}"
+}
+# pid_alive PID [START]: PID runs (a zombie does not) and, with START, is the process that started
+# then (pid_start_time).
+pid_alive() {
+  local fields
+  _pid_stat "$1" fields || return 1
+  [ "${fields[0]}" != Z ] || return 1
+  [ -z "${2:-}" ] || [ "${fields[19]}" = "$2" ]
+}
+_pid_stat() {  # _pid_stat PID ARRAY: /proc/PID/stat's fields after the command name into ARRAY
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  read -r -a "$2" <<<"${stat##*) }"  # the command name may hold spaces and parentheses
+}
+
 # ns_add NAME: a namespace with loopback up and its own resolv.conf, removed at exit.
 ns_add() {
+  [ -z "$L2WG_REGISTRY" ] || echo "$1" >>"$L2WG_REGISTRY/namespaces"
   ip netns add "$1"
   _l2wg_namespaces+=("$1")
   mkdir -p "/etc/netns/$1"
@@ -85,7 +117,7 @@ bg_in() {
   shift 2
   ip netns exec "$ns" "$@" >"$log" 2>&1 &
   BG_PID=$!
-  _l2wg_pids+=("$BG_PID")
+  register_pid "$BG_PID"
 }
 
 # stop_pid PID: SIGTERM and wait for it (it is one of ours).
@@ -380,9 +412,15 @@ finish() {
   [ "$_l2wg_checks" -gt 0 ] && [ "$_l2wg_failures" -eq 0 ]
 }
 
-WORKDIR=$(mktemp -d /tmp/l2wg-test.XXXXXX)
-# Unprivileged test callers (setpriv) must reach the private bus socket in here.
-chmod 0755 "$WORKDIR"
+# L2WG_WORKDIR: a directory of the caller's for logs, configs and sockets (scripts/demo.sh's run
+# dir); by default a new one under /tmp.
+if [ -n "${L2WG_WORKDIR:-}" ]; then
+  WORKDIR=$L2WG_WORKDIR
+else
+  WORKDIR=$(mktemp -d /tmp/l2wg-test.XXXXXX)
+  # Unprivileged test callers (setpriv) must reach the private bus socket in here.
+  chmod 0755 "$WORKDIR"
+fi
 
 # system_bus: a private dbus-daemon with the system bus's policy and l2wg's own policy file;
 # exports DBUS_SYSTEM_BUS_ADDRESS for everything started afterwards.
@@ -391,7 +429,7 @@ system_bus() {
   sed -e "s|@SOCKET@|$socket|" -e "s|@POLICY@|$L2WG_SOURCE_DIR/dbus/net.l2wg1.conf|" \
     "$L2WG_SOURCE_DIR/tests/lib/system-bus.conf.in" >"$WORKDIR/system-bus.conf"
   dbus-daemon --config-file="$WORKDIR/system-bus.conf" --nofork --nopidfile >"$WORKDIR/dbus.log" 2>&1 &
-  _l2wg_pids+=("$!")
+  register_pid "$!"
   wait_for 10 test -S "$socket" || { echo "dbus-daemon did not start"; cat "$WORKDIR/dbus.log"; return 1; }
   export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$socket
 }

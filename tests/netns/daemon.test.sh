@@ -46,7 +46,8 @@ check "ObjectManager is on /net/l2wg1" busctl --system call net.l2wg1 /net/l2wg1
   org.freedesktop.DBus.ObjectManager GetManagedObjects
 for p in "Name s" "State s" "StateReason s" "WireGuard s" "PeerPublicKey s" "LocalAddress s" \
   "RemoteAddress s" "Interface s" "Bridge s" "Datapath s" "MTU u" "PeerEndpoint s" \
-  "LastHandshake t" "DelegatedPrefixes a(stt)" "LANPrefixes a(ss)" "UpstreamRouter s" "Persistent b"; do
+  "LastHandshake t" "DelegatedPrefixes a(stt)" "LANPrefixes a(ss)" "UpstreamRouter s" "Persistent b" \
+  "GREKey s" "MACAddress s" "MSSClamp u"; do
   set -- $p
   check "property $1 has type $2" has_type "$1" "$2"
 done
@@ -54,6 +55,26 @@ check "Version property" bash -c "busctl --system get-property net.l2wg1 /net/l2
 check "l2wg show --json parses and names the tunnel" bash -c \
   "[ \"\$($L2WG show lab --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[\"Name\"], d[\"Bridge\"], d[\"State\"])')\" = 'lab br-wan up' ]"
 check "l2wg list shows it" bash -c "$L2WG list | grep -q lab"
+# What `show` adds: the tap's MAC, the GRE key, the MSS clamp, and the datapath's counters.
+"$L2WG" show lab --json >"$WORKDIR/show-lab.json"
+LAB_MAC=$(ip -n "$LAB" -j link show l2-lab | json_get '[0]["address"]')
+check "show --json: MACAddress is the tap's, no GRE key, the MSS clamped (userspace, MTU auto)" \
+  python3 -c "
+import json; d = json.load(open('$WORKDIR/show-lab.json'))
+assert d['MACAddress'] == '$LAB_MAC' and d['GREKey'] == '' and d['MSSClamp'] > 1280, d"
+frames_out() { "$L2WG" show lab --json | json_get '["Statistics"]["FramesOut"]'; }
+sent_before=$(frames_out)
+# Multicast into br-wan floods to the tap: each ping is a frame into GRE.
+ip netns exec "$LAB" ping -6 -c 5 -i 0.2 -W 1 ff02::1%uplink-peer >/dev/null 2>&1 || true
+sent_after=$(frames_out)
+check "the counters count the frames flooded into the tunnel ($sent_before, then $sent_after)" \
+  test $((sent_after - sent_before)) -ge 5
+check "l2wg show prints MAC, GRE key, MSS clamp and counters" bash -c \
+  "$L2WG show lab | grep -E '^  (MAC address: +$LAB_MAC|GRE key: +none|MSS clamp: +TCP SYNs fitted|Sent: +[0-9]+ frames|Dropped: )' | wc -l | grep -qx 5"
+check "no l2wgd at the far end: the path is unverified, the tunnel still up" bash -c \
+  "[ \"\$(prop lab Path)\" = 's \"unverified\"' ] && [ \"\$(prop lab PeerMACAddress)\" = 's \"\"' ]"
+check "anyone may read the counters" nobody busctl --system call net.l2wg1 /net/l2wg1/tunnel/lab \
+  net.l2wg1.Tunnel GetStatistics
 
 # Its tap taken out of the bridge (a bridge-family RTM_DELLINK): degraded, naming the bridge, the
 # tap never recreated; back in the bridge, up again.
@@ -82,8 +103,8 @@ check "the tap was never recreated" test "$(ifindex_of l2-brx)" = "$brx_ifindex"
 check "a bridge someone else made again stays after l2wg down" ip -n "$LAB" link show br-x
 ip -n "$LAB" link del br-x
 check "l2wg down removes it" "$L2WG" down lab
-check "monitor saw the tunnel added" wait_for 5 monitored '"event":"added".*"tunnel":"lab"'
-check "monitor saw it removed" wait_for 5 monitored '"event":"removed".*"tunnel":"lab"'
+check "monitor saw the tunnel added" wait_for 5 monitored '"Event":"added".*"Tunnel":"lab"'
+check "monitor saw it removed" wait_for 5 monitored '"Event":"removed".*"Tunnel":"lab"'
 check "every monitor line is one JSON object" python3 -c "
 import json, sys
 for line in open('$WORKDIR/monitor.log'):
@@ -205,17 +226,17 @@ ifindex=$(ip -n "$LAB" -o link show l2-keep | cut -d: -f1)
 "$L2WG" up eph --wg "$WGL" --peer 10.0.31.10 --key 2 >/dev/null
 eph_ifindex=$(ip -n "$LAB" -o link show l2-eph | cut -d: -f1)
 stop_pid "$DAEMON_PID"
-check "monitor saw the daemon go away" wait_for 5 monitored '"event":"daemon-gone"'
+check "monitor saw the daemon go away" wait_for 5 monitored '"Event":"daemon-gone"'
 check "SIGTERM leaves the tap in place" link_has "$LAB" l2-keep 'master br-wan'
 start_daemon "$LAB"
-check "monitor saw the daemon come back" wait_for 5 monitored '"event":"daemon-back"'
+check "monitor saw the daemon come back" wait_for 5 monitored '"Event":"daemon-back"'
 check "after a restart the tunnel is back" wait_for 10 state_is keep up
 check "the tap was adopted, not recreated" test "$(ip -n "$LAB" -o link show l2-keep | cut -d: -f1)" = "$ifindex"
 check "a tunnel created without --persist is restored too" wait_for 10 state_is eph up
 # Across the restart monitor tells the truth: no tunnel was removed, and the restored ones are added.
-added_keep() { [ "$(grep -c '"event":"added".*"tunnel":"keep"' "$WORKDIR/monitor.log")" -eq 2 ]; }
+added_keep() { [ "$(grep -c '"Event":"added".*"Tunnel":"keep"' "$WORKDIR/monitor.log")" -eq 2 ]; }
 check "monitor reported no tunnel removed when l2wgd stopped" bash -c \
-  "! grep -Eq '\"event\":\"removed\".*\"tunnel\":\"(keep|eph)\"' $WORKDIR/monitor.log"
+  "! grep -Eq '\"Event\":\"removed\".*\"Tunnel\":\"(keep|eph)\"' $WORKDIR/monitor.log"
 check "monitor saw keep added again when l2wgd came back" wait_for 5 added_keep
 check "and its tap adopted" test "$(ip -n "$LAB" -o link show l2-eph | cut -d: -f1)" = "$eph_ifindex"
 "$L2WG" down eph
@@ -249,7 +270,7 @@ ip netns exec "$LAB" wg showconf "$WGL" >"$WORKDIR/wgl.conf"
 stop_pid "$wg_pid"
 check "with the WireGuard interface gone the tunnel waits" wait_for 10 state_is keep waiting-for-peer
 check "monitor saw that state change (PropertiesChanged)" \
-  wait_for 5 monitored '"event":"state".*"state":"waiting-for-peer".*"tunnel":"keep"'
+  wait_for 5 monitored '"Event":"state".*"State":"waiting-for-peer".*"Tunnel":"keep"'
 wg_link "$LAB" "$WGL"
 ip netns exec "$LAB" wg setconf "$WGL" "$WORKDIR/wgl.conf"
 ip -n "$LAB" addr add 10.0.31.1/24 dev "$WGL"
@@ -257,7 +278,7 @@ ip -n "$LAB" link set "$WGL" up
 handshake || handshake
 check "the tunnel returns to up by itself" wait_for 20 state_is keep up
 check "monitor saw it return to up" \
-  wait_for 5 monitored '"event":"state".*"state":"up".*"tunnel":"keep"'
+  wait_for 5 monitored '"Event":"state".*"State":"up".*"Tunnel":"keep"'
 stop_pid "$MONITOR_PID"
 # l2wg down stops a tunnel that has a file (kept, as wg-quick down or nmcli con down keep it), until
 # l2wg up NAME, also across a daemon restart; l2wg delete removes tunnel and file.

@@ -113,8 +113,8 @@ check "l2wg show dorm --json says the same" python3 -c "
 import json
 d = json.load(open('$WORKDIR/show.json'))
 assert d['State'] == 'up' and d['Interface'] == '$CHAIN_TAP' and d['Bridge'] == '', d
-assert [p['prefix'] for p in d['DelegatedPrefixes']] == ['$DP'], d['DelegatedPrefixes']
-assert d['LANPrefixes'] == [{'lan': '$CHAIN_LAN', 'prefix': '$LANP'}], d['LANPrefixes']
+assert [p['Prefix'] for p in d['DelegatedPrefixes']] == ['$DP'], d['DelegatedPrefixes']
+assert d['LANPrefixes'] == [{'LAN': '$CHAIN_LAN', 'Prefix': '$LANP'}], d['LANPrefixes']
 assert d['UpstreamRouter'] == '$CHAIN_UP_LL', d['UpstreamRouter']"
 
 # --- the RAs, as rdisc6 sees them ---------------------------------------------------------------

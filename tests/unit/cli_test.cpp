@@ -271,17 +271,20 @@ const char* const kLabJson = R"({
   "LocalAddress": "10.0.31.10", "RemoteAddress": "10.0.31.2", "Interface": "l2-lab",
   "Bridge": "br-wan", "Datapath": "kernel", "MTU": 1500, "PeerEndpoint": "198.51.100.7:51820",
   "LastHandshake": 1699999958000000, "DelegatedPrefixes": [], "LANPrefixes": [],
-  "UpstreamRouter": "", "Persistent": true})";
+  "UpstreamRouter": "", "Persistent": true, "GREKey": "7", "MACAddress": "c2:39:30:be:e3:f5",
+  "MSSClamp": 0, "Statistics": {"FramesOut": 12, "BytesOut": 1500, "FramesIn": 3, "BytesIn": 300,
+  "DroppedOut": 0, "DroppedIn": 0, "ErrorsOut": 0, "ErrorsIn": 0}})";
 
 const char* const kDormJson = R"({
   "Name": "dorm", "State": "degraded", "StateReason": "The DHCPv6 server stopped answering.",
   "WireGuard": "wg1", "PeerPublicKey": "k2", "LocalAddress": "10.0.31.2",
   "RemoteAddress": "10.0.31.10", "Interface": "l2-dorm", "Bridge": "", "Datapath": "userspace",
   "MTU": 1500, "PeerEndpoint": "203.0.113.5:51820", "LastHandshake": 1699999990000000,
-  "DelegatedPrefixes": [{"prefix": "2001:db8:1200::/56", "preferred_until": 1700011520000000,
-                         "valid_until": 1700018000000000}],
-  "LANPrefixes": [{"lan": "br-lan", "prefix": "2001:db8:1200:1::/64"}],
-  "UpstreamRouter": "fe80::1", "Persistent": false})";
+  "DelegatedPrefixes": [{"Prefix": "2001:db8:1200::/56", "PreferredUntil": 1700011520000000,
+                         "ValidUntil": 1700018000000000}],
+  "LANPrefixes": [{"LAN": "br-lan", "Prefix": "2001:db8:1200:1::/64"}],
+  "UpstreamRouter": "fe80::1", "Persistent": false, "GREKey": "", "MSSClamp": 1420,
+  "Statistics": {"FramesOut": 0, "DroppedIn": 2, "DroppedWrongKey": 1, "MSSClamped": 4}})";
 
 TEST(CliTunnelInfo, ParsesDescribe) {
   const TunnelInfo dorm = parse_describe(kDormJson);
@@ -314,7 +317,7 @@ TEST(CliTunnelInfo, EndpointHistoryInBothShapes) {
   EXPECT_EQ(strings.endpoint_history,
             (std::vector<EndpointSighting>{{"198.51.100.7:51820", 0}, {"203.0.113.9:51820", 0}}));
   const TunnelInfo objects =
-      parse_describe(R"({"EndpointHistory":[{"endpoint":"198.51.100.7:51820","seen":5}]})");
+      parse_describe(R"({"EndpointHistory":[{"Endpoint":"198.51.100.7:51820","Seen":5}]})");
   EXPECT_EQ(objects.endpoint_history, (std::vector<EndpointSighting>{{"198.51.100.7:51820", 5}}));
 }
 
@@ -334,15 +337,21 @@ TEST(CliRender, Durations) {
 TEST(CliRender, ShowBridgeTunnel) {
   EXPECT_EQ(render_tunnel(parse_describe(kLabJson), kNow),
             "Tunnel lab\n"
-            "  State:            up\n"
-            "  WireGuard:        wg0\n"
-            "  Peer:             xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=\n"
-            "  Peer endpoint:    198.51.100.7:51820\n"
-            "  Last handshake:   42 s ago\n"
-            "  Inner addresses:  10.0.31.10 -> 10.0.31.2\n"
-            "  Interface:        l2-lab (kernel datapath, MTU 1500)\n"
-            "  Bridge:           br-wan\n"
-            "  Persistent:       yes\n");
+            "  State:           up\n"
+            "  WireGuard:       wg0\n"
+            "  Peer:            10.0.31.2 (key xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=)\n"
+            "  Peer endpoint:   198.51.100.7:51820\n"
+            "  Last handshake:  42 s ago\n"
+            "  Local address:   10.0.31.10\n"
+            "  Interface:       l2-lab (kernel datapath, MTU 1500)\n"
+            "  MAC address:     c2:39:30:be:e3:f5\n"
+            "  GRE key:         7\n"
+            "  MSS clamp:       off\n"
+            "  Bridge:          br-wan\n"
+            "  Persistent:      yes\n"
+            "  Sent:            12 frames, 1500 bytes (tap to GRE)\n"
+            "  Received:        3 frames, 300 bytes (GRE to tap)\n"
+            "  Dropped:         none\n");
 }
 
 TEST(CliRender, ShowRoutedTunnelWithReason) {
@@ -350,15 +359,23 @@ TEST(CliRender, ShowRoutedTunnelWithReason) {
             "Tunnel dorm\n"
             "  State:             degraded (The DHCPv6 server stopped answering.)\n"
             "  WireGuard:         wg1\n"
-            "  Peer:              k2\n"
+            "  Peer:              10.0.31.10 (key k2)\n"
             "  Peer endpoint:     203.0.113.5:51820\n"
             "  Last handshake:    10 s ago\n"
-            "  Inner addresses:   10.0.31.2 -> 10.0.31.10\n"
+            "  Local address:     10.0.31.2\n"
             "  Interface:         l2-dorm (userspace datapath, MTU 1500)\n"
+            "  MAC address:       -\n"
+            "  GRE key:           none\n"
+            "  MSS clamp:         TCP SYNs fitted to 1420-byte packets (MSS 1380 over IPv4, 1360 "
+            "over IPv6)\n"
             "  Delegated prefix:  2001:db8:1200::/56 (preferred 3 h 12 min, valid 5 h)\n"
             "  LAN prefix:        br-lan 2001:db8:1200:1::/64\n"
             "  Upstream router:   fe80::1\n"
-            "  Persistent:        no\n");
+            "  Persistent:        no\n"
+            "  Sent:              0 frames, 0 bytes (tap to GRE)\n"
+            "  Received:          0 frames, 0 bytes (GRE to tap)\n"
+            "  Dropped:           2 on the way in, 1 with another GRE key\n"
+            "  Offloads:          4 SYNs clamped\n");
 }
 
 TEST(CliRender, ListTable) {
@@ -396,7 +413,7 @@ TEST(CliMonitor, PropertiesChangedBecomeEvents) {
   EXPECT_EQ(render_event_line(events[2]), "lab: peer endpoint 198.51.100.7:51820");
   EXPECT_EQ(render_event_line(events[3]), "lab: upstream router (none)");
   EXPECT_EQ(event_to_json(events[1], 7).dump(),
-            R"({"event":"property","property":"MTU","time":7,"tunnel":"lab","value":1420})");
+            R"({"Event":"property","Property":"MTU","Time":7,"Tunnel":"lab","Value":1420})");
 }
 
 TEST(CliMonitor, PrefixListsInJsonAsDescribeWritesThem) {
@@ -405,8 +422,8 @@ TEST(CliMonitor, PrefixListsInJsonAsDescribeWritesThem) {
       {});
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(event_to_json(events[0], 7).dump(),
-            R"({"event":"property","property":"LANPrefixes","time":7,"tunnel":"dorm",)"
-            R"("value":[{"lan":"br-lan","prefix":"2001:db8:1200:1::/64"}]})");
+            R"({"Event":"property","Property":"LANPrefixes","Time":7,"Tunnel":"dorm",)"
+            R"("Value":[{"LAN":"br-lan","Prefix":"2001:db8:1200:1::/64"}]})");
 }
 
 TEST(CliMonitor, StateCarriesItsReason) {
@@ -416,8 +433,8 @@ TEST(CliMonitor, StateCarriesItsReason) {
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(render_event_line(events[0]), "dorm: state degraded (No DHCPv6 reply.)");
   EXPECT_EQ(event_to_json(events[0], 7).dump(),
-            R"({"event":"state","reason":"No DHCPv6 reply.","state":"degraded","time":7,)"
-            R"("tunnel":"dorm"})");
+            R"({"Event":"state","State":"degraded","StateReason":"No DHCPv6 reply.","Time":7,)"
+            R"("Tunnel":"dorm"})");
   // A reason alone is still worth a line.
   const auto alone =
       events_from_properties_changed("dorm", {{"StateReason", std::string("Still waiting.")}}, {});
@@ -437,10 +454,10 @@ TEST(CliMonitor, EventLines) {
   EXPECT_EQ(render_event_line({Kind::DaemonGone, "", "", "", "", {}}),
             "l2wgd went away (nothing provides net.l2wg1 any more)");
   EXPECT_EQ(event_to_json({Kind::PrefixLost, "dorm", "", "2001:db8::/60", "expired", {}}, 1).dump(),
-            R"({"event":"prefix-lost","prefix":"2001:db8::/60","reason":"expired","time":1,)"
-            R"("tunnel":"dorm"})");
+            R"({"Event":"prefix-lost","Prefix":"2001:db8::/60","Reason":"expired","Time":1,)"
+            R"("Tunnel":"dorm"})");
   EXPECT_EQ(event_to_json({Kind::DaemonGone, "", "", "", "", {}}, 1).dump(),
-            R"({"event":"daemon-gone","time":1})");
+            R"({"Event":"daemon-gone","Time":1})");
 }
 
 // --- doctor ---
@@ -573,10 +590,10 @@ TEST(CliDoctor, RenderAndJson) {
   EXPECT_NE(text.find("\n    fix: check the peer's Endpoint (198.51.100.7:51820)"),
             std::string::npos);
   const auto j = diagnoses_to_json(diagnoses);
-  EXPECT_EQ(j["ok"], false);
-  EXPECT_EQ(j["tunnels"][0]["name"], "lab");
-  EXPECT_EQ(j["tunnels"][0]["findings"][0]["code"], "no-handshake");
-  EXPECT_EQ(j["tunnels"][0]["findings"][0]["severity"], "error");
+  EXPECT_EQ(j["OK"], false);
+  EXPECT_EQ(j["Tunnels"][0]["Name"], "lab");
+  EXPECT_EQ(j["Tunnels"][0]["Findings"][0]["Code"], "no-handshake");
+  EXPECT_EQ(j["Tunnels"][0]["Findings"][0]["Severity"], "error");
   EXPECT_EQ(render_diagnoses({}), "No tunnels.\n");
 }
 

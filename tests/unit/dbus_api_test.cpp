@@ -64,11 +64,14 @@ TEST(TunnelProperties, AreTheXmlsTunnelPropertiesInOrder) {
   const auto begin = xml.find("<interface name=\"net.l2wg1.Tunnel\">");
   ASSERT_NE(begin, std::string::npos);
   const std::string tunnel = xml.substr(begin, xml.find("</interface>", begin) - begin);
-  const std::regex property(R"re(<property name="([^"]+)" type="([^"]+)")re");
-  std::vector<std::string> in_xml;
+  // The described properties announce their changes (or never change); the others are read
+  // live, annotated EmitsChangedSignal=false.
+  const std::regex property(
+      R"re(<property name="([^"]+)" type="([^"]+)" access="read"(/>|>\s*<annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="(\w+)"/>))re");
+  std::vector<std::string> in_xml, live_in_xml;
   for (auto it = std::sregex_iterator(tunnel.begin(), tunnel.end(), property);
        it != std::sregex_iterator(); ++it)
-    in_xml.push_back((*it)[1].str() + " " + (*it)[2].str());
+    ((*it)[4] == "false" ? live_in_xml : in_xml).push_back((*it)[1].str() + " " + (*it)[2].str());
 
   const cli::TunnelInfo info;
   std::vector<std::string> described;
@@ -76,6 +79,12 @@ TEST(TunnelProperties, AreTheXmlsTunnelPropertiesInOrder) {
     described.push_back(std::string(each.name) + " " + signature(info.*each.member));
   });
   EXPECT_EQ(described, in_xml);
+  EXPECT_EQ(live_in_xml, (std::vector<std::string>{"LastProbeAnswer t", "ProbeRoundTrip u"}));
+  const std::regex any_property("<property ");
+  EXPECT_EQ(std::distance(std::sregex_iterator(tunnel.begin(), tunnel.end(), any_property),
+                          std::sregex_iterator()),
+            static_cast<long>(in_xml.size() + live_in_xml.size()))
+      << "a Tunnel property neither described nor read live";
 }
 
 }  // namespace

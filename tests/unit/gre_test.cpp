@@ -248,13 +248,13 @@ TEST(Plan, AutoIpv4PrefersKernel) {
             (Plan{.datapath = DatapathKind::Kernel,
                   .tap_mtu = 1500,
                   .fragment = true,
-                  .mss_clamp_mtu = std::nullopt,
+                  .mss_clamp_mtu = 1382,
                   .note = ""}));
   EXPECT_EQ(plan(DatapathChoice::Kernel, kAuto, Family::V4, true, 1420, true),
             (Plan{.datapath = DatapathKind::Kernel,
                   .tap_mtu = 1500,
                   .fragment = true,
-                  .mss_clamp_mtu = std::nullopt,
+                  .mss_clamp_mtu = 1378,
                   .note = ""}));
 }
 
@@ -281,15 +281,14 @@ TEST(Plan, ForcedUserspaceNeedsNoNote) {
                   .note = ""}));
 }
 
-// Fragmenting makes every full frame two WireGuard packets: the userspace datapath keeps TCP's
-// segments below that; kernel gretap and fixed MTUs do not clamp.
-TEST(Plan, AutoInUserspaceClampsTheMssToWhatFitsWireGuard) {
+// Fragmenting makes every full frame two WireGuard packets: TCP's segments are kept below that,
+// whatever the datapath; fixed MTUs and forced kernel ip6gretap (whole frames fit) do not clamp.
+TEST(Plan, AutoClampsTheMssToWhatFitsWireGuard) {
   EXPECT_EQ(plan(DatapathChoice::Auto, kAuto, Family::V4, false, 1420, false).mss_clamp_mtu, 1382u);
   EXPECT_EQ(plan(DatapathChoice::Auto, kAuto, Family::V4, true, 1420, false).mss_clamp_mtu, 1378u);
   EXPECT_EQ(plan(DatapathChoice::Auto, kAuto, Family::V6, false, 1420, true).mss_clamp_mtu, 1362u);
   EXPECT_EQ(plan(DatapathChoice::Auto, kAuto, Family::V6, true, 1280, true).mss_clamp_mtu, 1218u);
-  EXPECT_EQ(plan(DatapathChoice::Auto, kAuto, Family::V4, false, 1420, true).mss_clamp_mtu,
-            std::nullopt);
+  EXPECT_EQ(plan(DatapathChoice::Auto, kAuto, Family::V4, false, 1420, true).mss_clamp_mtu, 1382u);
   EXPECT_EQ(plan(DatapathChoice::Kernel, kAuto, Family::V6, false, 1420, true).mss_clamp_mtu,
             std::nullopt);
   EXPECT_EQ(

@@ -191,6 +191,34 @@ TEST(RtnlParse, MalformedInputYieldsNothing) {
   EXPECT_TRUE(parse_messages(overrun).empty());
 }
 
+// A link's counters as the kernel sends them in IFLA_STATS64 (each field a distinct value, so a
+// field read from the wrong place shows); without the attribute, or cut short, there are none.
+TEST(RtnlParse, LinkCountersFromStats64) {
+  auto msg = make_message(RTM_NEWLINK, 0, link_header(7));
+  put_string(msg.get(), IFLA_IFNAME, "l2-lab");
+  auto without = bytes_of(msg.get());
+  rtnl_link_stats64 stats{};
+  stats.rx_packets = 1;
+  stats.tx_packets = 2;
+  stats.rx_bytes = 3;
+  stats.tx_bytes = 4;
+  stats.rx_errors = 5;
+  stats.tx_errors = 6;
+  stats.rx_dropped = 7;
+  stats.tx_dropped = 8;
+  stats.multicast = 9;
+  put(msg.get(), IFLA_STATS64, &stats, sizeof stats);
+  const auto with = bytes_of(msg.get());
+  EXPECT_EQ(parse_link_stats(with), (LinkStats{.rx_packets = 1, .tx_packets = 2, .rx_bytes = 3,
+                                               .tx_bytes = 4, .rx_errors = 5, .tx_errors = 6,
+                                               .rx_dropped = 7, .tx_dropped = 8}));
+  EXPECT_EQ(parse_link_stats(without), std::nullopt);
+  auto short_stats = make_message(RTM_NEWLINK, 0, link_header(7));
+  put(short_stats.get(), IFLA_STATS64, &stats, 16);
+  EXPECT_EQ(parse_link_stats(bytes_of(short_stats.get())), std::nullopt);
+  EXPECT_EQ(parse_link_stats({with.data(), 10}), std::nullopt);
+}
+
 Link link(int ifindex, const std::string& name, uint32_t mtu = 1500) {
   Link l;
   l.ifindex = ifindex;

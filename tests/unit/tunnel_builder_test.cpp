@@ -18,6 +18,16 @@ wg::PublicKey key_of(uint8_t seed) {
   return k;
 }
 
+// Records what the builder asks of nftables; refuses when told to.
+struct FakeNftables : nft::Nftables {
+  std::vector<std::string> applied;
+  bool refuse = false;
+  void apply(const std::string& json_commands) override {
+    if (refuse) throw Error(ErrorCode::Kernel, "nftables: Could not process rule: No such file");
+    applied.push_back(json_commands);
+  }
+};
+
 class TunnelBuilderTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -85,6 +95,8 @@ class TunnelBuilderTest : public ::testing::Test {
   FakeWireGuard wireguard;
   dp::Datapath datapath{1};
   TunnelBuilder builder{netlink, wireguard, datapath};
+  FakeNftables nftables;
+  TunnelBuilder clamping{netlink, wireguard, datapath, &nftables};
   int wg_ifindex = 0;
   int bridge_ifindex = 0;
   FakeNetlink::State before;
@@ -115,6 +127,47 @@ TEST_F(TunnelBuilderTest, BridgedKernelGretapOnTheWireGuardPeer) {
 
   builder.teardown(t);
   expect_untouched();
+}
+
+// MTU=auto on kernel gretap: the tap's own nftables table clamps TCP's MSS (1420 less 38 bytes of
+// IPv4, GRE and Ethernet headers), and goes with the tunnel.
+TEST_F(TunnelBuilderTest, KernelGretapGetsItsMssClampedByNftables) {
+  const auto t = clamping.setup(bridged());
+  EXPECT_EQ(t.plan.mss_clamp_mtu, 1382u);
+  EXPECT_EQ(nftables.applied, std::vector<std::string>{nft::install_commands({"l2-lab", true, 1382})});
+  clamping.teardown(t);
+  EXPECT_EQ(nftables.applied.back(), nft::remove_commands("l2-lab"));
+  expect_untouched();
+
+  TunnelSpec fixed = bridged();
+  fixed.mtu.fixed = 1300;
+  nftables.applied.clear();
+  clamping.teardown(clamping.setup(fixed));
+  EXPECT_TRUE(nftables.applied.empty()) << "a fixed MTU fragments nothing: no clamp";
+}
+
+TEST_F(TunnelBuilderTest, WithoutNftablesTheTunnelWorksUnclampedAndSaysSo) {
+  nftables.refuse = true;
+  const auto t = clamping.setup(bridged());
+  EXPECT_EQ(t.plan.mss_clamp_mtu, std::nullopt);
+  EXPECT_NE(t.plan.note.find("TCP's MSS is not clamped"), std::string::npos) << t.plan.note;
+  EXPECT_TRUE(netlink.link("l2-lab")) << "the tunnel itself is built";
+  clamping.teardown(t);
+  expect_untouched();
+  EXPECT_EQ(builder.setup(bridged()).plan.mss_clamp_mtu, std::nullopt) << "no nftables at all";
+}
+
+// Kernel gretap's counters are its link's own: what it sends (tx) is what goes into GRE.
+TEST_F(TunnelBuilderTest, KernelStatisticsAreTheGretapsCounters) {
+  const auto t = builder.setup(bridged());
+  netlink.state.stats[t.tap_ifindex] = {.rx_packets = 1, .tx_packets = 2, .rx_bytes = 3,
+                                        .tx_bytes = 4, .rx_errors = 5, .tx_errors = 6,
+                                        .rx_dropped = 7, .tx_dropped = 8};
+  EXPECT_EQ(builder.statistics(t),
+            (Statistics{{"FramesOut", 2}, {"BytesOut", 4}, {"FramesIn", 1}, {"BytesIn", 3},
+                        {"DroppedOut", 8}, {"DroppedIn", 7}, {"ErrorsOut", 6}, {"ErrorsIn", 5}}));
+  builder.teardown(t);
+  EXPECT_THROW(builder.statistics(t), Error) << "the tap is gone";
 }
 
 TEST_F(TunnelBuilderTest, ASmallerFixedMtuDoesNotShrinkTheBridge) {

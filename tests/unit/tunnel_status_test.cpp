@@ -30,24 +30,34 @@ TunnelStatus routed_dorm() {
   s.lan_prefixes = {{"br-lan", prefix("2001:db8:1200:1::/64")}};
   s.upstream_router = "fe80::1";
   s.persistent = true;
+  s.gre_key = "7";
+  s.mac_address = "02:11:22:33:44:55";
+  s.mss_clamp = 1420;
+  s.path = "verified";
+  s.peer_mac_address = "06:aa:bb:cc:dd:ee";
   return s;
 }
 
 // nlohmann::json keeps an object's keys sorted.
 TEST(TunnelStatus, DescribeJson) {
-  EXPECT_EQ(describe_json(routed_dorm()),
-            R"({"Bridge":"","Datapath":"userspace","DelegatedPrefixes":[{"preferred_until":)"
-            R"(1700011520000000,"prefix":"2001:db8:1200::/56","valid_until":1700018000000000}],)"
-            R"("Interface":"l2-dorm","LANPrefixes":[{"lan":"br-lan","prefix":)"
-            R"("2001:db8:1200:1::/64"}],"LastHandshake":1699999990000000,"LocalAddress":)"
-            R"("10.0.31.2","MTU":1500,"Name":"dorm","PeerEndpoint":"203.0.113.5:51820",)"
+  EXPECT_EQ(describe_json(routed_dorm(), {1699999999000000, 1234}),
+            R"({"Bridge":"","Datapath":"userspace","DelegatedPrefixes":[{"PreferredUntil":)"
+            R"(1700011520000000,"Prefix":"2001:db8:1200::/56","ValidUntil":1700018000000000}],)"
+            R"("GREKey":"7","Interface":"l2-dorm","LANPrefixes":[{"LAN":"br-lan","Prefix":)"
+            R"("2001:db8:1200:1::/64"}],"LastHandshake":1699999990000000,)"
+            R"("LastProbeAnswer":1699999999000000,"LocalAddress":)"
+            R"("10.0.31.2","MACAddress":"02:11:22:33:44:55","MSSClamp":1420,"MTU":1500,)"
+            R"("Name":"dorm","Path":"verified","PeerEndpoint":"203.0.113.5:51820",)"
+            R"("PeerMACAddress":"06:aa:bb:cc:dd:ee",)"
             R"("PeerPublicKey":"xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=","Persistent":true,)"
-            R"("RemoteAddress":"10.0.31.10","State":"degraded","StateReason":"The upstream )"
+            R"("ProbeRoundTrip":1234,"RemoteAddress":"10.0.31.10","State":"degraded","StateReason":"The upstream )"
             R"(router fe80::1 stopped answering.","UpstreamRouter":"fe80::1","WireGuard":"wg1"})");
   EXPECT_EQ(describe_json(TunnelStatus{}),
-            R"({"Bridge":"","Datapath":"","DelegatedPrefixes":[],"Interface":"",)"
-            R"("LANPrefixes":[],"LastHandshake":0,"LocalAddress":"","MTU":0,"Name":"",)"
-            R"("PeerEndpoint":"","PeerPublicKey":"","Persistent":false,"RemoteAddress":"",)"
+            R"({"Bridge":"","Datapath":"","DelegatedPrefixes":[],"GREKey":"","Interface":"",)"
+            R"("LANPrefixes":[],"LastHandshake":0,"LastProbeAnswer":0,"LocalAddress":"",)"
+            R"("MACAddress":"","MSSClamp":0,"MTU":0,"Name":"","Path":"",)"
+            R"("PeerEndpoint":"","PeerMACAddress":"","PeerPublicKey":"","Persistent":false,)"
+            R"("ProbeRoundTrip":0,"RemoteAddress":"",)"
             R"("State":"configuring","StateReason":"","UpstreamRouter":"","WireGuard":""})");
 }
 
@@ -63,11 +73,11 @@ TEST(TunnelStatus, ChangedPropertiesInTheXmlsOrder) {
   EXPECT_EQ(
       changed_properties(before, after),
       (std::vector<std::string>{"State", "MTU", "DelegatedPrefixes", "LANPrefixes", "Persistent"}));
-  EXPECT_EQ(changed_properties(TunnelStatus{}, before).size(), 16u);  // all but Bridge
+  EXPECT_EQ(changed_properties(TunnelStatus{}, before).size(), 21u);  // all but Bridge
 }
 
 TEST(TunnelStatus, TheCliReadsBackWhatTheDaemonWrites) {
-  const cli::TunnelInfo info = cli::parse_describe(describe_json(routed_dorm()));
+  const cli::TunnelInfo info = cli::parse_describe(describe_json(routed_dorm(), {17, 1234}));
   EXPECT_EQ(info.name, "dorm");
   EXPECT_EQ(info.state, "degraded");
   EXPECT_EQ(info.state_reason, "The upstream router fe80::1 stopped answering.");
@@ -86,6 +96,13 @@ TEST(TunnelStatus, TheCliReadsBackWhatTheDaemonWrites) {
             (std::vector<cli::LanPrefixInfo>{{"br-lan", "2001:db8:1200:1::/64"}}));
   EXPECT_EQ(info.upstream_router, "fe80::1");
   EXPECT_TRUE(info.persistent);
+  EXPECT_EQ(info.gre_key, "7");
+  EXPECT_EQ(info.mac_address, "02:11:22:33:44:55");
+  EXPECT_EQ(info.mss_clamp, 1420u);
+  EXPECT_EQ(info.path, "verified");
+  EXPECT_EQ(info.peer_mac_address, "06:aa:bb:cc:dd:ee");
+  EXPECT_EQ(info.last_probe_answer_us, 17u);
+  EXPECT_EQ(info.probe_round_trip_us, 1234u);
 }
 
 }  // namespace

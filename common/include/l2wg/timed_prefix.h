@@ -20,9 +20,9 @@ struct TimedPrefixOf {
   uint64_t valid_until_us = 0;
 
   static constexpr auto fields =
-      std::tuple{field("prefix", &TimedPrefixOf::prefix),
-                 field("preferred_until", &TimedPrefixOf::preferred_until_us),
-                 field("valid_until", &TimedPrefixOf::valid_until_us)};
+      std::tuple{field("Prefix", &TimedPrefixOf::prefix),
+                 field("PreferredUntil", &TimedPrefixOf::preferred_until_us),
+                 field("ValidUntil", &TimedPrefixOf::valid_until_us)};
   bool operator==(const TimedPrefixOf&) const = default;
 };
 

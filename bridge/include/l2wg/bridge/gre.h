@@ -74,9 +74,10 @@ struct Plan {
   DatapathKind datapath = DatapathKind::Kernel;
   uint32_t tap_mtu = 1500;
   bool fragment = true;  // outer packets may be fragmented (pmtudisc off + ignore-df)
-  // Userspace datapath with fragmentation: TCP SYNs crossing the tap get their MSS clamped so
-  // that IP packets up to this size (the largest tap MTU that would not fragment) carry full
-  // segments unfragmented. nullopt: no clamping (fixed MTU, or kernel gretap).
+  // With fragmentation: TCP SYNs crossing the tap get their MSS clamped so that IP packets up to
+  // this size (the largest tap MTU that would not fragment) carry full segments unfragmented, by
+  // the userspace datapath or, on kernel gretap, nftables rules (mss_rules.h). nullopt: no
+  // clamping (fixed MTU).
   std::optional<uint32_t> mss_clamp_mtu;
   std::string note;  // why the plan differs from what was asked, for the log and StateReason
 
@@ -89,7 +90,7 @@ struct Plan {
 // - auto, IPv6 outer: kernel ip6gretap cannot carry 1500 over WireGuard, so Auto picks userspace
 //   (with a note); forced Kernel gets the reduced MTU wg_mtu - overhead, no fragmentation and a
 //   warning note.
-// - auto on the userspace datapath (either family): mss_clamp_mtu = wg_mtu - overhead, so that
+// - auto (either datapath, either family): mss_clamp_mtu = wg_mtu - overhead, so that
 //   TCP segments fit WireGuard in one packet while other traffic fragments.
 // - fixed N: tap N, no fragmentation; Error(InvalidArgument) if N > wg_mtu - overhead or N < 1280
 //   (IPv6 needs 1280 on every link), the message giving the largest N that fits.

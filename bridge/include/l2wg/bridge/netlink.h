@@ -41,6 +41,21 @@ struct Link {
 
 using Address = InterfaceAddress;
 
+// A link's own counters (IFLA_STATS64), from the link's point of view: rx is what the link
+// received, tx what it sent.
+struct LinkStats {
+  uint64_t rx_packets = 0;
+  uint64_t tx_packets = 0;
+  uint64_t rx_bytes = 0;
+  uint64_t tx_bytes = 0;
+  uint64_t rx_errors = 0;
+  uint64_t tx_errors = 0;
+  uint64_t rx_dropped = 0;
+  uint64_t tx_dropped = 0;
+
+  bool operator==(const LinkStats&) const = default;
+};
+
 struct BridgePortOptions {
   bool multicast_router_permanent = true;  // IFLA_BRPORT_MULTICAST_ROUTER = 2
   bool isolated = false;                   // IFLA_BRPORT_ISOLATED
@@ -63,6 +78,7 @@ class Netlink {
   virtual std::optional<Link> link(const std::string& name) = 0;
   virtual std::optional<Link> link(int ifindex) = 0;
   virtual std::vector<Link> links() = 0;
+  virtual LinkStats link_stats(int ifindex) = 0;  // Error(NotFound) for a vanished index
   virtual std::vector<Address> addresses(int ifindex) = 0;  // 0: every interface
 
   // Returns the new link's ifindex. The link is left down.

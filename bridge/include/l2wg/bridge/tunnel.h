@@ -10,6 +10,7 @@
 
 #include "l2wg/bridge/datapath.h"
 #include "l2wg/bridge/gre.h"
+#include "l2wg/bridge/mss_rules.h"
 #include "l2wg/bridge/netlink.h"
 #include "l2wg/bridge/wireguard.h"
 
@@ -57,9 +58,15 @@ struct TunnelPlumbing {
   bool created_bridge = false;
 };
 
+// A tunnel's counters by name, as GetStatistics() gives them (the names are in net.l2wg1.xml).
+using Statistics = std::vector<std::pair<std::string, uint64_t>>;
+
 class TunnelBuilder {
  public:
-  TunnelBuilder(nl::Netlink& netlink, wg::WireGuardReader& wireguard, dp::Datapath& datapath);
+  // With `nftables`, kernel gretap taps with MTU=auto get their TCP MSS clamped (mss_rules.h);
+  // without, they are left unclamped (and their plan says so).
+  TunnelBuilder(nl::Netlink& netlink, wg::WireGuardReader& wireguard, dp::Datapath& datapath,
+                nft::Nftables* nftables = nullptr);
 
   // Validates `spec` against the system, then creates the tap, sets MAC, MTU and up, and enslaves
   // it. Throws l2wg::Error naming the problem; on any failure what was done is undone first.
@@ -75,15 +82,20 @@ class TunnelBuilder {
   void rejoin_bridge(TunnelPlumbing& plumbing, const TunnelSpec& spec);
   // Removes what setup() created, in reverse order; a link already gone is not an error.
   void teardown(const TunnelPlumbing& plumbing);
+  // The tap's counters, with the userspace datapath's own; in the direction of the tunnel: out is
+  // tap to GRE. Throws Error(NotFound) when the tap is gone.
+  Statistics statistics(const TunnelPlumbing& plumbing);
 
  private:
   struct Checked;
   // Everything setup() and adopt() validate before touching the kernel.
   Checked check(const TunnelSpec& spec);
+  void clamp_kernel_mss(TunnelPlumbing& plumbing);
 
   nl::Netlink& netlink_;
   wg::WireGuardReader& wireguard_;
   dp::Datapath& datapath_;
+  nft::Nftables* nftables_;
 };
 
 }  // namespace l2wg

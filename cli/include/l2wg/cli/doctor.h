@@ -35,7 +35,8 @@ struct TunnelDiagnosis {
 
 bool has_error(const std::vector<TunnelDiagnosis>& diagnoses);
 std::string render_diagnoses(const std::vector<TunnelDiagnosis>& diagnoses);
-// {"ok":bool,"tunnels":[{"name":..,"state":..,"findings":[{"severity","code","diagnosis","fix"}]}]}
+// {"OK":bool,"Tunnels":[{"Name":..,"State":..,"Findings":[{"Severity","Code","Diagnosis","Fix"}]}]},
+// keys spelt as Describe()'s.
 nlohmann::json diagnoses_to_json(const std::vector<TunnelDiagnosis>& diagnoses);
 
 }  // namespace l2wg::cli

@@ -54,7 +54,7 @@ std::optional<std::string> tunnel_name_from_path(std::string_view path);
 
 // "lab: state up", "lab: prefix 2001:db8::/60 delegated", ...
 std::string render_event_line(const MonitorEvent& event);
-// {"time":µs,"event":"state","tunnel":"lab","state":"up","reason":""}
+// {"Time":µs,"Event":"state","Tunnel":"lab","State":"up","StateReason":""}
 nlohmann::json event_to_json(const MonitorEvent& event, uint64_t now_us);
 
 }  // namespace l2wg::cli

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +30,11 @@ struct TunnelInfo : TunnelProperties<std::string, std::string> {
   // Not (yet) in every daemon: absent keys leave these empty.
   std::vector<EndpointSighting> endpoint_history;
   std::vector<std::string> lans;  // "LAN": the configured LAN interfaces of a routed tunnel
+  // "Statistics", which `show` adds from GetStatistics(): the counters the datapath has.
+  std::map<std::string, uint64_t> statistics;
+  // The path probe's times, which Describe() adds (properties read when asked).
+  uint64_t last_probe_answer_us = 0;
+  uint32_t probe_round_trip_us = 0;
 
   // Routed (prefix delegation) mode, as far as Describe tells.
   bool routed() const {

@@ -40,6 +40,15 @@ struct Tunnel {
 
 bool valid_tunnel_name(std::string_view name);
 
+// Every key of NAME.conf (and setting of CreateTunnel), in the parser's own table order, with
+// its section ("Tunnel", "Bridge", "PrefixDelegation"): what l2wg.conf(5) must document.
+struct KeyInfo {
+  std::string_view section;
+  std::string_view name;
+  bool repeatable;
+};
+std::vector<KeyInfo> known_keys();
+
 // A config error names where it is: "lab.conf:7: Key=abc: not a number (0..4294967295)".
 // Its ErrorCode is InvalidArgument.
 class ConfigError : public Error {

@@ -46,6 +46,11 @@ struct ManagerOptions {
   // This boot's id (/proc/sys/kernel/random/boot_id when empty): a stopped tunnel stays stopped
   // until the next boot.
   std::string boot_id = {};
+  // Probe each tunnel's GRE path (l2wg/bridge/path_probe.h) through a packet socket on its tap.
+  // Off unless asked for: tests on a fake kernel have no tap to bind to.
+  bool probe_paths = false;
+  // Clamps TCP's MSS on kernel gretap taps (mss_rules.h); none: unclamped.
+  nft::Nftables* nftables = nullptr;
 };
 
 class TunnelManager {
@@ -89,6 +94,11 @@ class TunnelManager {
   void release(const std::string& name);
 
   std::vector<TunnelStatus> list() const;
+  // Tunnel.GetStatistics(): the datapath's counters, empty while nothing is built. Throws
+  // Error(NotFound).
+  Statistics statistics(const std::string& name);
+  // LastProbeAnswer and ProbeRoundTrip, read when asked. Throws Error(NotFound).
+  ProbeTimes probe_times(const std::string& name) const;
   const TunnelStatus* find(const std::string& name) const;
 
   // Link and address events from the LinkWatcher.

@@ -27,7 +27,14 @@ static_assert(TunnelState{} == TunnelState::Configuring, "a new tunnel starts co
 // The D-Bus names of the properties whose values differ, in the XML's order.
 std::vector<std::string> changed_properties(const TunnelStatus& before, const TunnelStatus& after);
 
+// The path probe's times: properties read when asked, not announced (they change every probe).
+struct ProbeTimes {
+  uint64_t last_answer_us = 0;  // µs since the epoch; 0: never
+  uint32_t round_trip_us = 0;
+  bool operator==(const ProbeTimes&) const = default;
+};
+
 // Describe(): every property, keyed by its D-Bus name; prefixes as objects; "LAN" when routed.
-std::string describe_json(const TunnelStatus& status);
+std::string describe_json(const TunnelStatus& status, const ProbeTimes& probe = {});
 
 }  // namespace l2wg

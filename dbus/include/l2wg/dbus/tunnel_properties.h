@@ -30,7 +30,7 @@ struct LanPrefixOf {
   Prefix prefix;
 
   static constexpr auto fields =
-      std::tuple{field("lan", &LanPrefixOf::lan), field("prefix", &LanPrefixOf::prefix)};
+      std::tuple{field("LAN", &LanPrefixOf::lan), field("Prefix", &LanPrefixOf::prefix)};
   bool operator==(const LanPrefixOf&) const = default;
 };
 
@@ -53,6 +53,13 @@ struct TunnelProperties {
   std::vector<LanPrefixOf<Prefix>> lan_prefixes;
   std::string upstream_router;
   bool persistent = false;
+  std::string gre_key;      // decimal, "" without a key
+  std::string mac_address;  // the tap's
+  uint32_t mss_clamp = 0;   // TCP SYNs' MSS is lowered to fit IP packets of this size; 0: never
+  // The GRE path probe (l2wg/bridge/path_probe.h): "verified", "unverified" (the far end never
+  // answered: not l2wg, or not yet), "outbound-lost", "inbound-lost"; "" while nothing is built.
+  std::string path;
+  std::string peer_mac_address;  // the far tap's, from its probes; "" until heard
 
   // In net.l2wg1.xml's order, which PropertiesChanged follows.
   static constexpr auto fields = std::tuple{
@@ -73,6 +80,11 @@ struct TunnelProperties {
       field("LANPrefixes", &TunnelProperties::lan_prefixes),
       field("UpstreamRouter", &TunnelProperties::upstream_router),
       field("Persistent", &TunnelProperties::persistent),
+      field("GREKey", &TunnelProperties::gre_key),
+      field("MACAddress", &TunnelProperties::mac_address),
+      field("MSSClamp", &TunnelProperties::mss_clamp),
+      field("Path", &TunnelProperties::path),
+      field("PeerMACAddress", &TunnelProperties::peer_mac_address),
   };
   bool operator==(const TunnelProperties&) const = default;
 };
