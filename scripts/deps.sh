@@ -21,13 +21,22 @@ test_packages=(
   man-db groff-base bash-completion zsh
 )
 
+# The Debian package (debian/, tests/package/): dpkg-buildpackage with debhelper, lintian on the
+# result; dbus-1.pc and systemd.pc say where the bus and systemd read the files CMake installs;
+# scdoc builds the man pages the package ships.
+package_packages=(
+  debhelper dpkg-dev fakeroot lintian libdbus-1-dev systemd scdoc
+)
+
 # One dpkg-query for all of them (one per package took seconds on a loaded machine, and
 # scripts/demo.sh runs this every time).
 declare -A installed=()
-while read -r p; do installed[$p]=1; done < <(dpkg-query -W -f='${Package} ${Status}\n' \
-  "${build_packages[@]}" "${test_packages[@]}" 2>/dev/null | awk '/ install ok installed$/ { print $1 }')
+while read -r p; do installed[$p]=1; done < <(dpkg-query -W -f='${Package} ${Status}
+' \
+  "${build_packages[@]}" "${test_packages[@]}" "${package_packages[@]}" 2>/dev/null |
+  awk '/ install ok installed$/ { print $1 }')
 missing=()
-for p in "${build_packages[@]}" "${test_packages[@]}"; do
+for p in "${build_packages[@]}" "${test_packages[@]}" "${package_packages[@]}"; do
   [ -n "${installed[$p]:-}" ] || missing+=("$p")
 done
 
