@@ -26,9 +26,9 @@
 #   scripts/demo.sh down                  removes a kept demo, or whatever a killed one left
 #
 # Environment:
-#   L2WG_BUILD_DIR   the build to use (default: build/ in the source tree, the one scripts/test.sh
-#                    uses); if it lacks l2wgd, l2wg or l2wg-ra, they are built there (Release
-#                    when the demo configures it)
+#   L2WG_BUILD_DIR   the build to use (default: build/ in the source tree, ignored by git, as
+#                    `cmake -S . -B build` makes it); if it lacks l2wgd, l2wg or l2wg-ra, they are
+#                    built there (Release when the demo configures it)
 #   L2WG_DEMO_NAME   the instance (default "demo"): namespaces l2wg-NAME-*, run dir /run/l2wg-NAME,
 #                    WireGuard interfaces NAME-wgl and NAME-wgd; the netns test uses its own
 #
