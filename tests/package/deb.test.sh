@@ -155,6 +155,10 @@ check "the installed l2wgd runs and is version $version" bash -c \
   "'$ROOT/usr/sbin/l2wgd' --version | grep -qx '$version'"
 check "the installed l2wg runs and is version $version" bash -c \
   "'$ROOT/usr/bin/l2wg' --version | grep -q '$version'"
+for page in "8 l2wg" "8 l2wgd" "5 l2wg.conf" "7 l2wg-dbus"; do
+  check "man $page works from the installed (compressed) pages" bash -c \
+    "MANPAGER=cat man -M '$ROOT/usr/share/man' $page 2>&1 | grep -q '^NAME'"
+done
 # What l2wgd.service would leave: its state (StateDirectory) and its config dir, empty
 # (ConfigurationDirectory).
 mkdir -p "$ROOT/var/lib/l2wg/routed" "$ROOT/etc/l2wg"
