@@ -240,6 +240,9 @@ finish() {
     exit 0
   fi
   if [ "$status" != 0 ]; then
+    # A signal may land while stdout is a command substitution's pipe, which nobody reads any
+    # more: what follows goes where errors go.
+    exec 1>&2
     printf '\n%sdemo: %s%s\n' "$RED" "$([ "$status" -ge 128 ] && echo "interrupted" || echo "failed (status $status)")" "$OFF" >&2
     if [ "$status" -lt 128 ]; then
       local log
@@ -401,8 +404,10 @@ wait_host_address() {
 
 show_rdnss() {
   local dns
-  dns=$(ip netns exec "$CHAIN_HOST" rdisc6 -r 2 -w 1500 "$CHAIN_HOST_IF" 2>/dev/null |
-    awk '/Recursive DNS server/ && !dns { dns = $NF } END { print dns }')  # all read: no SIGPIPE
+  # The dorm answers a solicitation at most every 3 s (RFC 4861's MIN_DELAY_BETWEEN_RAS): ask for
+  # long enough. rdisc6 exits 2 when nothing answered, which the test below words.
+  dns=$(ip netns exec "$CHAIN_HOST" rdisc6 -r 4 -w 2000 "$CHAIN_HOST_IF" 2>/dev/null |
+    awk '/Recursive DNS server/ && !dns { dns = $NF } END { print dns }') || true  # all read: no SIGPIPE
   [ -n "$dns" ] || die "the host heard no DNS server in the RAs"
   ok "the RAs name the DNS server $dns (RDNSS; rdisc6 on the host)"
 }

@@ -69,7 +69,7 @@ const char* to_string(Verdict verdict) {
 
 Prober::Prober(Clock& clock, Transport& transport, MacAddress own_mac)
     : clock_(clock), transport_(transport), own_mac_(own_mac),
-      next_request_us_(clock.monotonic_us()) {}
+      started_us_(clock.monotonic_us()), next_request_us_(started_us_) {}
 
 void Prober::on_timer() {
   const uint64_t now = clock_.monotonic_us();
@@ -119,6 +119,9 @@ Verdict Prober::verdict() const {
   };
   if (recent(last_reply_us_)) return Verdict::Verified;
   if (!last_reply_us_ && !last_request_us_) return Verdict::Unverified;
+  // Our requests get kStaleUs to be answered from the start too: the far end's first request
+  // often arrives before the reply to ours.
+  if (!last_reply_us_ && now - started_us_ <= kStaleUs) return Verdict::Unverified;
   if (recent(last_request_us_)) return Verdict::OutboundLost;
   return Verdict::InboundLost;
 }

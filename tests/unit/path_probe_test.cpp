@@ -123,6 +123,19 @@ TEST_F(Ends, ADropInOneDirectionIsToldApartOnBothEnds) {
   EXPECT_EQ(dorm.verdict(), Verdict::Verified);
 }
 
+// Both ends start together: the far end's first request arrives before the reply to ours. That is
+// no lost path: ours get the same time to be answered as any.
+TEST_F(Ends, AFarRequestBeforeTheFirstReplyIsNoAlarm) {
+  lab.on_timer();
+  dorm.on_timer();
+  lab.on_frame(dorm_out.sent.at(0));  // the dorm's request reaches the lab first
+  EXPECT_EQ(lab.verdict(), Verdict::Unverified);
+  clock.now += Prober::kStaleUs;
+  EXPECT_EQ(lab.verdict(), Verdict::Unverified) << "still within the time a reply may take";
+  clock.now += 1;
+  EXPECT_EQ(lab.verdict(), Verdict::InboundLost) << "heard from, never answered, silent since";
+}
+
 TEST_F(Ends, AFarEndThatNeverAnswersIsUnverifiedNotBroken) {
   lab_to_dorm = dorm_to_lab = false;
   for (int i = 0; i < 10; ++i) step();
@@ -143,7 +156,10 @@ TEST_F(Ends, RepliesAreRateLimitedAndForeignRepliesIgnored) {
   lab.on_frame(encode({Probe::Kind::Reply, kDorm, 0, clock.monotonic_us() + 1}));
   lab.on_frame(encode({Probe::Kind::Reply, kLab, 0, clock.monotonic_us()}));
   EXPECT_EQ(lab.last_reply_wall_us(), 0u);
-  EXPECT_EQ(lab.verdict(), Verdict::OutboundLost) << "the requests did arrive";
+  EXPECT_EQ(lab.verdict(), Verdict::Unverified) << "ours have not had their time yet";
+  clock.now += Prober::kStaleUs;
+  lab.on_frame(request);
+  EXPECT_EQ(lab.verdict(), Verdict::OutboundLost) << "the far end's requests arrive, ours do not";
 }
 
 }  // namespace

@@ -88,6 +88,7 @@ class Prober {
   Transport& transport_;
   MacAddress own_mac_;
   uint32_t sequence_ = 0;
+  uint64_t started_us_;  // monotonic
   uint64_t next_request_us_;
   std::optional<uint64_t> last_reply_us_;    // monotonic
   std::optional<uint64_t> last_request_us_;  // the far end's, monotonic
