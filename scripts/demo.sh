@@ -37,6 +37,7 @@
 # /etc/netns/NAME/resolv.conf, WireGuard sockets, the run dir, and the directories the demo had
 # to create (/etc/netns, /var/run/wireguard) all go; the host's own settings are never touched.
 set -Eeuo pipefail
+exec 8>&1 9>&2  # the demo's own stdout and stderr, for its teardown (finish)
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 NAME=${L2WG_DEMO_NAME:-demo}
@@ -228,6 +229,9 @@ finish() {
   set +e
   trap - EXIT ERR
   trap '' INT TERM HUP PIPE
+  # A signal may land while a command's output is redirected (to /dev/null, say): the teardown
+  # speaks on the demo's own output, saved at the start.
+  exec 1>&8 2>&9
   if [ "$status" = 0 ] && [ "$KEEP" = 1 ]; then
     rm -f "$RUN/owner"
     step "The demo keeps running. Look around:"
@@ -240,9 +244,6 @@ finish() {
     exit 0
   fi
   if [ "$status" != 0 ]; then
-    # A signal may land while stdout is a command substitution's pipe, which nobody reads any
-    # more: what follows goes where errors go.
-    exec 1>&2
     printf '\n%sdemo: %s%s\n' "$RED" "$([ "$status" -ge 128 ] && echo "interrupted" || echo "failed (status $status)")" "$OFF" >&2
     if [ "$status" -lt 128 ]; then
       local log

@@ -115,7 +115,9 @@ ns_add() {
 bg_in() {
   local ns=$1 log=$2
   shift 2
-  ip netns exec "$ns" "$@" >"$log" 2>&1 &
+  # 8 and 9 are a caller's saved stdout and stderr (scripts/demo.sh): no background program
+  # keeps them open.
+  ip netns exec "$ns" "$@" >"$log" 2>&1 8>&- 9>&- &
   BG_PID=$!
   register_pid "$BG_PID"
 }
@@ -428,7 +430,7 @@ system_bus() {
   local socket=$WORKDIR/system_bus_socket
   sed -e "s|@SOCKET@|$socket|" -e "s|@POLICY@|$L2WG_SOURCE_DIR/dbus/net.l2wg1.conf|" \
     "$L2WG_SOURCE_DIR/tests/lib/system-bus.conf.in" >"$WORKDIR/system-bus.conf"
-  dbus-daemon --config-file="$WORKDIR/system-bus.conf" --nofork --nopidfile >"$WORKDIR/dbus.log" 2>&1 &
+  dbus-daemon --config-file="$WORKDIR/system-bus.conf" --nofork --nopidfile >"$WORKDIR/dbus.log" 2>&1 8>&- 9>&- &
   register_pid "$!"
   wait_for 10 test -S "$socket" || { echo "dbus-daemon did not start"; cat "$WORKDIR/dbus.log"; return 1; }
   export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$socket

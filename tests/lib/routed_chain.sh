@@ -168,7 +168,7 @@ _chain_bus() {
   chmod 0755 "$dir"
   sed -e "s|@SOCKET@|$dir/system_bus_socket|" -e "s|@POLICY@|$L2WG_SOURCE_DIR/dbus/net.l2wg1.conf|" \
     "$L2WG_SOURCE_DIR/tests/lib/system-bus.conf.in" >"$dir/system-bus.conf"
-  dbus-daemon --config-file="$dir/system-bus.conf" --nofork --nopidfile >"$WORKDIR/dbus-$side.log" 2>&1 &
+  dbus-daemon --config-file="$dir/system-bus.conf" --nofork --nopidfile >"$WORKDIR/dbus-$side.log" 2>&1 8>&- 9>&- &
   register_pid "$!"
   wait_for 10 test -S "$dir/system_bus_socket" ||
     { echo "dbus-daemon ($side) did not start"; cat "$WORKDIR/dbus-$side.log"; return 1; }
