@@ -89,12 +89,7 @@ ip -n "$LAB" link set "$WG" up
 peers=$(ip netns exec "$LAB" wg show "$WG" peers | wc -l)
 [ "$peers" -eq "$N" ] || { echo "wireguard-go has $peers peers, expected $N"; exit 1; }
 
-# br-wan with an uplink port, as in tests/netns/daemon.test.sh.
-ip -n "$LAB" link add br-wan type bridge
-ip -n "$LAB" link add uplink type veth peer name uplink-peer
-ip -n "$LAB" link set uplink master br-wan up
-ip -n "$LAB" link set uplink-peer up
-ip -n "$LAB" link set br-wan up
+wan_bridge "$LAB"
 
 system_bus
 BUS_PID=${_l2wg_pids[-1]}

@@ -178,6 +178,17 @@ wg_pair() {
   ip -n "$nsb" link set "$ifb" up
 }
 
+# wan_bridge NS: a lab's WAN bridge br-wan in NS, with its uplink port (veth uplink, whose peer
+# uplink-peer stays in NS) as a real one has: a bridge without ports loses its carrier for good
+# once a port has come and gone (the kernel's doing, not l2wg's).
+wan_bridge() {
+  ip -n "$1" link add br-wan type bridge
+  ip -n "$1" link add uplink type veth peer name uplink-peer
+  ip -n "$1" link set uplink master br-wan up
+  ip -n "$1" link set uplink-peer up
+  ip -n "$1" link set br-wan up
+}
+
 # link_has NS DEV PATTERN: `ip -d link show DEV` in NS matches PATTERN (grep -E).
 link_has() {
   ip -n "$1" -d link show "$2" | grep -Eq -- "$3"

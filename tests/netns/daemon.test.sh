@@ -9,13 +9,7 @@ LAB=l2dlab-$TAG DORM=l2ddorm-$TAG
 WGL=wgl$TAG WGD=wgd$TAG
 ns_add "$LAB"; ns_add "$DORM"
 wg_pair "$LAB" "$WGL" "$DORM" "$WGD" 10.0.31.1 10.0.31.10 24
-# The lab's WAN bridge, with its uplink port as a real one has (a bridge without ports loses its
-# carrier for good once a port has come and gone: the kernel's doing, not l2wg's).
-ip -n "$LAB" link add br-wan type bridge
-ip -n "$LAB" link add uplink type veth peer name uplink-peer
-ip -n "$LAB" link set uplink master br-wan up
-ip -n "$LAB" link set uplink-peer up
-ip -n "$LAB" link set br-wan up
+wan_bridge "$LAB"
 settle "$LAB"
 system_bus
 start_daemon "$LAB"

@@ -18,11 +18,7 @@ WGL=wpl$TAG WGD=wpd$TAG
 ns_add "$CHAIN_LAB"
 ns_add "$CHAIN_DORM"
 wg_pair "$CHAIN_LAB" "$WGL" "$CHAIN_DORM" "$WGD" 10.0.31.1 10.0.31.2 24
-ip -n "$CHAIN_LAB" link add br-wan type bridge
-ip -n "$CHAIN_LAB" link add uplink type veth peer name uplink-peer
-ip -n "$CHAIN_LAB" link set uplink master br-wan up
-ip -n "$CHAIN_LAB" link set uplink-peer up
-ip -n "$CHAIN_LAB" link set br-wan up
+wan_bridge "$CHAIN_LAB"
 settle "$CHAIN_LAB" "$CHAIN_DORM"
 chain_daemon_start lab
 chain_daemon_start dorm
