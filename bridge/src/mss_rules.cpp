@@ -26,7 +26,8 @@ json clamp_rule(const std::string& family, const std::string& table, const std::
               {"table", table},
               {"chain", chain},
               {"expr",
-               {std::move(interface), std::move(protocol),
+               {std::move(interface),
+                std::move(protocol),
                 {{"match",
                   {{"op", "in"},
                    {"left", {{"payload", {{"protocol", "tcp"}, {"field", "flags"}}}}},
@@ -49,19 +50,18 @@ std::string install_commands(const MssClamp& clamp) {
   const std::string family = clamp.bridged ? "bridge" : "inet";
   const std::string table = table_name(clamp.tap);
   // Added, emptied by deleting it, and made again: one transaction, whatever was there before.
-  json commands = json::array({table_command("add", family, table),
-                               table_command("delete", family, table),
-                               table_command("add", family, table)});
+  json commands =
+      json::array({table_command("add", family, table), table_command("delete", family, table),
+                   table_command("add", family, table)});
   struct Hook {
     const char* chain;
     bool out;  // rules for SYNs leaving by the tap
     bool in;   // and entering by it
   };
-  const std::vector<Hook> hooks = clamp.bridged
-                                      ? std::vector<Hook>{{"forward", true, true}}
-                                      : std::vector<Hook>{{"forward", true, true},
-                                                          {"input", false, true},
-                                                          {"output", true, false}};
+  const std::vector<Hook> hooks =
+      clamp.bridged ? std::vector<Hook>{{"forward", true, true}}
+                    : std::vector<Hook>{
+                          {"forward", true, true}, {"input", false, true}, {"output", true, false}};
   struct Protocol {
     json match;
     uint32_t mss;
@@ -120,8 +120,16 @@ class LibNftables final : public Nftables {
     nft_ctx_buffer_output(ctx_.get());
     nft_ctx_buffer_error(ctx_.get());
   }
-  void apply(const std::string& json_commands) override {
-    if (nft_run_cmd_from_buffer(ctx_.get(), json_commands.c_str()) != 0) {
+  void apply(const std::string& json_commands) override { run(json_commands); }
+  std::string list_ruleset() override {
+    nft_ctx_get_output_buffer(ctx_.get());  // drops what earlier commands left there
+    run("list ruleset");
+    return nft_ctx_get_output_buffer(ctx_.get());
+  }
+
+ private:
+  void run(const std::string& commands) {
+    if (nft_run_cmd_from_buffer(ctx_.get(), commands.c_str()) != 0) {
       std::string message = nft_ctx_get_error_buffer(ctx_.get());
       while (!message.empty() && (message.back() == '\n' || message.back() == ' '))
         message.pop_back();
@@ -129,7 +137,6 @@ class LibNftables final : public Nftables {
     }
   }
 
- private:
   struct Free {
     void operator()(nft_ctx* ctx) const { nft_ctx_free(ctx); }
   };

@@ -42,20 +42,42 @@ TunnelManager::TunnelManager(nl::Netlink& netlink, wg::WireGuardReader& wireguar
     : impl_(std::make_unique<Impl>(netlink, wireguard, datapath, clock, loop, std::move(options))) {
 }
 TunnelManager::~TunnelManager() = default;
-void TunnelManager::set_observer(ManagerObserver* observer) { impl_->observer_ = observer; }
-void TunnelManager::restore() { impl_->restore(); }
-std::vector<std::string> TunnelManager::reload() { return impl_->reload(); }
+void TunnelManager::set_observer(ManagerObserver* observer) {
+  impl_->observer_ = observer;
+}
+void TunnelManager::restore() {
+  impl_->restore();
+}
+std::vector<std::string> TunnelManager::reload() {
+  return impl_->reload();
+}
 TunnelStatus TunnelManager::create(const config::Tunnel& tunnel, bool persist) {
   return impl_->create(tunnel, persist);
 }
-void TunnelManager::remove(const std::string& name) { impl_->remove(name); }
-void TunnelManager::stop(const std::string& name) { impl_->stop(name); }
-void TunnelManager::start(const std::string& name) { impl_->start(name); }
-void TunnelManager::restart(const std::string& name) { impl_->restart(name); }
-void TunnelManager::renew(const std::string& name) { impl_->routed_of(name).renew(); }
-void TunnelManager::release(const std::string& name) { impl_->routed_of(name).release(); }
-std::vector<TunnelStatus> TunnelManager::list() const { return impl_->list(); }
-Statistics TunnelManager::statistics(const std::string& name) { return impl_->statistics(name); }
+void TunnelManager::remove(const std::string& name) {
+  impl_->remove(name);
+}
+void TunnelManager::stop(const std::string& name) {
+  impl_->stop(name);
+}
+void TunnelManager::start(const std::string& name) {
+  impl_->start(name);
+}
+void TunnelManager::restart(const std::string& name) {
+  impl_->restart(name);
+}
+void TunnelManager::renew(const std::string& name) {
+  impl_->routed_of(name).renew();
+}
+void TunnelManager::release(const std::string& name) {
+  impl_->routed_of(name).release();
+}
+std::vector<TunnelStatus> TunnelManager::list() const {
+  return impl_->list();
+}
+Statistics TunnelManager::statistics(const std::string& name) {
+  return impl_->statistics(name);
+}
 std::vector<HostFinding> TunnelManager::diagnose(const std::string& name) {
   return impl_->diagnose(name);
 }
@@ -65,8 +87,12 @@ ProbeTimes TunnelManager::probe_times(const std::string& name) const {
 const TunnelStatus* TunnelManager::find(const std::string& name) const {
   return impl_->find(name);
 }
-void TunnelManager::handle(const std::vector<nl::Event>& events) { impl_->handle(events); }
-void TunnelManager::poll_peers() { impl_->poll_peers(); }
+void TunnelManager::handle(const std::vector<nl::Event>& events) {
+  impl_->handle(events);
+}
+void TunnelManager::poll_peers() {
+  impl_->poll_peers();
+}
 
 std::filesystem::path TunnelManager::Impl::config_file(const std::string& name) const {
   return options_.config_dir / (name + ".conf");
@@ -391,9 +417,33 @@ Statistics TunnelManager::Impl::statistics(const std::string& name) {
 
 std::vector<HostFinding> TunnelManager::Impl::diagnose(const std::string& name) {
   const Entry& entry = entry_of(name);
-  const auto& plumbing = entry.plumbing;
-  return check_host(read_host_facts(netlink_, entry.config, plumbing ? plumbing->remote.str() : "",
-                                    plumbing ? plumbing->plan.tap_mtu : 0));
+  TunnelView view;
+  if (const auto& plumbing = entry.plumbing) {
+    view.remote = plumbing->remote.str();
+    view.local = plumbing->local.str();
+    view.tap = plumbing->tap_name;
+    view.tap_mtu = plumbing->plan.tap_mtu;
+  }
+  view.endpoint = entry.status.peer_endpoint;
+  for (const auto& delegated : entry.status.delegated_prefixes)
+    view.prefixes.emplace_back(delegated.prefix, "");
+  for (const auto& lan : entry.status.lan_prefixes) view.prefixes.emplace_back(lan.prefix, lan.lan);
+  try {
+    view.wireguard_peers = wireguard_.device(entry.config.spec.wireguard).peers;
+  } catch (const std::exception& e) {
+    spdlog::debug("{}: doctor reads no WireGuard peers: {}", name, e.what());
+  }
+  // The firewall is read afresh: doctor runs when something is wrong, perhaps just changed.
+  std::optional<firewall::Ruleset> ruleset;
+  if (options_.nftables) {
+    try {
+      ruleset = firewall::Ruleset::parse(options_.nftables->list_ruleset());
+      view.ruleset = &*ruleset;
+    } catch (const std::exception& e) {
+      spdlog::warn("{}: doctor cannot read the nftables ruleset: {}", name, e.what());
+    }
+  }
+  return check_host(read_host_facts(netlink_, entry.config, view));
 }
 
 ProbeTimes TunnelManager::Impl::probe_times(const std::string& name) const {
@@ -422,9 +472,10 @@ const TunnelManager::Impl::Entry* TunnelManager::Impl::same_flow(
     if (name == tunnel.name || theirs.wireguard != spec.wireguard || theirs.key != spec.key)
       continue;
     // The peer may be named by its inner address or its key, on either side.
-    const bool same_peer = theirs.peer == spec.peer ||
-                           (other->plumbing && (spec.peer == wg::to_base64(other->plumbing->peer_key) ||
-                                                address == other->plumbing->remote));
+    const bool same_peer =
+        theirs.peer == spec.peer ||
+        (other->plumbing && (spec.peer == wg::to_base64(other->plumbing->peer_key) ||
+                             address == other->plumbing->remote));
     if (same_peer) return other.get();
   }
   return nullptr;

@@ -26,6 +26,7 @@ struct FakeNftables : nft::Nftables {
     if (refuse) throw Error(ErrorCode::Kernel, "nftables: Could not process rule: No such file");
     applied.push_back(json_commands);
   }
+  std::string list_ruleset() override { return R"({"nftables": []})"; }
 };
 
 class TunnelBuilderTest : public ::testing::Test {

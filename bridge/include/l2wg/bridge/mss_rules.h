@@ -35,6 +35,8 @@ class Nftables {
   virtual ~Nftables() = default;
   // Throws l2wg::Error(Kernel) with nftables' own message.
   virtual void apply(const std::string& json_commands) = 0;
+  // The whole ruleset as libnftables' JSON (`nft -j list ruleset`), for doctor to read.
+  virtual std::string list_ruleset() = 0;
 };
 std::unique_ptr<Nftables> make_nftables();
 
