@@ -3,21 +3,22 @@
 // registered; the userspace datapath runs its own workers. SIGTERM/SIGINT leave the data plane in
 // place (a restart adopts it); SIGHUP re-reads the config directory.
 #include <poll.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/systemd_sink.h>
+#include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/sinks/systemd_sink.h>
-#include <spdlog/spdlog.h>
 
 #include "l2wg/bridge/link_watcher.h"
 #include "l2wg/daemon/manager.h"
 #include "l2wg/daemon/routed.h"
+#include "l2wg/daemon/systemd.h"
 #include "l2wg/dbus/service.h"
 #include "l2wg/error.h"
 #include "l2wg/fd.h"
@@ -91,7 +92,9 @@ int main(int argc, char** argv) {
     auto prefix_delegation = l2wg::routed::make_session_factory();
     auto router_advertisements = l2wg::routed::make_lan_ra_factory(*clock, *random);
     options.routed = {prefix_delegation.get(), router_advertisements.get()};
-    l2wg::dp::Datapath datapath;
+    // Before the datapath: its tunnels take back the TAPs and sockets a previous run kept.
+    l2wg::systemd::FdStore fd_store;
+    l2wg::dp::Datapath datapath(2, &fd_store);
     l2wg::EpollLoop loop;
     l2wg::TunnelManager manager(*netlink, *wireguard, datapath, *clock, loop, options);
     // The bus name first: a second l2wgd stops here, before it touches a tunnel.
@@ -100,6 +103,8 @@ int main(int argc, char** argv) {
     l2wg::nl::LinkWatcher watcher(*netlink);
     manager.restore();
     manager.reload();
+    for (const auto& name : fd_store.release_unclaimed())
+      spdlog::info("{}: kept by systemd for a tunnel that is gone; closed", name);
 
     auto link_events = loop.add(watcher.fd(), [&] { manager.handle(watcher.read_events()); });
     std::unique_ptr<l2wg::EventLoop::Timer> peer_poll;
@@ -114,7 +119,9 @@ int main(int argc, char** argv) {
       while (!exit_signal && read(signals.get(), &info, sizeof info) == sizeof info) {
         if (info.ssi_signo == SIGHUP) {
           spdlog::info("SIGHUP: re-reading {}", config_dir);
+          l2wg::systemd::notify("RELOADING=1");
           manager.reload();
+          l2wg::systemd::notify("READY=1");
         } else {
           exit_signal = static_cast<int>(info.ssi_signo);
         }
@@ -125,9 +132,34 @@ int main(int argc, char** argv) {
       ++(tunnel.persistent ? from_files : restored);
       if (tunnel.state == l2wg::TunnelState::Stopped) ++stopped;
     }
-    spdlog::info("l2wgd {} ready: {} tunnel(s) from files in {} ({} stopped), {} restored from "
-                 "the previous run (made over D-Bus)",
-                 L2WG_VERSION, from_files, config_dir, stopped, restored);
+    spdlog::info(
+        "l2wgd {} ready: {} tunnel(s) from files in {} ({} stopped), {} restored from "
+        "the previous run (made over D-Bus)",
+        L2WG_VERSION, from_files, config_dir, stopped, restored);
+
+    // systemd: ready once the name is ours and the tunnels are back; a one-line status kept
+    // current (checked at most once a second); the watchdog fed from this loop, so a loop that
+    // hangs is restarted.
+    std::string status;
+    uint64_t status_checked_us = 0;
+    auto update_status = [&] {
+      std::vector<std::string> states;
+      for (const auto& tunnel : manager.list()) states.push_back(l2wg::to_string(tunnel.state));
+      auto line = l2wg::systemd::status_line(states);
+      if (line != status) l2wg::systemd::notify("STATUS=" + line);
+      status = std::move(line);
+      status_checked_us = clock->monotonic_us();
+    };
+    update_status();
+    l2wg::systemd::notify("READY=1");
+    std::unique_ptr<l2wg::EventLoop::Timer> watchdog;
+    if (const auto interval = l2wg::systemd::watchdog_interval_us()) {
+      watchdog = loop.add_timer([&, half = *interval / 2] {
+        l2wg::systemd::notify("WATCHDOG=1");
+        watchdog->arm(clock->monotonic_us() + half);
+      });
+      watchdog->arm(clock->monotonic_us());
+    }
 
     while (!exit_signal) {
       // The bus asks for different events and timeouts as its queues change: it is polled beside
@@ -138,7 +170,9 @@ int main(int argc, char** argv) {
         l2wg::throw_errno("poll", errno, l2wg::ErrorCode::Io);
       if (fds[1].revents) loop.dispatch();
       bus.process();
+      if (clock->monotonic_us() - status_checked_us >= 1'000'000) update_status();
     }
+    l2wg::systemd::notify("STOPPING=1");
     spdlog::info("{}: exiting; the tunnels stay up for the next start to adopt",
                  strsignal(*exit_signal));
     return 0;

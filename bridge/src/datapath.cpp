@@ -205,6 +205,63 @@ UniqueFd open_gre_socket(const TunnelSpec& spec) {
   return fd;
 }
 
+std::string tap_fd_name(const TunnelSpec& spec) {
+  return "tap-" + spec.tap_name;
+}
+// The peer is in the name: a raw socket cannot tell whom it is connected to (getpeername says
+// ENOTCONN), and one connected to a peer since changed must not be taken back. FDNAME allows no
+// ':', so IPv6 addresses are written with '_'.
+std::string socket_fd_name(const TunnelSpec& spec) {
+  std::string remote = spec.remote.str();
+  std::replace(remote.begin(), remote.end(), ':', '_');
+  return "gre-" + spec.tap_name + "-" + remote;
+}
+
+// A TAP fd a previous run kept, if it is still this tunnel's: attached to the TAP of that name with
+// the flags open_tap() sets. Offloads are set again (a stopping run clears them).
+UniqueFd adopt_tap(UniqueFd fd, const TunnelSpec& spec) {
+  ifreq request{};
+  if (!fd || ::ioctl(fd.get(), TUNGETIFF, &request) != 0 || spec.tap_name != request.ifr_name ||
+      (request.ifr_flags & (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR)) !=
+          (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR)) {
+    if (fd)
+      spdlog::info("{}: the kept TAP fd is not its TAP any more; opening it afresh",
+                   describe(spec));
+    return {};
+  }
+  if (::ioctl(fd.get(), TUNSETOFFLOAD, kTapOffloads) != 0)
+    spdlog::info("TAP {}: no TSO or checksum offload ({})", spec.tap_name, std::strerror(errno));
+  return fd;
+}
+
+bool bound_to(int fd, const IpAddress& expected) {
+  sockaddr_storage address{};
+  socklen_t length = sizeof address;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) return false;
+  if (address.ss_family == AF_INET && expected.is_v4())
+    return std::memcmp(&reinterpret_cast<sockaddr_in&>(address).sin_addr, expected.data(), 4) == 0;
+  if (address.ss_family == AF_INET6 && !expected.is_v4())
+    return std::memcmp(&reinterpret_cast<sockaddr_in6&>(address).sin6_addr, expected.data(), 16) ==
+           0;
+  return false;
+}
+
+// A GRE socket a previous run kept (under a name with the peer's address), if it is still bound to
+// this tunnel's local address and WireGuard interface (one made again has another index: the
+// socket is stale).
+UniqueFd adopt_socket(UniqueFd fd, const TunnelSpec& spec) {
+  if (!fd) return {};
+  char device[IFNAMSIZ] = {};
+  socklen_t length = sizeof device;
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_BINDTODEVICE, device, &length) != 0 ||
+      spec.wireguard != device || !bound_to(fd.get(), spec.local)) {
+    spdlog::info("{}: the kept GRE socket is not its socket any more; opening one afresh",
+                 describe(spec));
+    return {};
+  }
+  return fd;
+}
+
 class Worker {
  public:
   explicit Worker(unsigned index)
@@ -549,9 +606,11 @@ struct Datapath::Impl {
   mutable std::mutex mutex;
   std::map<TunnelId, Entry> tunnels;
   TunnelId next_id = 1;
+  FdKeeper* keeper = nullptr;
 };
 
-Datapath::Datapath(unsigned workers) : impl_(std::make_unique<Impl>()) {
+Datapath::Datapath(unsigned workers, FdKeeper* keeper) : impl_(std::make_unique<Impl>()) {
+  impl_->keeper = keeper;
   const unsigned count = std::max(workers, 1u);
   for (unsigned i = 0; i < count; ++i) impl_->workers.push_back(std::make_unique<Worker>(i));
   impl_->load.assign(count, 0);
@@ -568,9 +627,25 @@ Datapath::TunnelId Datapath::add(const TunnelSpec& spec) {
   tunnel->gre_header_size = gre::write_header(gre::Header{.key = spec.key}, tunnel->gre_header);
 
   bool created = false;
-  tunnel->tap = open_tap(spec.tap_name, created);
+  FdKeeper* keeper = impl_->keeper;
+  if (keeper) tunnel->tap = adopt_tap(keeper->take(tap_fd_name(spec)), spec);
+  const bool tap_adopted = bool(tunnel->tap);
+  if (!tunnel->tap) tunnel->tap = open_tap(spec.tap_name, created);
   try {
-    tunnel->socket = open_gre_socket(spec);
+    if (keeper) tunnel->socket = adopt_socket(keeper->take(socket_fd_name(spec)), spec);
+    const bool socket_adopted = bool(tunnel->socket);
+    if (!tunnel->socket) tunnel->socket = open_gre_socket(spec);
+    if (keeper) {
+      // A new fd replaces whatever stale one the keeper still holds under the name.
+      for (const auto& [name, fd, adopted] :
+           {std::tuple{tap_fd_name(spec), tunnel->tap.get(), tap_adopted},
+            std::tuple{socket_fd_name(spec), tunnel->socket.get(), socket_adopted}}) {
+        if (!adopted) {
+          keeper->forget(name);
+          keeper->keep(name, fd);
+        }
+      }
+    }
     std::lock_guard lock(impl_->mutex);
     const size_t worker =
         std::min_element(impl_->load.begin(), impl_->load.end()) - impl_->load.begin();
@@ -585,6 +660,10 @@ Datapath::TunnelId Datapath::add(const TunnelSpec& spec) {
     ++impl_->load[worker];
     return id;
   } catch (...) {
+    if (keeper) {
+      keeper->forget(tap_fd_name(spec));
+      keeper->forget(socket_fd_name(spec));
+    }
     // A TAP that only exists because of this call goes away with its last fd once not persistent.
     if (created) ::ioctl(tunnel->tap.get(), TUNSETPERSIST, 0);
     throw;
@@ -604,6 +683,10 @@ void Datapath::remove(TunnelId id) {
     --impl_->load[entry.worker];
   }
   impl_->workers[entry.worker]->detach(*entry.tunnel);
+  if (impl_->keeper) {
+    impl_->keeper->forget(tap_fd_name(entry.tunnel->spec));
+    impl_->keeper->forget(socket_fd_name(entry.tunnel->spec));
+  }
   // `entry` goes out of scope here and closes the fds; the TAP persists.
 }
 

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include "l2wg/fd.h"
 #include "l2wg/ip.h"
 
 namespace l2wg::dp {
@@ -32,9 +33,9 @@ struct TunnelSpec {
 };
 
 struct Counters {
-  uint64_t frames_out = 0;     // tap → GRE: GRE packets sent (a TSO frame sends several)
-  uint64_t frames_in = 0;      // GRE → tap: GRE packets delivered (merged or not)
-  uint64_t bytes_out = 0;      // of the Ethernet frames in those packets
+  uint64_t frames_out = 0;  // tap → GRE: GRE packets sent (a TSO frame sends several)
+  uint64_t frames_in = 0;   // GRE → tap: GRE packets delivered (merged or not)
+  uint64_t bytes_out = 0;   // of the Ethernet frames in those packets
   uint64_t bytes_in = 0;
   uint64_t malformed_in = 0;   // GRE packets dropped: bad header, wrong protocol
   uint64_t wrong_key_in = 0;   // GRE packets for another key
@@ -46,10 +47,25 @@ struct Counters {
   bool operator==(const Counters&) const = default;
 };
 
+// Where a tunnel's TAP and GRE socket outlive l2wgd from one run to the next (systemd's file
+// descriptor store), so that frames queue in the kernel while no l2wgd runs instead of being
+// dropped: a TAP nobody holds drops what is sent to it. Names: "tap-TAP" and "gre-TAP-PEER" (the
+// peer's inner address, ':' written '_').
+class FdKeeper {
+ public:
+  virtual ~FdKeeper() = default;
+  // The fd a previous run kept under `name`, handed over once; an empty UniqueFd if none.
+  virtual UniqueFd take(const std::string& name) = 0;
+  // Keeps `fd` (not taken over: the keeper holds its own reference) under `name`.
+  virtual void keep(const std::string& name, int fd) = 0;
+  virtual void forget(const std::string& name) = 0;
+};
+
 class Datapath {
  public:
-  // Starts `workers` threads (at least 1).
-  explicit Datapath(unsigned workers = 2);
+  // Starts `workers` threads (at least 1). With a keeper, add() takes the fds a previous run
+  // kept and keeps those it uses; remove() forgets them; the destructor leaves them kept.
+  explicit Datapath(unsigned workers = 2, FdKeeper* keeper = nullptr);
   ~Datapath();  // detaches every tunnel (the TAPs stay: they are persistent) and joins the workers
   Datapath(const Datapath&) = delete;
   Datapath& operator=(const Datapath&) = delete;
