@@ -3,19 +3,23 @@
 // registered; the userspace datapath runs its own workers. SIGTERM/SIGINT leave the data plane in
 // place (a restart adopts it); SIGHUP re-reads the config directory.
 #include <poll.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/sinks/systemd_sink.h>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <syslog.h>
+#include <systemd/sd-journal.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <optional>
 
 #include "l2wg/bridge/link_watcher.h"
+#include "l2wg/daemon/journal.h"
 #include "l2wg/daemon/manager.h"
 #include "l2wg/daemon/routed.h"
 #include "l2wg/daemon/systemd.h"
@@ -27,10 +31,31 @@ namespace {
 
 constexpr uint64_t kPeerPoll_us = 5'000'000;
 
+// The journal, with each message's priority and, for a message about a tunnel, its name as the
+// field L2WG_TUNNEL= (`journalctl -u l2wgd L2WG_TUNNEL=dorm`).
+class JournalSink final : public spdlog::sinks::base_sink<std::mutex> {
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    static constexpr int kPriorities[] = {LOG_DEBUG, LOG_DEBUG, LOG_INFO, LOG_WARNING,
+                                          LOG_ERR,   LOG_CRIT,  LOG_INFO};
+    const std::string_view text(msg.payload.data(), msg.payload.size());
+    const int priority = kPriorities[static_cast<int>(msg.level)];
+    const auto length = static_cast<int>(text.size());
+    if (const auto tunnel = l2wg::journal::tunnel_of(text))
+      sd_journal_send("MESSAGE=%.*s", length, text.data(), "PRIORITY=%d", priority,
+                      "SYSLOG_IDENTIFIER=l2wgd", "L2WG_TUNNEL=%s", tunnel->c_str(), nullptr);
+    else
+      sd_journal_send("MESSAGE=%.*s", length, text.data(), "PRIORITY=%d", priority,
+                      "SYSLOG_IDENTIFIER=l2wgd", nullptr);
+  }
+  void flush_() override {}
+};
+
 void setup_logging(const std::string& level) {
-  // Under systemd, stderr is already the journal (JOURNAL_STREAM); the systemd sink keeps levels.
+  // Under systemd, stderr is already the journal (JOURNAL_STREAM): write to it with fields.
   if (std::getenv("JOURNAL_STREAM"))
-    spdlog::set_default_logger(spdlog::systemd_logger_mt("l2wgd"));
+    spdlog::set_default_logger(
+        std::make_shared<spdlog::logger>("l2wgd", std::make_shared<JournalSink>()));
   else
     spdlog::set_default_logger(spdlog::stderr_color_mt("l2wgd"));
   spdlog::set_level(spdlog::level::from_str(level));

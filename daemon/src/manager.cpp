@@ -6,6 +6,7 @@
 #include <set>
 
 #include "l2wg/error.h"
+#include "l2wg/daemon/journal.h"
 #include "l2wg/file.h"
 #include "manager_impl.h"
 
@@ -109,6 +110,7 @@ void TunnelManager::Impl::record(const Entry& entry) {
 }
 
 TunnelManager::Impl::Entry& TunnelManager::Impl::insert(std::unique_ptr<Entry> entry) {
+  journal::tunnel_known(entry->config.name);
   auto& inserted = *tunnels_.emplace(entry->config.name, std::move(entry)).first->second;
   if (observer_) observer_->tunnel_added(inserted.status);
   if (inserted.routed) inserted.routed->start();
