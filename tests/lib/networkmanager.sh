@@ -11,6 +11,8 @@
 #                 /etc/NetworkManager holding NM_CONF and /etc/l2wg holding what nm_etc_file wrote
 #   /usr/lib/NetworkManager/conf.d, dispatcher.d
 #                 what the package installs there (the build's cmake --install, staged)
+#   /dev          an overlay over the host's, whose /dev/log is a syslog socket of the test's:
+#                 what is sent there goes to $WORKDIR/syslog.log
 #   /var/lib/NetworkManager a tmpfs; /etc/resolv.conf an empty file; /sys read-only (else NM
 #                 waits for udev, which is not there, and manages no device)
 # nm-dispatcher runs by hand (--persist; bus activation does not reach a private bus), then
@@ -21,13 +23,13 @@
 #   nm_bus_config SOCKET FILE: a private system bus config with NetworkManager's policy too
 #   nm_etc_file PATH CONTENT: a file of the namespace's /etc (before nm_start, or while it runs)
 #   nm_start NS BUS_SOCKET: starts nm-dispatcher and NetworkManager in NS; sets NM_PID,
-#     NM_DISPATCHER_PID
+#     NM_DISPATCHER_PID, NM_SYSLOG_PID (the /dev/log listener)
 #   nm_exec CMD...: CMD in NetworkManager's namespaces (nmcli, …)
 #   nm_stop: both stopped (by PID)
 
 NM_DAEMON=${NM_DAEMON:-/usr/sbin/NetworkManager}
 NM_DISPATCHER=${NM_DISPATCHER:-/usr/lib/NetworkManager/nm-dispatcher}
-NM_PID= NM_DISPATCHER_PID=
+NM_PID= NM_DISPATCHER_PID= NM_SYSLOG_PID=
 NM_DIR=$WORKDIR/nm
 
 # nm_bus_config SOCKET FILE: tests/lib/system-bus.conf.in for SOCKET with l2wg's policy and the
@@ -62,6 +64,23 @@ mount -t tmpfs -o mode=0755 l2wg-nm-run /run
 mkdir -p /run/dbus /run/l2wg-nm/etc-upper /run/l2wg-nm/etc-work
 : >/run/dbus/system_bus_socket
 mount --bind "$bus_socket" /run/dbus/system_bus_socket
+# /dev/log: a syslog socket of the test's (an overlay over /dev), so that what scripts send to
+# syslog (logger) lands in $WORKDIR/syslog.log.
+mkdir -p /run/l2wg-nm/dev-upper /run/l2wg-nm/dev-work
+mount -t overlay l2wg-nm-dev -o lowerdir=/dev,upperdir=/run/l2wg-nm/dev-upper,workdir=/run/l2wg-nm/dev-work /dev
+mount -t tmpfs -o mode=1777 l2wg-nm-shm /dev/shm
+rm -f /dev/log
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind("/dev/log")
+with open(sys.argv[1], "a") as log:
+    while True:
+        log.write(s.recv(65536).decode(errors="replace").rstrip("\n") + "\n")
+        log.flush()' "$dir/../syslog.log" &
+echo $! >"$dir/syslog.pid"
+for _ in $(seq 100); do [ -S /dev/log ] && break; sleep 0.1; done
+[ -S /dev/log ] || { echo "no /dev/log"; exit 1; }
 mount -t overlay l2wg-nm-etc -o lowerdir=/etc,upperdir=/run/l2wg-nm/etc-upper,workdir=/run/l2wg-nm/etc-work /etc
 mount -t tmpfs -o mode=0755 l2wg-nm-etc-nm /etc/NetworkManager
 mkdir -p /etc/l2wg
@@ -132,6 +151,8 @@ CONF
     { echo "nm-dispatcher did not start"; cat "$WORKDIR/networkmanager.log"; return 1; }
   NM_DISPATCHER_PID=$(cat "$NM_DIR/dispatcher.pid")
   register_pid "$NM_DISPATCHER_PID"
+  NM_SYSLOG_PID=$(cat "$NM_DIR/syslog.pid")
+  register_pid "$NM_SYSLOG_PID"
   wait_for 20 _nm_on_bus org.freedesktop.NetworkManager ||
     { echo "NetworkManager did not take its bus name"; tail -30 "$WORKDIR/networkmanager.log"; return 1; }
   wait_for 20 nm_exec nm-online -s -q -t 1 ||
@@ -147,5 +168,6 @@ nm_exec() {
 nm_stop() {
   [ -z "$NM_PID" ] || stop_pid "$NM_PID"
   [ -z "$NM_DISPATCHER_PID" ] || stop_pid "$NM_DISPATCHER_PID"
-  NM_PID= NM_DISPATCHER_PID=
+  [ -z "$NM_SYSLOG_PID" ] || stop_pid "$NM_SYSLOG_PID"
+  NM_PID= NM_DISPATCHER_PID= NM_SYSLOG_PID=
 }

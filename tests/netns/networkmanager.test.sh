@@ -13,7 +13,8 @@
 #     by Kea; the WireGuard connection down -> Release seen by Kea and the LAN host's address
 #     deprecated (preferred lifetime 0); up again -> a prefix anew; with "stop start", the
 #     tunnel stopped and started with the WireGuard connection; connectivity-change renews;
-#   - a broken map: errors logged with their lines, nothing done; an unknown tunnel: logged;
+#   - a broken map: errors logged (stderr and syslog, i.e. the test's /dev/log) with their lines,
+#     nothing done; an unknown tunnel: logged;
 #   - the host's /etc/resolv.conf untouched (checksum).
 source "$(dirname "$0")/../lib/netns.sh"
 # Long timers: every Renew Kea sees in this test is one the dispatcher asked for.
@@ -155,6 +156,10 @@ releases=$(kea_events lease6_release)
 check "nmcli connection down nm-wg" nmc connection down nm-wg
 check "the dispatcher asked for a Release at pre-down" wait_for 5 dispatcher_said "Release of tunnel 'dorm' (pre-down of connection 'nm-wg' on $CHAIN_WGD)"
 check "Kea saw the Release within 5 s" wait_for 5 more_kea_events lease6_release "$releases"
+syslog_has() {  # syslog_has PRIORITY TEXT: the test's /dev/log got TEXT from l2wg-nm at PRIORITY
+  grep -F -- "l2wg-nm: $2" "$WORKDIR/syslog.log" | grep -q "^<$1>"
+}
+check "and said so to syslog (daemon.info)" syslog_has 30 "Release of tunnel 'dorm' (pre-down of connection 'nm-wg' on $CHAIN_WGD)"
 check "the host's address is deprecated within 5 s" wait_for 5 chain_host_address_in "${LANP:-::/0}" deprecated
 check "its preferred lifetime is 0" test "$(chain_host_preferred_lft "${HOST_ADDR:-none}")" = 0
 check "the tunnel holds no prefix" test -z "$(chain_delegated)"
@@ -186,12 +191,14 @@ nm-wg
 check "nmcli device reapply $UPLINK with a broken map" nmc device reapply "$UPLINK"
 check "each error logged with its line" wait_for 5 bash -c "grep -qF \"networkmanager.map:1: unknown action 'renwe'\" $WORKDIR/nm-dispatcher.log && grep -qF \"networkmanager.map:2: no tunnel for connection 'nm-wg'\" $WORKDIR/nm-dispatcher.log && grep -qF \"networkmanager.map:3: the connection's name has no closing double quote\" $WORKDIR/nm-dispatcher.log"
 check "and that nothing was done" wait_for 5 dispatcher_said "has errors: nothing done for 'reapply' of 'nm uplink'"
+check "syslog got the errors (daemon.err)" syslog_has 27 "/etc/l2wg/networkmanager.map:1: unknown action 'renwe'"
 sleep 2
 check "Kea saw no Renew" test "$(kea_events lease6_renew)" = "$renews"
 nm_etc_file /etc/l2wg/networkmanager.map "\"nm uplink\" nosuch renew
 "
 check "nmcli device reapply $UPLINK with a map naming no tunnel of l2wgd's" nmc device reapply "$UPLINK"
 check "logged: no such tunnel" wait_for 5 dispatcher_said "Renew of tunnel 'nosuch' (reapply of connection 'nm uplink' on $UPLINK): no such tunnel"
+check "to syslog too (daemon.err)" syslog_has 27 "Renew of tunnel 'nosuch' (reapply of connection 'nm uplink' on $UPLINK): no such tunnel"
 nm_active() { nmc -g NAME connection show --active | grep -c '^nm'; }
 check "NetworkManager is fine: its 4 connections still active" test "$(nm_active)" = 4
 
