@@ -187,9 +187,10 @@ renews=$(kea_events lease6_renew)
 nm_etc_file /etc/l2wg/networkmanager.map "\"nm uplink\" dorm renwe
 nm-wg
 \"nm-wg dorm
+nm-wg dorm.1
 "
 check "nmcli device reapply $UPLINK with a broken map" nmc device reapply "$UPLINK"
-check "each error logged with its line" wait_for 5 bash -c "grep -qF \"networkmanager.map:1: unknown action 'renwe'\" $WORKDIR/nm-dispatcher.log && grep -qF \"networkmanager.map:2: no tunnel for connection 'nm-wg'\" $WORKDIR/nm-dispatcher.log && grep -qF \"networkmanager.map:3: the connection's name has no closing double quote\" $WORKDIR/nm-dispatcher.log"
+check "each error logged with its line" wait_for 5 bash -c "grep -qF \"networkmanager.map:1: unknown action 'renwe'\" $WORKDIR/nm-dispatcher.log && grep -qF \"networkmanager.map:2: no tunnel for connection 'nm-wg'\" $WORKDIR/nm-dispatcher.log && grep -qF \"networkmanager.map:3: the connection's name has no closing double quote\" $WORKDIR/nm-dispatcher.log && grep -qF \"networkmanager.map:4: 'dorm.1' is not a tunnel name\" $WORKDIR/nm-dispatcher.log"
 check "and that nothing was done" wait_for 5 dispatcher_said "has errors: nothing done for 'reapply' of 'nm uplink'"
 check "syslog got the errors (daemon.err)" syslog_has 27 "/etc/l2wg/networkmanager.map:1: unknown action 'renwe'"
 sleep 2
