@@ -1,5 +1,6 @@
 # Where the files that make l2wgd a system service go: the systemd unit, the sysusers.d entry,
-# the D-Bus policy and the D-Bus activation file. Each is read from one place only: the bus reads
+# the D-Bus policy and the D-Bus activation file; and NetworkManager's conf snippet and dispatcher
+# script (examples/networkmanager/). Each is read from one place only: the bus reads
 # policies from /usr/share/dbus-1/system.d (never /usr/local/share/dbus-1/system.d), so these do
 # not follow CMAKE_INSTALL_PREFIX the way bin/ and sbin/ do.
 #
@@ -8,9 +9,11 @@
 #   L2WG_SYSUSERS_DIR              systemd.pc's sysusersdir             (/usr/lib/sysusers.d)
 #   L2WG_DBUS_POLICY_DIR           dbus-1.pc's datadir + /dbus-1/system.d
 #   L2WG_DBUS_SYSTEM_SERVICES_DIR  dbus-1.pc's system_bus_services_dir  (/usr/share/dbus-1/system-services)
+#   L2WG_NM_DIR                    NetworkManager's own directory       (/usr/lib/NetworkManager:
+#                                  conf.d, dispatcher.d; NetworkManager never reads /usr/local)
 # Automatic means: those system directories when installing into /usr or /usr/local (the
 # default), and PREFIX/lib/systemd/system, PREFIX/lib/sysusers.d, PREFIX/share/dbus-1/system.d
-# and PREFIX/share/dbus-1/system-services for any other prefix, decided when installing, so
+# PREFIX/share/dbus-1/system-services and PREFIX/lib/NetworkManager for any other prefix, decided when installing, so
 # `cmake --install build --prefix /tmp/stage` stays under /tmp/stage. A value given (absolute,
 # or relative to the prefix) is used as it is. DESTDIR applies to all of them.
 
@@ -21,6 +24,8 @@ set(L2WG_DBUS_POLICY_DIR "" CACHE STRING
     "D-Bus system bus policy directory (empty: dbus-1.pc's datadir/dbus-1/system.d)")
 set(L2WG_DBUS_SYSTEM_SERVICES_DIR "" CACHE STRING
     "D-Bus system bus activation directory (empty: dbus-1.pc's system_bus_services_dir)")
+set(L2WG_NM_DIR "" CACHE STRING
+    "NetworkManager's directory for conf.d and dispatcher.d (empty: /usr/lib/NetworkManager)")
 
 pkg_check_modules(L2WG_SYSTEMD_PC QUIET systemd)
 pkg_check_modules(L2WG_DBUS_PC QUIET dbus-1)
@@ -41,7 +46,8 @@ foreach(kind_default
     "SYSTEMD_UNIT_DIR|/usr/lib/systemd/system|lib/systemd/system"
     "SYSUSERS_DIR|/usr/lib/sysusers.d|lib/sysusers.d"
     "DBUS_POLICY_DIR|/usr/share/dbus-1/system.d|share/dbus-1/system.d"
-    "DBUS_SYSTEM_SERVICES_DIR|/usr/share/dbus-1/system-services|share/dbus-1/system-services")
+    "DBUS_SYSTEM_SERVICES_DIR|/usr/share/dbus-1/system-services|share/dbus-1/system-services"
+    "NM_DIR|/usr/lib/NetworkManager|lib/NetworkManager")
   string(REPLACE "|" ";" kind_default "${kind_default}")
   list(GET kind_default 0 kind)
   list(GET kind_default 1 fallback)
@@ -67,20 +73,43 @@ function(l2wg_system_dir kind out)
   set(${out} "${dir}" PARENT_SCOPE)
 endfunction()
 
-foreach(kind SYSTEMD_UNIT_DIR SYSUSERS_DIR DBUS_POLICY_DIR DBUS_SYSTEM_SERVICES_DIR)
+foreach(kind SYSTEMD_UNIT_DIR SYSUSERS_DIR DBUS_POLICY_DIR DBUS_SYSTEM_SERVICES_DIR NM_DIR)
   l2wg_system_dir(${kind} dir)
   message(STATUS "l2wg: L2WG_${kind} = ${dir}")
 endforeach()
 
-# l2wg_install_system_file(KIND FILE [RENAME NAME]): installs FILE into the directory of KIND
-# (SYSTEMD_UNIT_DIR, SYSUSERS_DIR, DBUS_POLICY_DIR, DBUS_SYSTEM_SERVICES_DIR), choosing it with
-# the prefix given at install time.
+# l2wg_install_system_file(KIND FILE [PROGRAM] [SUBDIR DIR] [RENAME NAME] [LINK LINK...]):
+# installs FILE into the directory of KIND (SYSTEMD_UNIT_DIR, SYSUSERS_DIR, DBUS_POLICY_DIR,
+# DBUS_SYSTEM_SERVICES_DIR, NM_DIR), or its subdirectory DIR, choosing it with the prefix given at
+# install time; PROGRAM makes it executable; each LINK (a path relative to that directory) becomes
+# a relative symbolic link to it.
 function(l2wg_install_system_file kind file)
-  cmake_parse_arguments(PARSE_ARGV 2 arg "" "RENAME" "")
+  cmake_parse_arguments(PARSE_ARGV 2 arg "PROGRAM" "RENAME;SUBDIR" "LINK")
   get_filename_component(file "${file}" ABSOLUTE)
   if(arg_RENAME)
     set(rename "RENAME \"${arg_RENAME}\"")
+    set(installed_name "${arg_RENAME}")
+  else()
+    get_filename_component(installed_name "${file}" NAME)
   endif()
+  set(type FILE)
+  if(arg_PROGRAM)
+    set(type PROGRAM)
+  endif()
+  set(subdir "")
+  if(arg_SUBDIR)
+    set(subdir "/${arg_SUBDIR}")
+  endif()
+  set(links "")
+  foreach(link IN LISTS arg_LINK)
+    get_filename_component(link_dir "${link}" DIRECTORY)
+    file(RELATIVE_PATH target "/base/${link_dir}" "/base/${installed_name}")
+    string(APPEND links "
+    get_filename_component(l2wg_link_dir \"\$ENV{DESTDIR}\${l2wg_dir}/${link}\" DIRECTORY)
+    file(MAKE_DIRECTORY \"\${l2wg_link_dir}\")
+    message(STATUS \"Installing: \$ENV{DESTDIR}\${l2wg_dir}/${link} -> ${target}\")
+    file(CREATE_LINK \"${target}\" \"\$ENV{DESTDIR}\${l2wg_dir}/${link}\" SYMBOLIC)")
+  endforeach()
   if(L2WG_${kind})
     set(given "${L2WG_${kind}}")
   endif()
@@ -96,6 +125,7 @@ function(l2wg_install_system_file kind file)
     if(NOT IS_ABSOLUTE \"\${l2wg_dir}\")
       set(l2wg_dir \"\${CMAKE_INSTALL_PREFIX}/\${l2wg_dir}\")
     endif()
-    file(INSTALL DESTINATION \"\${l2wg_dir}\" TYPE FILE ${rename} FILES \"${file}\")
+    set(l2wg_dir \"\${l2wg_dir}${subdir}\")
+    file(INSTALL DESTINATION \"\${l2wg_dir}\" TYPE ${type} ${rename} FILES \"${file}\")${links}
   ")
 endfunction()

@@ -19,6 +19,7 @@ test_packages=(
   kea-dhcp6-server ndisc6 tshark dhcpcd5 python3 traceroute
   qemu-system-x86 busybox-static cpio kmod
   man-db groff-base bash-completion zsh
+  network-manager
 )
 
 # The Debian package (debian/, tests/package/): dpkg-buildpackage with debhelper, lintian on the

@@ -13,6 +13,8 @@ namespace {
 // How long the LANs wait for the client to rebind once the upstream router answers again: a
 // confirming Rebind gives up after 10 s (dhcp6::Session) and the lease is kept.
 constexpr uint64_t kRebindGrace_us = 12'000'000;
+// After addresses were put back on a LAN: when to check that its connected routes came too.
+constexpr uint64_t kLanCheckDelay_us = 1'000'000;
 
 // One plan for all of a tunnel's prefixes: their tables' fallback route is the same route, which
 // must be added once and removed only with the last prefix.
@@ -292,6 +294,81 @@ void RoutedTunnel::link_up(int ifindex) {
   client_->link_changed();
 }
 
+// Whoever removed it (NetworkManager's reapply removes every address it did not configure, with
+// the connected route) did not mean to cut the LAN off. A link that is down gets its plan back
+// when it comes up (link_up); what l2wgd removes itself is no longer in applied_ by then.
+void RoutedTunnel::address_removed(const nl::Address& address) {
+  if (links_down_.count(address.ifindex)) return;
+  if (std::find(applied_.addresses.begin(), applied_.addresses.end(), address) ==
+      applied_.addresses.end())
+    return;
+  Event event(*this);
+  const auto link = context_.netlink.link(address.ifindex);
+  const std::string lan = link ? link->name : "#" + std::to_string(address.ifindex);
+  spdlog::info("{}: {} was removed from {}: re-applying its routing", name_, address.prefix.str(),
+               lan);
+  try {
+    add_plan(context_.netlink, applied_);
+  } catch (const Error& e) {
+    // IPv6 turned off on it for a moment (NetworkManager's reapply, or the LAN on its way out):
+    // again when an address appears there, i.e. IPv6 is back.
+    spdlog::warn("{}: cannot put its routing back on {} yet: {}; again once {} has an address",
+                 name_, lan, e.what(), lan);
+    unrestored_.insert(address.ifindex);
+  }
+  lan_check_at_us_ = context_.clock.monotonic_us() + kLanCheckDelay_us;
+  pending_.announcement = true;
+}
+
+void RoutedTunnel::address_added(int ifindex) {
+  if (!unrestored_.erase(ifindex)) return;
+  Event event(*this);
+  try {
+    add_plan(context_.netlink, applied_);
+    spdlog::info("{}: its routing is back on #{}", name_, ifindex);
+  } catch (const Error& e) {
+    spdlog::warn("{}: cannot put its routing back on #{} yet: {}", name_, ifindex, e.what());
+    unrestored_.insert(ifindex);
+  }
+  lan_check_at_us_ = context_.clock.monotonic_us() + kLanCheckDelay_us;
+  pending_.announcement = true;
+}
+
+// NetworkManager's reapply also removes the routes it did not make, the kernel's route to the
+// /64 of an address just put back among them: without it the LAN's hosts are unreachable from
+// the tunnel. An address added anew brings its route with it.
+void RoutedTunnel::check_lan_routes() {
+  lan_check_at_us_.reset();
+  std::vector<Route> main;
+  try {
+    main = context_.netlink.routes(IpAddress::Family::V6, kMainTable);
+  } catch (const Error& e) {
+    spdlog::warn("{}: cannot read the main table: {}", name_, e.what());
+    return;
+  }
+  for (const auto& address : applied_.addresses) {
+    if (links_down_.count(address.ifindex) || unrestored_.count(address.ifindex)) continue;
+    const IpPrefix net{address.prefix.address.masked(address.prefix.length),
+                       address.prefix.length};
+    const bool routed = std::any_of(main.begin(), main.end(), [&](const Route& r) {
+      return r.type == RouteType::Unicast && r.destination == net && r.ifindex == address.ifindex;
+    });
+    if (routed) continue;
+    spdlog::info("{}: the route to {} went from #{}: adding {} anew", name_, net.str(),
+                 address.ifindex, address.prefix.str());
+    try {
+      context_.netlink.delete_address(address);
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::NotFound) spdlog::warn("{}: {}", name_, e.what());
+    }
+    try {
+      context_.netlink.add_address(address);
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::Exists) spdlog::warn("{}: {}", name_, e.what());
+    }
+  }
+}
+
 int RoutedTunnel::lan_ifindex(const std::string& lan) const {
   const auto it = lans_.find(lan);
   return it == lans_.end() ? 0 : it->second.ifindex;
@@ -477,6 +554,7 @@ void RoutedTunnel::on_deadline() {
   if (rebinding_since_us_ &&
       context_.clock.monotonic_us() - *rebinding_since_us_ > kRebindGrace_us)
     rebind_settled();
+  if (lan_check_at_us_ && context_.clock.monotonic_us() >= *lan_check_at_us_) check_lan_routes();
 }
 
 // The upstream router's lifetime running out, and the end of the rebind's grace.
@@ -485,6 +563,7 @@ std::optional<uint64_t> RoutedTunnel::next_deadline() const {
   auto earliest = [&](uint64_t at) { next = next ? std::min(*next, at) : at; };
   if (router_) earliest(routers_.at(router_->link_local).default_until_us);
   if (rebinding_since_us_) earliest(*rebinding_since_us_ + kRebindGrace_us + 1);
+  if (lan_check_at_us_) earliest(*lan_check_at_us_);
   return next;
 }
 

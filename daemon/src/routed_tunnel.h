@@ -110,6 +110,13 @@ class RoutedTunnel final : private dhcp6::Observer {
   // The tap or a LAN went down or came back up (a link event).
   void link_down(int ifindex);
   void link_up(int ifindex);
+  // An address went from a link (an address event): one of its LAN addresses taken by someone
+  // else (NetworkManager reapplying the LAN's connection) is put back with the rest of its
+  // routing, and the LANs told at once.
+  void address_removed(const nl::Address& address);
+  // An address appeared on a link: a LAN whose addresses could not be put back (IPv6 was off on
+  // it for a moment, as NetworkManager does on a reapply) gets them now.
+  void address_added(int ifindex);
 
   uint32_t table() const { return table_; }
   // The LAN's interface index, or 0 if it is not one of this tunnel's.
@@ -195,6 +202,10 @@ class RoutedTunnel final : private dhcp6::Observer {
   // The tap and LANs seen going down: only those come back up. The tap's own first "up" (its
   // event arrives after the client started) is no reason to Solicit again.
   std::set<int> links_down_;
+  std::set<int> unrestored_;  // LANs whose removed addresses could not be put back yet
+  // After putting addresses back: when to check that the LANs' connected routes are there too.
+  std::optional<uint64_t> lan_check_at_us_;  // monotonic
+  void check_lan_routes();
   int event_depth_ = 0;
   Pending pending_;
   std::unique_ptr<routed::UpstreamListener> upstream_;

@@ -248,6 +248,7 @@ void TunnelManager::Impl::handle(const std::vector<nl::Event>& events) {
         else if (entry.routed && !changed->before.up && changed->after.up)
           entry.routed->link_up(changed->after.ifindex);
       } else if (const auto* gone = std::get_if<nl::AddressRemoved>(&event)) {
+        if (entry.routed) entry.routed->address_removed(gone->address);
         if (plumbing && gone->address.ifindex == plumbing->wireguard_ifindex &&
             gone->address.prefix.address == plumbing->local) {
           TunnelStatus next = entry.status;
@@ -256,7 +257,8 @@ void TunnelManager::Impl::handle(const std::vector<nl::Event>& events) {
                               spec.wireguard + ".";
           update(entry, std::move(next));
         }
-      } else if (std::holds_alternative<nl::AddressAdded>(event)) {
+      } else if (const auto* added_address = std::get_if<nl::AddressAdded>(&event)) {
+        if (entry.routed) entry.routed->address_added(added_address->address.ifindex);
         if (entry.status.state == TunnelState::Failed && link_of_added_address() == spec.wireguard)
           rebuild(entry, "an address was added to " + spec.wireguard);
       }

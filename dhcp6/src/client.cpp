@@ -195,8 +195,14 @@ void Client::stop() {
 }
 
 void Client::renew() {
-  if (state_ == State::Idle || state_ == State::Releasing) return;
-  if (!binding_) {
+  if (state_ == State::Releasing) return;
+  if (state_ == State::Idle) {
+    // Released (nothing held): a Renew asks for a prefix anew, at once. A stopped client keeps
+    // what it held and stays stopped.
+    if (binding_) return;
+    refusals_ = 0;
+    begin_solicit();
+  } else if (!binding_) {
     begin_solicit();
   } else if (clock_.monotonic_us() >= binding_->rebind_at_mono_us) {
     begin_rebind(/*confirming=*/false);
@@ -206,6 +212,7 @@ void Client::renew() {
 }
 
 void Client::release() {
+  if (state_ == State::Releasing) return;  // one under way goes on with its retransmissions
   if (!binding_ && lease_) adopt_stored_lease();
   if (!binding_) {
     stop();

@@ -1499,6 +1499,40 @@ TEST_F(Dhcp6ClientTest, ReplyEndsTheReleaseEarly) {
   EXPECT_FALSE(client_->lease());
 }
 
+TEST_F(Dhcp6ClientTest, RenewAfterReleaseSolicitsAnew) {
+  // A released tunnel whose uplink comes back (the NetworkManager dispatcher's Renew) gets a
+  // prefix again, without a restart.
+  bind();
+  client_->release();
+  deliver(answer(MessageType::Reply, last(), kServerA, {}));
+  ASSERT_EQ(client_->state(), State::Idle);
+  client_->renew();
+  EXPECT_EQ(client_->state(), State::Soliciting);
+  EXPECT_EQ(last().type, MessageType::Solicit);
+  EXPECT_EQ(last_time(), now()) << "at once, no initial delay";
+}
+
+TEST_F(Dhcp6ClientTest, RenewOrReleaseWhileReleasingDoesNothing) {
+  bind();
+  client_->release();
+  const size_t sent = sent_count();
+  const auto deadline = client_->next_deadline_us();
+  client_->renew();
+  client_->release();  // NetworkManager's down after its pre-down
+  EXPECT_EQ(client_->state(), State::Releasing);
+  EXPECT_EQ(sent_count(), sent);
+  EXPECT_EQ(client_->next_deadline_us(), deadline) << "the Release's retransmissions go on";
+}
+
+TEST_F(Dhcp6ClientTest, RenewOfAStoppedClientDoesNothing) {
+  bind();
+  client_->stop();
+  const size_t sent = sent_count();
+  client_->renew();
+  EXPECT_EQ(client_->state(), State::Idle) << "a stopped client stays stopped";
+  EXPECT_EQ(sent_count(), sent);
+}
+
 TEST_F(Dhcp6ClientTest, ReleaseWithNothingHeldGoesIdle) {
   start();
   client_->release();

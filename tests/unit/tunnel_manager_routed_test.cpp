@@ -410,6 +410,68 @@ TEST_F(RoutedTunnelTest, TheTapGoingDownAndUpGetsItsRoutesBackAndRebinds) {
   EXPECT_EQ(upstream.link_changes, 1);
 }
 
+// NetworkManager reapplying the connection of a LAN bridge it manages removes every address it did
+// not configure: l2wgd puts its own back (with the connected route), and only its own.
+TEST_F(RoutedTunnelTest, ALanAddressSomeoneElseRemovesIsPutBack) {
+  manager->create(routed_tunnel(), false);
+  const auto p = delegated();
+  client().prefix_added(p, lease(p));
+  const auto routed = netlink.state;
+  const InterfaceAddress ours{lan_ifindex, prefix("2001:db8:100::1/64")};
+  ASSERT_TRUE(has(netlink.state.addresses, ours));
+  const size_t announcements = ra.endpoints.at("lan0")->announced.size();
+
+  netlink.delete_address(ours);
+  manager->handle({nl::AddressRemoved{ours}});
+  EXPECT_TRUE(has(netlink.state.addresses, ours));
+  EXPECT_EQ(netlink.state.routes.size(), routed.routes.size());
+  for (const auto& r : routed.routes) EXPECT_TRUE(has(netlink.state.routes, r)) << r.str();
+  EXPECT_GT(ra.endpoints.at("lan0")->announced.size(), announcements) << "the LAN is told at once";
+
+  // NetworkManager then removes the kernel's route to the /64 too: a second later the address is
+  // added anew, which brings its route back.
+  const Route connected{kMainTable, prefix("2001:db8:100::/64"), RouteType::Unicast, std::nullopt,
+                        lan_ifindex, 256};
+  ASSERT_TRUE(has(netlink.state.routes, connected));
+  std::erase(netlink.state.routes, connected);
+  clock.now += kSecond;
+  loop.run_due();
+  EXPECT_TRUE(has(netlink.state.routes, connected));
+  EXPECT_TRUE(has(netlink.state.addresses, ours));
+
+  // Someone else's address: none of l2wgd's business.
+  const InterfaceAddress theirs{lan_ifindex, prefix("2001:db8:ff::7/64")};
+  netlink.add_address(theirs);
+  netlink.delete_address(theirs);
+  manager->handle({nl::AddressRemoved{theirs}});
+  EXPECT_FALSE(has(netlink.state.addresses, theirs));
+}
+
+// NetworkManager's reapply turns IPv6 off on the bridge for a moment: the address cannot go back
+// then, and does once IPv6 is back (an address appears there: NetworkManager's link-local).
+TEST_F(RoutedTunnelTest, ALanAddressThatCannotGoBackYetGoesBackWithTheNextAddress) {
+  manager->create(routed_tunnel(), false);
+  const auto p = delegated();
+  client().prefix_added(p, lease(p));
+  const InterfaceAddress ours{lan_ifindex, prefix("2001:db8:100::1/64")};
+  netlink.delete_address(ours);
+  netlink.before_call = [](const std::string& call) {
+    if (call == "add_address") throw Error(ErrorCode::Kernel, "IPv6 is disabled on this device");
+  };
+  manager->handle({nl::AddressRemoved{ours}});
+  EXPECT_FALSE(has(netlink.state.addresses, ours));
+  netlink.before_call = [](const std::string&) {};
+
+  const InterfaceAddress link_local{lan_ifindex, prefix("fe80::1/64")};
+  netlink.add_address(link_local);
+  manager->handle({nl::AddressAdded{link_local}});
+  EXPECT_TRUE(has(netlink.state.addresses, ours));
+  const size_t adds = std::count(netlink.calls.begin(), netlink.calls.end(), "add_address");
+  manager->handle({nl::AddressAdded{ours}});
+  EXPECT_EQ(std::count(netlink.calls.begin(), netlink.calls.end(), "add_address"), adds)
+      << "once back, addresses appearing are no reason to apply anything";
+}
+
 // The tap's own "up" reaches the manager after the client started (the link watcher's events are
 // read later): it is no reason to Solicit again, which would restart the exchange with the server.
 TEST_F(RoutedTunnelTest, TheTapsFirstUpIsNotALinkChange) {

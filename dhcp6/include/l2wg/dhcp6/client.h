@@ -142,10 +142,12 @@ class Client {
   void start();
   // Stops sending; keeps the lease (a restart Rebinds). Never sends Release.
   void stop();
-  // A user asked to renew: Renew now when bound (Rebind if T2 has passed), else Solicit now.
+  // A user asked to renew: Renew now when bound (Rebind if T2 has passed), else Solicit now,
+  // also after a release (Idle). Nothing while a Release is under way.
   void renew();
   // Gives the prefixes back: reports them lost ("released"), clears the lease, sends Release
-  // (REL_MAX_RC transmissions) and ends Idle. Nothing to release: just goes Idle.
+  // (REL_MAX_RC transmissions) and ends Idle. Nothing to release: just goes Idle. Nothing while a
+  // Release is under way.
   void release();
   // The link went down and up, or the interface was recreated: Rebind when holding a lease.
   void link_changed();
