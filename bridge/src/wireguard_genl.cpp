@@ -194,6 +194,10 @@ Peer peer(Bytes nested, const std::string& where) {
       case WGPEER_A_TX_BYTES:
         parsed.tx_bytes = fixed<uint64_t>(attribute, where, "WGPEER_A_TX_BYTES");
         break;
+      case WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL:
+        parsed.persistent_keepalive_s =
+            fixed<uint16_t>(attribute, where, "WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL");
+        break;
       case WGPEER_A_ALLOWEDIPS: {
         const auto entries = split_attributes(attribute.payload, where);
         for (size_t i = 0; i < entries.size(); ++i)
@@ -320,6 +324,20 @@ void redact_private_key(std::span<uint8_t> chunk, uint16_t family_id) {
   }
 }
 
+// A generic netlink socket with a 2 s receive timeout and no automatic ACK.
+std::unique_ptr<nl_sock, NlSockFree> connect_genl() {
+  std::unique_ptr<nl_sock, NlSockFree> sock(nl_socket_alloc());
+  if (!sock) throw Error(ErrorCode::Io, "out of memory allocating a netlink socket");
+  if (const int err = genl_connect(sock.get()); err < 0)
+    throw_nl("opening a generic netlink socket", err);
+  nl_socket_disable_auto_ack(sock.get());
+  const timeval timeout{.tv_sec = 2, .tv_usec = 0};
+  if (setsockopt(nl_socket_get_fd(sock.get()), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) <
+      0)
+    throw_errno("setting a netlink receive timeout", errno, ErrorCode::Io);
+  return sock;
+}
+
 enum class DumpOutcome { Complete, Interrupted, NoDevice };
 
 DumpOutcome dump_once(nl_sock* sock, uint16_t family_id, const std::string& ifname,
@@ -366,16 +384,7 @@ DumpOutcome dump_once(nl_sock* sock, uint16_t family_id, const std::string& ifna
 }  // namespace
 
 std::optional<GenlDump> dump_genl_device(const std::string& ifname) {
-  std::unique_ptr<nl_sock, NlSockFree> sock(nl_socket_alloc());
-  if (!sock) throw Error(ErrorCode::Io, "out of memory allocating a netlink socket");
-  if (const int err = genl_connect(sock.get()); err < 0)
-    throw_nl("opening a generic netlink socket", err);
-  nl_socket_disable_auto_ack(sock.get());
-  const timeval timeout{.tv_sec = 2, .tv_usec = 0};
-  if (setsockopt(nl_socket_get_fd(sock.get()), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) <
-      0)
-    throw_errno("setting a netlink receive timeout", errno, ErrorCode::Io);
-
+  auto sock = connect_genl();
   const int family = genl_ctrl_resolve(sock.get(), WG_GENL_NAME);
   if (family == -NLE_OBJ_NOTFOUND) return std::nullopt;  // no WireGuard in this kernel
   if (family < 0) throw_nl("looking up the \"wireguard\" generic netlink family", family);
@@ -395,6 +404,73 @@ std::optional<GenlDump> dump_genl_device(const std::string& ifname) {
   }
   throw Error(ErrorCode::Kernel, "the WireGuard device " + ifname + " kept changing during " +
                                      std::to_string(kAttempts) + " dumps");
+}
+
+bool set_genl_peers(const std::string& ifname, const std::vector<PeerUpdate>& updates) {
+  auto sock = connect_genl();
+  const int family = genl_ctrl_resolve(sock.get(), WG_GENL_NAME);
+  if (family == -NLE_OBJ_NOTFOUND) return false;
+  if (family < 0) throw_nl("looking up the \"wireguard\" generic netlink family", family);
+  std::unique_ptr<nl_msg, NlMsgFree> request(nlmsg_alloc());
+  if (!request) throw Error(ErrorCode::Io, "out of memory building a WireGuard request");
+  const auto fail = [&] {
+    throw Error(ErrorCode::Io, "cannot build the WireGuard set request for " + ifname);
+  };
+  if (!genlmsg_put(request.get(), NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, NLM_F_ACK,
+                   WG_CMD_SET_DEVICE, WG_GENL_VERSION) ||
+      nla_put_string(request.get(), WGDEVICE_A_IFNAME, ifname.c_str()) < 0)
+    fail();
+  nlattr* peers = nla_nest_start(request.get(), WGDEVICE_A_PEERS);
+  if (!peers) fail();
+  for (const auto& update : updates) {
+    nlattr* peer = nla_nest_start(request.get(), 0);
+    if (!peer ||
+        nla_put(request.get(), WGPEER_A_PUBLIC_KEY, update.public_key.size(),
+                update.public_key.data()) < 0 ||
+        nla_put_u32(request.get(), WGPEER_A_FLAGS, WGPEER_F_UPDATE_ONLY) < 0)
+      fail();
+    if (update.endpoint) {
+      sockaddr_storage storage{};
+      size_t size = 0;
+      if (update.endpoint->address.is_v4()) {
+        auto* sin = reinterpret_cast<sockaddr_in*>(&storage);
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(update.endpoint->port);
+        std::memcpy(&sin->sin_addr, update.endpoint->address.data(), 4);
+        size = sizeof *sin;
+      } else {
+        auto* sin6 = reinterpret_cast<sockaddr_in6*>(&storage);
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(update.endpoint->port);
+        std::memcpy(&sin6->sin6_addr, update.endpoint->address.data(), 16);
+        size = sizeof *sin6;
+      }
+      if (nla_put(request.get(), WGPEER_A_ENDPOINT, static_cast<int>(size), &storage) < 0) fail();
+    }
+    if (update.persistent_keepalive_s &&
+        nla_put_u16(request.get(), WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL,
+                    *update.persistent_keepalive_s) < 0)
+      fail();
+    nla_nest_end(request.get(), peer);
+  }
+  nla_nest_end(request.get(), peers);
+  if (const int err = nl_send_auto(sock.get(), request.get()); err < 0)
+    throw_nl("sending the WireGuard set request for " + ifname, err);
+  std::vector<uint8_t> buffer(8192);
+  for (;;) {
+    const ssize_t received = recv(nl_socket_get_fd(sock.get()), buffer.data(), buffer.size(), 0);
+    if (received < 0 && errno == EINTR) continue;
+    if (received < 0)
+      throw_errno("reading kernel WireGuard's answer for " + ifname, errno, ErrorCode::Io);
+    for (const auto& message :
+         split_messages(std::span<const uint8_t>(buffer.data(), static_cast<size_t>(received)))) {
+      if (message.type != NLMSG_ERROR) continue;
+      const int err = carried_errno(message, "answer");
+      if (err == ENODEV || err == EOPNOTSUPP) return false;
+      if (err != 0) throw_errno("kernel WireGuard refused to update the peers of " + ifname, err);
+      return true;
+    }
+  }
 }
 
 }  // namespace l2wg::wg

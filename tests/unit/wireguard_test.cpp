@@ -145,6 +145,7 @@ TEST(WireGuardUapi, ParsesACapturedReply) {
   first.last_handshake_us = 1795303251'190135;
   first.rx_bytes = 476;
   first.tx_bytes = 564;
+  first.persistent_keepalive_s = 25;
   EXPECT_EQ(device.peers[0], first);
 
   Peer second;
@@ -326,7 +327,7 @@ class NetlinkWriter {
     put_key(WGPEER_A_PUBLIC_KEY, p.public_key);
     if (!continuation) {
       put_key(WGPEER_A_PRESHARED_KEY, PublicKey{});
-      put<uint16_t>(WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL, 25);
+      put<uint16_t>(WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL, p.persistent_keepalive_s);
       struct {
         int64_t sec, nsec;
       } time{static_cast<int64_t>(p.last_handshake_us / 1'000'000),
@@ -990,6 +991,37 @@ TEST_F(SelectPeerTest, NoLocalAddressOfTheRemotesFamily) {
   addresses_ = {};
   expect_error([&] { select("10.0.31.2"); }, ErrorCode::InvalidArgument,
                {"wg0 has no IPv4 address"});
+}
+
+}  // namespace
+}  // namespace l2wg::wg
+
+namespace l2wg::wg {
+namespace {
+
+// What endpoint discovery sends wireguard-go: update_only, so a peer removed meanwhile is not
+// added back, and only what changes (`wg set wg0 peer K endpoint E persistent-keepalive 25`
+// sends the same keys).
+TEST(WireGuardUapiSet, UpdatesOnlyWhatIsGiven) {
+  PublicKey a{}, b{};
+  a.fill(0x11);
+  b.fill(0x22);
+  EXPECT_EQ(encode_uapi_set({{a, Endpoint::parse("198.51.100.7:40001"), 25},
+                             {b, std::nullopt, 25},
+                             {b, Endpoint::parse("[2001:db8::7]:51820"), std::nullopt}}),
+            "set=1\n"
+            "public_key=" +
+                std::string(64, '1') +
+                "\nupdate_only=true\n"
+                "endpoint=198.51.100.7:40001\npersistent_keepalive_interval=25\n"
+                "public_key=" +
+                std::string(64, '2') +
+                "\nupdate_only=true\n"
+                "persistent_keepalive_interval=25\n"
+                "public_key=" +
+                std::string(64, '2') +
+                "\nupdate_only=true\n"
+                "endpoint=[2001:db8::7]:51820\n\n");
 }
 
 }  // namespace
