@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "l2wg/bridge/link_watcher.h"
+#include "l2wg/daemon/discovery.h"
 #include "l2wg/daemon/manager.h"
 #include "l2wg/daemon/routed.h"
 #include "l2wg/dbus/service.h"
@@ -25,6 +26,7 @@
 namespace {
 
 constexpr uint64_t kPeerPoll_us = 5'000'000;
+constexpr uint64_t kDiscoveryPoll_us = 1'000'000;
 
 void setup_logging(const std::string& level) {
   // Under systemd, stderr is already the journal (JOURNAL_STREAM); the systemd sink keeps levels.
@@ -86,6 +88,7 @@ int main(int argc, char** argv) {
     auto signals = make_signal_fd();
     auto netlink = l2wg::nl::make_kernel_netlink();
     auto wireguard = l2wg::wg::make_wireguard_reader();
+    auto wireguard_writer = l2wg::wg::make_wireguard_writer();
     auto clock = l2wg::make_system_clock();
     auto random = l2wg::make_system_random();
     auto prefix_delegation = l2wg::routed::make_session_factory();
@@ -100,6 +103,17 @@ int main(int argc, char** argv) {
     l2wg::nl::LinkWatcher watcher(*netlink);
     manager.restore();
     manager.reload();
+    // Endpoint discovery (WGIF.discovery files): registries and their clients.
+    l2wg::DiscoveryService discovery(*wireguard, *wireguard_writer, *clock, *random, loop,
+                                     options.config_dir, options.state_dir);
+    discovery.reload();
+    bus.set_discovery(&discovery);
+    std::unique_ptr<l2wg::EventLoop::Timer> discovery_poll;
+    discovery_poll = loop.add_timer([&] {
+      discovery.poll();
+      discovery_poll->arm(clock->monotonic_us() + kDiscoveryPoll_us);
+    });
+    discovery_poll->arm(clock->monotonic_us() + kDiscoveryPoll_us);
 
     auto link_events = loop.add(watcher.fd(), [&] { manager.handle(watcher.read_events()); });
     std::unique_ptr<l2wg::EventLoop::Timer> peer_poll;
@@ -115,6 +129,7 @@ int main(int argc, char** argv) {
         if (info.ssi_signo == SIGHUP) {
           spdlog::info("SIGHUP: re-reading {}", config_dir);
           manager.reload();
+          discovery.reload();
         } else {
           exit_signal = static_cast<int>(info.ssi_signo);
         }
