@@ -6,6 +6,7 @@
 #include <linux/genetlink.h>
 #include <linux/netlink.h>
 #include <linux/wireguard.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netlink/genl/ctrl.h>
 #include <netlink/genl/genl.h>
@@ -406,55 +407,84 @@ std::optional<GenlDump> dump_genl_device(const std::string& ifname) {
                                      std::to_string(kAttempts) + " dumps");
 }
 
+std::vector<uint8_t> encode_genl_set_peers(const std::string& ifname, uint16_t family_id,
+                                           uint32_t sequence,
+                                           const std::vector<PeerUpdate>& updates) {
+  if (ifname.empty() || ifname.size() >= IFNAMSIZ)
+    throw Error(ErrorCode::InvalidArgument, "\"" + ifname + "\" is not an interface name");
+  std::vector<uint8_t> out;
+  const auto append = [&](const void* data, size_t size) {
+    const auto* p = static_cast<const uint8_t*>(data);
+    out.insert(out.end(), p, p + size);
+  };
+  const auto pad = [&] { out.resize(NLMSG_ALIGN(out.size())); };
+  // An attribute's header now, its length once its payload is written.
+  const auto begin = [&](uint16_t type) {
+    const size_t at = out.size();
+    const nlattr header{0, type};
+    append(&header, sizeof header);
+    return at;
+  };
+  const auto end = [&](size_t at) {
+    const auto length = static_cast<uint16_t>(out.size() - at);
+    std::memcpy(out.data() + at, &length, sizeof length);
+    pad();
+  };
+  const auto attribute = [&](uint16_t type, const void* data, size_t size) {
+    const size_t at = begin(type);
+    append(data, size);
+    end(at);
+  };
+
+  nlmsghdr header{};
+  header.nlmsg_type = family_id;
+  header.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+  header.nlmsg_seq = sequence;
+  append(&header, sizeof header);
+  const genlmsghdr genl{WG_CMD_SET_DEVICE, WG_GENL_VERSION, 0};
+  append(&genl, sizeof genl);
+  attribute(WGDEVICE_A_IFNAME, ifname.c_str(), ifname.size() + 1);
+  // Nested attributes flagged as such, as wg(8) writes them.
+  const size_t peers = begin(WGDEVICE_A_PEERS | NLA_F_NESTED);
+  for (const auto& update : updates) {
+    const size_t peer = begin(NLA_F_NESTED);
+    attribute(WGPEER_A_PUBLIC_KEY, update.public_key.data(), update.public_key.size());
+    const uint32_t flags = WGPEER_F_UPDATE_ONLY;
+    attribute(WGPEER_A_FLAGS, &flags, sizeof flags);
+    if (update.endpoint) {
+      if (update.endpoint->address.is_v4()) {
+        sockaddr_in sin{};
+        sin.sin_family = AF_INET;
+        sin.sin_port = htons(update.endpoint->port);
+        std::memcpy(&sin.sin_addr, update.endpoint->address.data(), 4);
+        attribute(WGPEER_A_ENDPOINT, &sin, sizeof sin);
+      } else {
+        sockaddr_in6 sin6{};
+        sin6.sin6_family = AF_INET6;
+        sin6.sin6_port = htons(update.endpoint->port);
+        std::memcpy(&sin6.sin6_addr, update.endpoint->address.data(), 16);
+        attribute(WGPEER_A_ENDPOINT, &sin6, sizeof sin6);
+      }
+    }
+    if (update.persistent_keepalive_s) {
+      const uint16_t interval = *update.persistent_keepalive_s;
+      attribute(WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL, &interval, sizeof interval);
+    }
+    end(peer);
+  }
+  end(peers);
+  const auto length = static_cast<uint32_t>(out.size());
+  std::memcpy(out.data(), &length, sizeof length);
+  return out;
+}
+
 bool set_genl_peers(const std::string& ifname, const std::vector<PeerUpdate>& updates) {
   auto sock = connect_genl();
   const int family = genl_ctrl_resolve(sock.get(), WG_GENL_NAME);
   if (family == -NLE_OBJ_NOTFOUND) return false;
   if (family < 0) throw_nl("looking up the \"wireguard\" generic netlink family", family);
-  std::unique_ptr<nl_msg, NlMsgFree> request(nlmsg_alloc());
-  if (!request) throw Error(ErrorCode::Io, "out of memory building a WireGuard request");
-  const auto fail = [&] {
-    throw Error(ErrorCode::Io, "cannot build the WireGuard set request for " + ifname);
-  };
-  if (!genlmsg_put(request.get(), NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, NLM_F_ACK,
-                   WG_CMD_SET_DEVICE, WG_GENL_VERSION) ||
-      nla_put_string(request.get(), WGDEVICE_A_IFNAME, ifname.c_str()) < 0)
-    fail();
-  nlattr* peers = nla_nest_start(request.get(), WGDEVICE_A_PEERS);
-  if (!peers) fail();
-  for (const auto& update : updates) {
-    nlattr* peer = nla_nest_start(request.get(), 0);
-    if (!peer ||
-        nla_put(request.get(), WGPEER_A_PUBLIC_KEY, update.public_key.size(),
-                update.public_key.data()) < 0 ||
-        nla_put_u32(request.get(), WGPEER_A_FLAGS, WGPEER_F_UPDATE_ONLY) < 0)
-      fail();
-    if (update.endpoint) {
-      sockaddr_storage storage{};
-      size_t size = 0;
-      if (update.endpoint->address.is_v4()) {
-        auto* sin = reinterpret_cast<sockaddr_in*>(&storage);
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(update.endpoint->port);
-        std::memcpy(&sin->sin_addr, update.endpoint->address.data(), 4);
-        size = sizeof *sin;
-      } else {
-        auto* sin6 = reinterpret_cast<sockaddr_in6*>(&storage);
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(update.endpoint->port);
-        std::memcpy(&sin6->sin6_addr, update.endpoint->address.data(), 16);
-        size = sizeof *sin6;
-      }
-      if (nla_put(request.get(), WGPEER_A_ENDPOINT, static_cast<int>(size), &storage) < 0) fail();
-    }
-    if (update.persistent_keepalive_s &&
-        nla_put_u16(request.get(), WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL,
-                    *update.persistent_keepalive_s) < 0)
-      fail();
-    nla_nest_end(request.get(), peer);
-  }
-  nla_nest_end(request.get(), peers);
-  if (const int err = nl_send_auto(sock.get(), request.get()); err < 0)
+  auto request = encode_genl_set_peers(ifname, static_cast<uint16_t>(family), 1, updates);
+  if (const int err = nl_sendto(sock.get(), request.data(), request.size()); err < 0)
     throw_nl("sending the WireGuard set request for " + ifname, err);
   std::vector<uint8_t> buffer(8192);
   for (;;) {

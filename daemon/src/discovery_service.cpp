@@ -125,11 +125,6 @@ const char* counter_name(discovery::Outcome outcome) {
   return "Other";
 }
 
-std::string ago(uint64_t now_us, uint64_t then_us) {
-  if (then_us == 0) return "never";
-  return std::to_string((now_us > then_us ? now_us - then_us : 0) / 1'000'000) + " s ago";
-}
-
 // One registry: its sockets, the device cache, the counters.
 class Registry {
  public:
@@ -362,7 +357,6 @@ class Client final : public discovery::Resolver::Transport, public discovery::Re
   }
 
   nlohmann::json status() const {
-    const uint64_t now = clock_.wall_us();
     nlohmann::json peers = nlohmann::json::array();
     for (const auto& p : resolver_.peers()) {
       const auto learnt = p.learnt ? p.learnt->str() : "";
@@ -372,10 +366,11 @@ class Client final : public discovery::Resolver::Transport, public discovery::Re
                        {"LearntAt", p.learnt_wall_us},
                        {"SetAt", p.set_wall_us},
                        {"Owned", p.owned},
+                       // Without "N s ago": the file would change every second. The CLI
+                       // adds it from LearntAt.
                        {"Summary", "peer " + wg::to_base64(p.key) + ": " +
                                        (p.learnt ? "endpoint " + learnt + " from registry " +
-                                                       resolver_.config().registry.str() + ", " +
-                                                       ago(now, p.learnt_wall_us)
+                                                       resolver_.config().registry.str()
                                                  : std::string(discovery::to_string(p.state)))}});
     }
     const auto& c = resolver_.counters();

@@ -22,8 +22,10 @@
 #include <sstream>
 #include <thread>
 
+#include "l2wg/bytes.h"
 #include "l2wg/error.h"
 #include "l2wg/fd.h"
+#include "wireguard_genl.h"
 
 namespace l2wg::wg {
 namespace {
@@ -1022,6 +1024,41 @@ TEST(WireGuardUapiSet, UpdatesOnlyWhatIsGiven) {
                 std::string(64, '2') +
                 "\nupdate_only=true\n"
                 "endpoint=[2001:db8::7]:51820\n\n");
+}
+
+}  // namespace
+}  // namespace l2wg::wg
+
+namespace l2wg::wg {
+namespace {
+
+// The same update for kernel WireGuard: WG_CMD_SET_DEVICE with NLM_F_ACK, the peer nested with
+// WGPEER_F_UPDATE_ONLY, attributes in host order (x86: little-endian), the sockaddr as the
+// kernel takes it, nested attributes flagged as wg(8) flags them.
+TEST(WireGuardGenlSet, EncodesAnUpdateAsWgDoes) {
+  PublicKey a{};
+  a.fill(0x11);
+  const auto bytes =
+      encode_genl_set_peers("wg0", 0x1d, 1, {{a, Endpoint::parse("198.51.100.7:40001"), 25}});
+  const auto expected = from_hex(
+      "6c000000 1d00 0500 01000000 00000000"  // nlmsghdr: 108 bytes, request + ack, seq 1
+      "01 01 0000"                            // genlmsghdr: WG_CMD_SET_DEVICE, version 1
+      "0800 0200 77673000"                    // WGDEVICE_A_IFNAME "wg0"
+      "5000 0880"                             // WGDEVICE_A_PEERS, nested
+      "4c00 0080"                             // one peer, nested
+      "2400 0100 1111111111111111111111111111111111111111111111111111111111111111"
+      "0800 0300 04000000"                             // WGPEER_A_FLAGS: UPDATE_ONLY
+      "1400 0400 0200 9c41 c6336407 0000000000000000"  // WGPEER_A_ENDPOINT
+      "0600 0500 1900 0000");                          // keepalive 25, padded
+  ASSERT_TRUE(expected);
+  EXPECT_EQ(to_hex(bytes), to_hex(*expected));
+  // Without endpoint or interval, only the key and the flag; an IPv6 endpoint is a sockaddr_in6.
+  const auto keepalive_only = encode_genl_set_peers("wg0", 0x1d, 1, {{a, std::nullopt, 25}});
+  EXPECT_EQ(keepalive_only.size(), 108u - 20u);
+  const auto v6 = encode_genl_set_peers(
+      "wg0", 0x1d, 1, {{a, Endpoint::parse("[2001:db8::7]:51820"), std::nullopt}});
+  EXPECT_EQ(v6.size(), 108u - 8u + 12u);  // no interval; sockaddr_in6 is 28 bytes, not 16
+  EXPECT_THROW(encode_genl_set_peers("", 0x1d, 1, {}), Error);
 }
 
 }  // namespace
