@@ -9,6 +9,7 @@
 #   - each dorm learns the other's NAT mapping, sets it with persistent keepalive, and the two
 #     handshake directly: a ping between them does not cross the registry; a gretap between them
 #     (l2wg tunnel, userspace datapath) carries frames;
+#   - an endpoint set by hand is left alone though the registry knows another;
 #   - the status in STATE_DIR/discovery/WGIF.json, l2wg show and l2wg discovery ("endpoint E
 #     from registry R, N s ago");
 #   - the registry's l2wgd restarted: answers again; a NAT mapping change (dorm a's NAT gets
@@ -81,6 +82,11 @@ ip netns exec "$NS_A" wg set "$WGA" listen-port 51820 private-key <(echo "$KA") 
 ip netns exec "$NS_B" wg set "$WGB" listen-port 51820 private-key <(echo "$KB") \
   peer "$PR" endpoint 203.0.113.10:51820 allowed-ips 198.51.100.1/32 \
   peer "$PA" allowed-ips 198.51.100.2/32
+# A third peer C that dorm a's administrator gave an endpoint by hand, and that the registry
+# knows elsewhere: discovery must leave it alone (no Override=).
+PC=$(wg pubkey <<<"$(wg genkey)")
+ip netns exec "$NS_REG" wg set "$WGR" peer "$PC" endpoint 203.0.113.99:51820 allowed-ips 198.51.100.4/32
+ip netns exec "$NS_A" wg set "$WGA" peer "$PC" endpoint 192.0.2.99:51820 allowed-ips 198.51.100.4/32
 for x in "$NS_REG $WGR 198.51.100.1" "$NS_A $WGA 198.51.100.2" "$NS_B $WGB 198.51.100.3"; do
   set -- $x
   ip -n "$1" addr add "$3/24" dev "$2"
@@ -142,21 +148,23 @@ check "and changes nothing" grep -qx "Registry=198.51.100.1" "$WORKDIR/a/etc/$WG
 check "the registry answers on its inner address" \
   wait_for 10 grep -q "registry answers DNS for $ZONE on 198.51.100.1:53" "$(log_of reg)"
 check "both dorms reach the registry" wait_for 20 bash -c \
-  "ip netns exec $NS_REG wg show $WGR endpoints | grep -c 203.0.113 | grep -qx 2"
+  "ip netns exec $NS_REG wg show $WGR endpoints | grep -cE '203\.0\.113\.[12]:' | grep -qx 2"
 text_is() {  # text_is FILE EXPECTED: the same lines in any order, whitespace runs as one space
   diff <(tr -s ' \t' ' ' <"$1" | sort) <(tr -s ' \t' ' ' <<<"$2" | sort)
 }
 b32() { base64 -d <<<"$1" | base32 | tr 'A-Z' 'a-z'; }
 NAME_A=$(b32 "$PA")._wireguard._udp.$ZONE NAME_B=$(b32 "$PB")._wireguard._udp.$ZONE
+NAME_C=$(b32 "$PC")._wireguard._udp.$ZONE
 ep_on_registry() { ip netns exec "$NS_REG" wg show "$WGR" endpoints | awk -v k="$1" '$1 == k {print $2}'; }
 EP_A=$(ep_on_registry "$PA") EP_B=$(ep_on_registry "$PB")
 dig_a() { ip netns exec "$NS_A" dig +time=2 +tries=1 @198.51.100.1 "$@"; }
 ptr_lists_both() {  # the registry reads its device at most once a second: allow for that
   dig_a +noall +answer "_wireguard._udp.$ZONE" PTR >"$WORKDIR/ptr.txt"
   text_is "$WORKDIR/ptr.txt" \
-    "$(printf '_wireguard._udp.%s. 0 IN PTR %s.\n' "$ZONE" "$NAME_A" "$ZONE" "$NAME_B")"
+    "$(printf '_wireguard._udp.%s. 0 IN PTR %s.\n' "$ZONE" "$NAME_A" "$ZONE" "$NAME_B" \
+      "$ZONE" "$NAME_C")"
 }
-check "PTR lists both dorms, TTL 0" wait_for 5 ptr_lists_both
+check "PTR lists every peer with an endpoint (both dorms and C), TTL 0" wait_for 5 ptr_lists_both
 dig_a +noall +answer +additional "$NAME_B" SRV >"$WORKDIR/srv.txt"
 check "SRV of dorm b: its NAT mapping's port, target itself, A in additional" text_is \
   "$WORKDIR/srv.txt" "$(printf '%s. 0 IN SRV 0 0 %s %s.\n%s. 0 IN A %s' \
@@ -171,12 +179,12 @@ check "another zone is REFUSED" bash -c \
 check "TCP answers too" test "$(dig_a +tcp +short "$NAME_A" A)" = "${EP_A%:*}"
 cat >"$WORKDIR/dnspython.py" <<'EOF'
 import sys, dns.flags, dns.message, dns.query, dns.rdatatype
-zone, name_a, ep_a, name_b, ep_b = sys.argv[1:]
+zone, name_a, ep_a, name_b, ep_b, name_c = sys.argv[1:]
 def ask(name, rdtype):
     return dns.query.udp(dns.message.make_query(name, rdtype), "198.51.100.1", timeout=2)
 ptr = ask(f"_wireguard._udp.{zone}.", "PTR")
 assert ptr.flags & dns.flags.AA, ptr
-assert sorted(str(r) for rr in ptr.answer for r in rr) == sorted([name_a + ".", name_b + "."]), ptr
+assert sorted(str(r) for rr in ptr.answer for r in rr) == sorted([name_a + ".", name_b + ".", name_c + "."]), ptr
 for name, ep in ((name_a, ep_a), (name_b, ep_b)):
     srv = ask(name + ".", "SRV")  # as wgsd-client asks (its names are upper case)
     assert len(srv.answer) == 1 and len(srv.answer[0]) == 1, srv
@@ -189,7 +197,7 @@ for name, ep in ((name_a, ep_a), (name_b, ep_b)):
 print("dnspython: ok")
 EOF
 check "dnspython reads exactly wgsd's records" ip netns exec "$NS_A" /usr/bin/python3 \
-  "$WORKDIR/dnspython.py" "$ZONE" "$NAME_A" "$EP_A" "$NAME_B" "$EP_B"
+  "$WORKDIR/dnspython.py" "$ZONE" "$NAME_A" "$EP_A" "$NAME_B" "$EP_B" "$NAME_C"
 check "nothing answers from outside the WireGuard interface" bash -c \
   "! ip netns exec $NS_NATA dig +time=1 +tries=1 @203.0.113.10 _wireguard._udp.$ZONE PTR >/dev/null"
 check "nor on the registry's inner address from its public side" bash -c \
@@ -213,6 +221,10 @@ check "the status file says it too" wait_for 5 bash -c \
   "jq -e '.Client.Peers[] | select(.PublicKey == \"$PB\") | .State == \"resolved\" and
      (.Summary | test(\"endpoint 203.0.113.2:[0-9]+ from registry 198.51.100.1:53\")) and .LearntAt > 0' \
      $WORKDIR/a/state/discovery/$WGA.json"
+check "an endpoint set by hand stays" wait_for 10 bash -c \
+  "jq -e '.Client.Peers[] | select(.PublicKey == \"$PC\") | .State == \"admin-endpoint\" and
+     .Endpoint == \"203.0.113.99:51820\"' $WORKDIR/a/state/discovery/$WGA.json"
+check "on the device too" test "$(endpoint_of "$NS_A" "$WGA" "$PC")" = 192.0.2.99:51820
 reg_rx() { ip netns exec "$NS_REG" wg show "$WGR" transfer | awk -v k="$PA" '$1 == k {print $2}'; }
 before=$(reg_rx)
 check "a ping between the dorms" ip netns exec "$NS_A" ping -c 200 -i 0.01 -s 1000 -W 2 -q 198.51.100.3
