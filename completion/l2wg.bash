@@ -5,7 +5,7 @@
 # Where it looks can be moved (the tests do): L2WG_COMPLETION_SYSFS (default /sys) and
 # L2WG_COMPLETION_WG_RUN (default /var/run/wireguard, where wireguard-go puts IF.sock).
 
-_l2wg_commands="list show up down delete renew release restart reload monitor doctor version"
+_l2wg_commands="list show up down delete renew release restart reload monitor doctor version registry discover discovery"
 
 # The tunnels l2wgd knows, one per line; nothing, silently, when it does not answer. The bus
 # call does not start l2wgd (--auto-start=no): completing must not activate a service.
@@ -85,7 +85,7 @@ _l2wg() {
         # A word after a flag that takes a value is that value, not NAME.
         case ${COMP_WORDS[i - 1]} in
           --wg | --peer | --local | --interface | --key | --mtu | --datapath | --bridge | \
-            --prefix-length | --lan | =) ;;
+            --prefix-length | --lan | --zone | --port | --registry | --keepalive | =) ;;
           *) have_name=1 ;;
         esac
         ;;
@@ -101,7 +101,7 @@ _l2wg() {
     return 0
   fi
 
-  local flags="-h --help" takes_name=0
+  local flags="-h --help" takes_name=0 names=tunnels
   case $command in
     list | monitor) flags+=" --json" ;;
     show | doctor) flags+=" --json" takes_name=1 ;;
@@ -121,11 +121,25 @@ _l2wg() {
       esac
       ;;
     reload | version) ;;
+    # Endpoint discovery: NAME is a WireGuard interface.
+    registry | discover | discovery)
+      takes_name=1 names=wireguard
+      case $command in
+        registry) flags+=" --zone --port --off" ;;
+        discover) flags+=" --registry --zone --port --peer --override --keepalive --off" ;;
+        discovery) flags+=" --json" ;;
+      esac
+      case $prev in
+        --zone | --port | --registry | --peer | --keepalive) return 0 ;;
+      esac
+      ;;
     *) return 0 ;;
   esac
 
   if [[ $cur == -* ]] || ((takes_name == 0 || have_name == 1)); then
     _l2wg_reply "${flags// /$'\n'}"
+  elif [[ $names == wireguard ]]; then
+    _l2wg_reply "$(_l2wg_interfaces wireguard)"
   else
     _l2wg_reply "$(_l2wg_tunnel_names)"
   fi

@@ -19,6 +19,7 @@
 #include <optional>
 
 #include "l2wg/bridge/link_watcher.h"
+#include "l2wg/daemon/discovery.h"
 #include "l2wg/daemon/journal.h"
 #include "l2wg/daemon/manager.h"
 #include "l2wg/daemon/routed.h"
@@ -30,6 +31,7 @@
 namespace {
 
 constexpr uint64_t kPeerPoll_us = 5'000'000;
+constexpr uint64_t kDiscoveryPoll_us = 1'000'000;
 
 // The journal, with each message's priority and, for a message about a tunnel, its name as the
 // field L2WG_TUNNEL= (`journalctl -u l2wgd L2WG_TUNNEL=dorm`).
@@ -112,6 +114,7 @@ int main(int argc, char** argv) {
     auto signals = make_signal_fd();
     auto netlink = l2wg::nl::make_kernel_netlink();
     auto wireguard = l2wg::wg::make_wireguard_reader();
+    auto wireguard_writer = l2wg::wg::make_wireguard_writer();
     auto clock = l2wg::make_system_clock();
     auto random = l2wg::make_system_random();
     auto prefix_delegation = l2wg::routed::make_session_factory();
@@ -130,6 +133,17 @@ int main(int argc, char** argv) {
     manager.reload();
     for (const auto& name : fd_store.release_unclaimed())
       spdlog::info("{}: kept by systemd for a tunnel that is gone; closed", name);
+    // Endpoint discovery (WGIF.discovery files): registries and their clients.
+    l2wg::DiscoveryService discovery(*wireguard, *wireguard_writer, *clock, *random, loop,
+                                     options.config_dir, options.state_dir);
+    discovery.reload();
+    bus.set_discovery(&discovery);
+    std::unique_ptr<l2wg::EventLoop::Timer> discovery_poll;
+    discovery_poll = loop.add_timer([&] {
+      discovery.poll();
+      discovery_poll->arm(clock->monotonic_us() + kDiscoveryPoll_us);
+    });
+    discovery_poll->arm(clock->monotonic_us() + kDiscoveryPoll_us);
 
     auto link_events = loop.add(watcher.fd(), [&] { manager.handle(watcher.read_events()); });
     std::unique_ptr<l2wg::EventLoop::Timer> peer_poll;
@@ -146,6 +160,7 @@ int main(int argc, char** argv) {
           spdlog::info("SIGHUP: re-reading {}", config_dir);
           l2wg::systemd::notify("RELOADING=1");
           manager.reload();
+          discovery.reload();
           l2wg::systemd::notify("READY=1");
         } else {
           exit_signal = static_cast<int>(info.ssi_signo);

@@ -17,6 +17,7 @@ test_packages=(
   wireguard-tools wireguard-go
   dbus dbus-daemon
   kea-dhcp6-server ndisc6 tshark dhcpcd5 python3 traceroute
+  python3-dnspython bind9-dnsutils conntrack
   qemu-system-x86 busybox-static cpio kmod
   man-db groff-base bash-completion zsh
   network-manager

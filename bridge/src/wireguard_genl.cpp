@@ -6,6 +6,7 @@
 #include <linux/genetlink.h>
 #include <linux/netlink.h>
 #include <linux/wireguard.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netlink/genl/ctrl.h>
 #include <netlink/genl/genl.h>
@@ -194,6 +195,10 @@ Peer peer(Bytes nested, const std::string& where) {
       case WGPEER_A_TX_BYTES:
         parsed.tx_bytes = fixed<uint64_t>(attribute, where, "WGPEER_A_TX_BYTES");
         break;
+      case WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL:
+        parsed.persistent_keepalive_s =
+            fixed<uint16_t>(attribute, where, "WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL");
+        break;
       case WGPEER_A_ALLOWEDIPS: {
         const auto entries = split_attributes(attribute.payload, where);
         for (size_t i = 0; i < entries.size(); ++i)
@@ -320,6 +325,20 @@ void redact_private_key(std::span<uint8_t> chunk, uint16_t family_id) {
   }
 }
 
+// A generic netlink socket with a 2 s receive timeout and no automatic ACK.
+std::unique_ptr<nl_sock, NlSockFree> connect_genl() {
+  std::unique_ptr<nl_sock, NlSockFree> sock(nl_socket_alloc());
+  if (!sock) throw Error(ErrorCode::Io, "out of memory allocating a netlink socket");
+  if (const int err = genl_connect(sock.get()); err < 0)
+    throw_nl("opening a generic netlink socket", err);
+  nl_socket_disable_auto_ack(sock.get());
+  const timeval timeout{.tv_sec = 2, .tv_usec = 0};
+  if (setsockopt(nl_socket_get_fd(sock.get()), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) <
+      0)
+    throw_errno("setting a netlink receive timeout", errno, ErrorCode::Io);
+  return sock;
+}
+
 enum class DumpOutcome { Complete, Interrupted, NoDevice };
 
 DumpOutcome dump_once(nl_sock* sock, uint16_t family_id, const std::string& ifname,
@@ -366,16 +385,7 @@ DumpOutcome dump_once(nl_sock* sock, uint16_t family_id, const std::string& ifna
 }  // namespace
 
 std::optional<GenlDump> dump_genl_device(const std::string& ifname) {
-  std::unique_ptr<nl_sock, NlSockFree> sock(nl_socket_alloc());
-  if (!sock) throw Error(ErrorCode::Io, "out of memory allocating a netlink socket");
-  if (const int err = genl_connect(sock.get()); err < 0)
-    throw_nl("opening a generic netlink socket", err);
-  nl_socket_disable_auto_ack(sock.get());
-  const timeval timeout{.tv_sec = 2, .tv_usec = 0};
-  if (setsockopt(nl_socket_get_fd(sock.get()), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) <
-      0)
-    throw_errno("setting a netlink receive timeout", errno, ErrorCode::Io);
-
+  auto sock = connect_genl();
   const int family = genl_ctrl_resolve(sock.get(), WG_GENL_NAME);
   if (family == -NLE_OBJ_NOTFOUND) return std::nullopt;  // no WireGuard in this kernel
   if (family < 0) throw_nl("looking up the \"wireguard\" generic netlink family", family);
@@ -395,6 +405,102 @@ std::optional<GenlDump> dump_genl_device(const std::string& ifname) {
   }
   throw Error(ErrorCode::Kernel, "the WireGuard device " + ifname + " kept changing during " +
                                      std::to_string(kAttempts) + " dumps");
+}
+
+std::vector<uint8_t> encode_genl_set_peers(const std::string& ifname, uint16_t family_id,
+                                           uint32_t sequence,
+                                           const std::vector<PeerUpdate>& updates) {
+  if (ifname.empty() || ifname.size() >= IFNAMSIZ)
+    throw Error(ErrorCode::InvalidArgument, "\"" + ifname + "\" is not an interface name");
+  std::vector<uint8_t> out;
+  const auto append = [&](const void* data, size_t size) {
+    const auto* p = static_cast<const uint8_t*>(data);
+    out.insert(out.end(), p, p + size);
+  };
+  const auto pad = [&] { out.resize(NLMSG_ALIGN(out.size())); };
+  // An attribute's header now, its length once its payload is written.
+  const auto begin = [&](uint16_t type) {
+    const size_t at = out.size();
+    const nlattr header{0, type};
+    append(&header, sizeof header);
+    return at;
+  };
+  const auto end = [&](size_t at) {
+    const auto length = static_cast<uint16_t>(out.size() - at);
+    std::memcpy(out.data() + at, &length, sizeof length);
+    pad();
+  };
+  const auto attribute = [&](uint16_t type, const void* data, size_t size) {
+    const size_t at = begin(type);
+    append(data, size);
+    end(at);
+  };
+
+  nlmsghdr header{};
+  header.nlmsg_type = family_id;
+  header.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+  header.nlmsg_seq = sequence;
+  append(&header, sizeof header);
+  const genlmsghdr genl{WG_CMD_SET_DEVICE, WG_GENL_VERSION, 0};
+  append(&genl, sizeof genl);
+  attribute(WGDEVICE_A_IFNAME, ifname.c_str(), ifname.size() + 1);
+  // Nested attributes flagged as such, as wg(8) writes them.
+  const size_t peers = begin(WGDEVICE_A_PEERS | NLA_F_NESTED);
+  for (const auto& update : updates) {
+    const size_t peer = begin(NLA_F_NESTED);
+    attribute(WGPEER_A_PUBLIC_KEY, update.public_key.data(), update.public_key.size());
+    const uint32_t flags = WGPEER_F_UPDATE_ONLY;
+    attribute(WGPEER_A_FLAGS, &flags, sizeof flags);
+    if (update.endpoint) {
+      if (update.endpoint->address.is_v4()) {
+        sockaddr_in sin{};
+        sin.sin_family = AF_INET;
+        sin.sin_port = htons(update.endpoint->port);
+        std::memcpy(&sin.sin_addr, update.endpoint->address.data(), 4);
+        attribute(WGPEER_A_ENDPOINT, &sin, sizeof sin);
+      } else {
+        sockaddr_in6 sin6{};
+        sin6.sin6_family = AF_INET6;
+        sin6.sin6_port = htons(update.endpoint->port);
+        std::memcpy(&sin6.sin6_addr, update.endpoint->address.data(), 16);
+        attribute(WGPEER_A_ENDPOINT, &sin6, sizeof sin6);
+      }
+    }
+    if (update.persistent_keepalive_s) {
+      const uint16_t interval = *update.persistent_keepalive_s;
+      attribute(WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL, &interval, sizeof interval);
+    }
+    end(peer);
+  }
+  end(peers);
+  const auto length = static_cast<uint32_t>(out.size());
+  std::memcpy(out.data(), &length, sizeof length);
+  return out;
+}
+
+bool set_genl_peers(const std::string& ifname, const std::vector<PeerUpdate>& updates) {
+  auto sock = connect_genl();
+  const int family = genl_ctrl_resolve(sock.get(), WG_GENL_NAME);
+  if (family == -NLE_OBJ_NOTFOUND) return false;
+  if (family < 0) throw_nl("looking up the \"wireguard\" generic netlink family", family);
+  auto request = encode_genl_set_peers(ifname, static_cast<uint16_t>(family), 1, updates);
+  if (const int err = nl_sendto(sock.get(), request.data(), request.size()); err < 0)
+    throw_nl("sending the WireGuard set request for " + ifname, err);
+  std::vector<uint8_t> buffer(8192);
+  for (;;) {
+    const ssize_t received = recv(nl_socket_get_fd(sock.get()), buffer.data(), buffer.size(), 0);
+    if (received < 0 && errno == EINTR) continue;
+    if (received < 0)
+      throw_errno("reading kernel WireGuard's answer for " + ifname, errno, ErrorCode::Io);
+    for (const auto& message :
+         split_messages(std::span<const uint8_t>(buffer.data(), static_cast<size_t>(received)))) {
+      if (message.type != NLMSG_ERROR) continue;
+      const int err = carried_errno(message, "answer");
+      if (err == ENODEV || err == EOPNOTSUPP) return false;
+      if (err != 0) throw_errno("kernel WireGuard refused to update the peers of " + ifname, err);
+      return true;
+    }
+  }
 }
 
 }  // namespace l2wg::wg

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <string_view>
 
 #include "l2wg/bridge/wireguard.h"
 #include "l2wg/error.h"
@@ -44,7 +46,8 @@ bool valid_ifname(const std::string& name) {
 
 // Sends "get=1" to the UAPI socket at `path` and reads the reply into `reply`. Returns false when
 // nothing serves that path (no socket file, or a stale one left by a dead daemon).
-bool query_uapi(const std::string& path, const std::string& ifname, WipedString& reply) {
+bool query_uapi(const std::string& path, const std::string& ifname, WipedString& reply,
+                std::string_view request = "get=1\n\n") {
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   if (path.size() >= sizeof address.sun_path)
@@ -61,9 +64,8 @@ bool query_uapi(const std::string& path, const std::string& ifname, WipedString&
     throw_errno("connecting to the UAPI socket " + path + " of " + ifname, errno, ErrorCode::Io);
   }
 
-  constexpr std::string_view kRequest = "get=1\n\n";
-  for (size_t sent = 0; sent < kRequest.size();) {
-    const ssize_t n = send(fd.get(), kRequest.data() + sent, kRequest.size() - sent, MSG_NOSIGNAL);
+  for (size_t sent = 0; sent < request.size();) {
+    const ssize_t n = send(fd.get(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) throw_errno("sending a request to the UAPI socket " + path, errno, ErrorCode::Io);
     sent += static_cast<size_t>(n);
@@ -91,6 +93,50 @@ bool query_uapi(const std::string& path, const std::string& ifname, WipedString&
   }
   return true;
 }
+
+// The interface exists in this namespace, or Error(NotFound) saying where its socket may be.
+void require_interface(const std::string& ifname, const std::string& path) {
+  if (!valid_ifname(ifname))
+    throw Error(ErrorCode::InvalidArgument, "\"" + ifname + "\" is not a valid interface name");
+  if (if_nametoindex(ifname.c_str()) == 0) {
+    const bool foreign_socket = access(path.c_str(), F_OK) == 0;
+    throw Error(ErrorCode::NotFound,
+                "no WireGuard interface named " + ifname +
+                    (foreign_socket ? " in this network namespace (the UAPI socket at " + path +
+                                          " must serve one in another namespace)"
+                                    : " (no kernel device and no UAPI socket at " + path + ")"));
+  }
+}
+
+class SystemWireGuardWriter : public WireGuardWriter {
+ public:
+  explicit SystemWireGuardWriter(std::string uapi_dir) : uapi_dir_(std::move(uapi_dir)) {}
+
+  void update_peers(const std::string& ifname, const std::vector<PeerUpdate>& updates) override {
+    if (!valid_ifname(ifname))
+      throw Error(ErrorCode::InvalidArgument, "\"" + ifname + "\" is not a valid interface name");
+    const auto path = uapi_socket_path(ifname, uapi_dir_);
+    require_interface(ifname, path);
+    if (updates.empty()) return;
+    WipedString reply;
+    if (query_uapi(path, ifname, reply, encode_uapi_set(updates))) {
+      // "errno=N" and a blank line.
+      const auto& text = reply.text;
+      if (text.rfind("errno=", 0) != 0)
+        throw Error(ErrorCode::Io, "the UAPI reply of " + ifname + " to a set is not errno=N");
+      const int err = std::atoi(text.c_str() + 6);
+      if (err != 0)
+        throw_errno("the WireGuard implementation of " + ifname + " refused the peers' update",
+                    err);
+      return;
+    }
+    if (!set_genl_peers(ifname, updates))
+      throw Error(ErrorCode::NotFound, ifname + " is not a WireGuard interface");
+  }
+
+ private:
+  std::string uapi_dir_;
+};
 
 class SystemWireGuardReader : public WireGuardReader {
  public:
@@ -132,6 +178,10 @@ class SystemWireGuardReader : public WireGuardReader {
 
 std::unique_ptr<WireGuardReader> make_wireguard_reader(const std::string& uapi_dir) {
   return std::make_unique<SystemWireGuardReader>(uapi_dir);
+}
+
+std::unique_ptr<WireGuardWriter> make_wireguard_writer(const std::string& uapi_dir) {
+  return std::make_unique<SystemWireGuardWriter>(uapi_dir);
 }
 
 }  // namespace l2wg::wg

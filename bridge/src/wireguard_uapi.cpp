@@ -4,6 +4,7 @@
 #include <string>
 
 #include "l2wg/bridge/wireguard.h"
+#include "l2wg/bytes.h"
 #include "l2wg/error.h"
 
 namespace l2wg::wg {
@@ -114,7 +115,7 @@ class UapiParser {
       peer_->tx_bytes = number<uint64_t>(value);
     } else if (key == "persistent_keepalive_interval") {
       peer_key(key);
-      number<uint16_t>(value);
+      peer_->persistent_keepalive_s = number<uint16_t>(value);
     } else if (key == "protocol_version") {
       peer_key(key);
       number<uint32_t>(value);
@@ -172,6 +173,18 @@ class UapiParser {
 
 Device parse_uapi_get(std::string_view reply, std::string name) {
   return UapiParser(std::move(name)).parse(reply);
+}
+
+std::string encode_uapi_set(const std::vector<PeerUpdate>& updates) {
+  std::string out = "set=1\n";
+  for (const auto& update : updates) {
+    out += "public_key=" + to_hex(update.public_key) + "\nupdate_only=true\n";
+    if (update.endpoint) out += "endpoint=" + update.endpoint->str() + "\n";
+    if (update.persistent_keepalive_s)
+      out +=
+          "persistent_keepalive_interval=" + std::to_string(*update.persistent_keepalive_s) + "\n";
+  }
+  return out + "\n";
 }
 
 }  // namespace l2wg::wg

@@ -222,6 +222,41 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
 
   auto* version = app.add_subcommand("version", "Print the client's and the daemon's version");
 
+  // Endpoint discovery through a registry peer (DNS-SD, as wgsd).
+  DiscoveryOptions& d = command.discovery;
+  CLI::Option* registry_off = nullptr;
+  auto* registry = app.add_subcommand(
+      "registry", "Serve the peers' endpoints of a WireGuard interface as DNS-SD (wgsd's records)");
+  registry->add_option("WGIF", command.name, "The WireGuard interface")->required();
+  auto* registry_zone = registry->add_option("--zone", d.zone, "The zone served, e.g. example.com");
+  registry->add_option("--port", d.port, "DNS port on the inner addresses (default 53)")
+      ->check(number_in(1, 65535));
+  registry_off =
+      registry->add_flag("--off", d.off, "Stop discovery on WGIF (removes WGIF.discovery)");
+  registry_zone->excludes(registry_off);
+
+  auto* discover = app.add_subcommand(
+      "discover", "Set the endpoints of WGIF's peers from a registry (l2wg or wgsd)");
+  discover->add_option("WGIF", command.name, "The WireGuard interface")->required();
+  auto* discover_registry =
+      discover->add_option("--registry", d.registry, "The registry's inner address");
+  discover->add_option("--zone", d.zone, "The registry's zone");
+  discover->add_option("--port", d.port, "The registry's DNS port (default 53)")
+      ->check(number_in(1, 65535));
+  discover->add_option("--peer", d.peers, "Only this peer's endpoint (base64 key; repeatable)")
+      ->allow_extra_args(false);
+  discover->add_flag("--override", d.override_endpoints, "Replace endpoints set by hand too");
+  discover->add_option("--keepalive", d.keepalive, "Persistent keepalive, seconds (default 25)")
+      ->check(number_in(1, 65535));
+  auto* discover_off =
+      discover->add_flag("--off", d.off, "Stop discovery on WGIF (removes WGIF.discovery)");
+  discover_registry->excludes(discover_off);
+
+  auto* discovery = app.add_subcommand(
+      "discovery", "Show endpoint discovery: registries' counters, what clients learnt");
+  discovery->add_option("WGIF", command.name, "Only this WireGuard interface");
+  discovery->add_flag("--json", command.json, "One JSON document (DescribeDiscovery)");
+
   std::vector<const char*> argv{"l2wg"};
   for (const auto& arg : args) argv.push_back(arg.c_str());
   ParseResult result;
@@ -237,10 +272,11 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
   }
 
   const std::pair<CLI::App*, Verb> verbs[] = {
-      {list, Verb::List},       {show, Verb::Show},       {up, Verb::Up},
-      {down, Verb::Down},       {remove, Verb::Delete},   {renew, Verb::Renew},
-      {release, Verb::Release}, {restart, Verb::Restart}, {reload, Verb::Reload},
-      {monitor, Verb::Monitor}, {doctor, Verb::Doctor},   {version, Verb::Version}};
+      {list, Verb::List},         {show, Verb::Show},         {up, Verb::Up},
+      {down, Verb::Down},         {remove, Verb::Delete},     {renew, Verb::Renew},
+      {release, Verb::Release},   {restart, Verb::Restart},   {reload, Verb::Reload},
+      {monitor, Verb::Monitor},   {doctor, Verb::Doctor},     {version, Verb::Version},
+      {registry, Verb::Registry}, {discover, Verb::Discover}, {discovery, Verb::Discovery}};
   for (const auto& [sub, verb] : verbs)
     if (sub->parsed()) command.verb = verb;
   if (version_flag) command.verb = Verb::Version;
@@ -258,6 +294,16 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
       result.exit_status = kExitUsage;
       return result;
     }
+  }
+  if (!command.discovery.off &&
+      ((command.verb == Verb::Registry && command.discovery.zone.empty()) ||
+       (command.verb == Verb::Discover &&
+        (command.discovery.zone.empty() || command.discovery.registry.empty())))) {
+    result.err = command.verb == Verb::Registry
+                     ? "l2wg: registry: --zone is needed (or --off)\n"
+                     : "l2wg: discover: --registry and --zone are needed (or --off)\n";
+    result.exit_status = kExitUsage;
+    return result;
   }
   fill_optionals(up_flags, command.up);
   result.command = command;
@@ -286,6 +332,23 @@ Settings build_settings(const UpOptions& options) {
     if (options.no_source_routing) settings["SourceRouting"] = false;
     if (options.rapid_commit) settings["RapidCommit"] = true;
   }
+  return settings;
+}
+
+Settings build_discovery_settings(const Command& command) {
+  const DiscoveryOptions& d = command.discovery;
+  Settings settings;
+  if (command.verb == Verb::Registry) {
+    settings["RegistryZone"] = d.zone;
+    if (d.port) settings["RegistryPort"] = *d.port;
+    return settings;
+  }
+  settings["Registry"] = d.registry;
+  settings["Zone"] = d.zone;
+  if (d.port) settings["Port"] = *d.port;
+  if (!d.peers.empty()) settings["Peer"] = d.peers;
+  if (d.override_endpoints) settings["Override"] = true;
+  if (d.keepalive) settings["PersistentKeepalive"] = *d.keepalive;
   return settings;
 }
 

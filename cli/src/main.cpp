@@ -17,6 +17,7 @@
 
 #include "l2wg/cli/bus_errors.h"
 #include "l2wg/cli/command_line.h"
+#include "l2wg/cli/discovery_view.h"
 #include "l2wg/cli/doctor.h"
 #include "l2wg/cli/monitor_events.h"
 #include "l2wg/cli/tunnel_info.h"
@@ -117,14 +118,55 @@ int run_list(sdbus::IConnection& connection, bool json) {
   return kExitOk;
 }
 
+// Manager.DescribeDiscovery(), or an empty array from a daemon without endpoint discovery.
+nlohmann::json describe_discovery(sdbus::IConnection& connection) {
+  try {
+    auto j = nlohmann::json::parse(ManagerProxy(connection).DescribeDiscovery(), nullptr, false);
+    return j.is_array() ? j : nlohmann::json::array();
+  } catch (const sdbus::Error& error) {
+    if (error.getName() != "org.freedesktop.DBus.Error.UnknownMethod" &&
+        error.getName() != "net.l2wg1.Error.NotSupported")
+      throw;
+  }
+  return nlohmann::json::array();
+}
+
 int show_path(sdbus::IConnection& connection, const std::string& path, bool json) {
   auto j = describe(connection, path);
   // Counters are read when asked, not properties: show adds them under "Statistics".
   j["Statistics"] = TunnelProxy(connection, path).GetStatistics();
+  auto info = tunnel_info_from_json(j);
+  info.discovery = discovery_line(describe_discovery(connection), info.wireguard,
+                                  info.peer_public_key, now_us());
+  if (!info.discovery.empty()) j["Discovery"] = info.discovery;
   if (json)
     std::cout << j.dump(2) << '\n';
   else
-    std::cout << render_tunnel(tunnel_info_from_json(j), now_us());
+    std::cout << render_tunnel(info, now_us());
+  return kExitOk;
+}
+
+int run_discovery(sdbus::IConnection& connection, const Command& command) {
+  ManagerProxy manager(connection);
+  if (command.verb != Verb::Discovery) {
+    if (command.discovery.off)
+      manager.RemoveDiscovery(command.name);
+    else
+      manager.SetDiscovery(command.name, to_dbus(build_discovery_settings(command)));
+  }
+  const auto all = describe_discovery(connection);
+  if (command.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& entry : all)
+      if (command.name.empty() || entry.value("Interface", "") == command.name)
+        out.push_back(entry);
+    std::cout << out.dump(2) << '\n';
+    return kExitOk;
+  }
+  if (command.verb == Verb::Discovery && !command.name.empty() &&
+      render_discovery(all, command.name, now_us()).empty())
+    throw std::runtime_error("no endpoint discovery on " + command.name);
+  std::cout << render_discovery(all, command.name, now_us());
   return kExitOk;
 }
 
@@ -191,11 +233,14 @@ int run_doctor(sdbus::IConnection& connection, const Command& command) {
     tunnels.push_back(describe(connection, manager.GetTunnel(command.name)));
   }
   const uint64_t now = now_us();
+  const auto discovery = describe_discovery(connection);
   std::vector<TunnelDiagnosis> diagnoses;
   for (const auto& j : tunnels) {
     TunnelInfo info = tunnel_info_from_json(j);
     auto findings = diagnose(info, now);
     for (auto& finding : host_findings(connection, info.name)) findings.push_back(std::move(finding));
+    for (auto& finding : discovery_findings(discovery, info.wireguard, info.peer_public_key))
+      findings.push_back(std::move(finding));
     diagnoses.push_back({std::move(info), std::move(findings)});
   }
   if (command.json)
@@ -409,6 +454,10 @@ int run(const Command& command) {
       return run_monitor(*connection, command.json);
     case Verb::Doctor:
       return run_doctor(*connection, command);
+    case Verb::Registry:
+    case Verb::Discover:
+    case Verb::Discovery:
+      return run_discovery(*connection, command);
     case Verb::Version:
       break;
   }

@@ -226,6 +226,7 @@ std::string render_tunnel(const TunnelInfo& t, uint64_t now_us) {
   lines.add("Peer", or_dash(t.remote_address) +
                         (t.peer_public_key.empty() ? "" : " (key " + t.peer_public_key + ")"));
   lines.add("Peer endpoint", t.peer_endpoint.empty() ? "(not set)" : t.peer_endpoint);
+  if (!t.discovery.empty()) lines.add("Discovery", t.discovery);
   lines.add("Last handshake", format_ago(t.last_handshake_us, now_us));
   lines.add("Local address", or_dash(t.local_address));
   std::string tap = or_dash(t.interface);

@@ -9,6 +9,7 @@
 #include <sdbus-c++/sdbus-c++.h>
 #include <spdlog/spdlog.h>
 
+#include "l2wg/daemon/discovery.h"
 #include "l2wg/daemon/manager.h"
 #include "l2wg/dbus/adaptor.h"
 #include "l2wg/dbus/error_names.h"
@@ -286,7 +287,14 @@ class ManagerObject final
   }
   void Reload() override {
     guarded([&] {
-      const auto errors = on_behalf(getObject(), "Reload", [&] { return manager_.reload(); });
+      const auto errors = on_behalf(getObject(), "Reload", [&] {
+        auto all = manager_.reload();
+        if (discovery_) {
+          const auto more = discovery_->reload();
+          all.insert(all.end(), more.begin(), more.end());
+        }
+        return all;
+      });
       if (errors.empty()) return;
       std::string message = "the other files were applied, but:";
       for (const auto& e : errors) message += " " + e + ";";
@@ -294,8 +302,33 @@ class ManagerObject final
       throw Error(ErrorCode::InvalidArgument, message);
     });
   }
+  void SetDiscovery(const std::string& wireguard,
+                    const std::map<std::string, sdbus::Variant>& settings) override {
+    guarded([&] {
+      on_behalf(getObject(), wireguard + ": SetDiscovery",
+                [&] { discovery().set(wireguard, to_settings(settings)); });
+    });
+  }
+  void RemoveDiscovery(const std::string& wireguard) override {
+    guarded([&] {
+      on_behalf(getObject(), wireguard + ": RemoveDiscovery",
+                [&] { discovery().remove(wireguard); });
+    });
+  }
+  std::string DescribeDiscovery() override {
+    return guarded([&] { return discovery().describe(); });
+  }
   std::string Version() override { return version_; }
 
+  DiscoveryService& discovery() {
+    if (!discovery_) throw Error(ErrorCode::Unsupported, "this l2wgd runs no endpoint discovery");
+    return *discovery_;
+  }
+
+ public:
+  DiscoveryService* discovery_ = nullptr;
+
+ private:
   TunnelManager& manager_;
   std::string version_;
 };
@@ -349,6 +382,10 @@ BusService::BusService(TunnelManager& manager, std::string version)
     : impl_(std::make_unique<Impl>(manager, std::move(version))) {}
 
 BusService::~BusService() = default;
+
+void BusService::set_discovery(DiscoveryService* discovery) {
+  impl_->manager_object.discovery_ = discovery;
+}
 
 void BusService::request_name() {
   try {

@@ -62,7 +62,7 @@ subcommands=$("$l2wg" --help | awk '/^Subcommands:/ {s = 1; next} /^$/ {s = 0} s
 [ "$(wc -w <<<"$subcommands")" -ge 10 ] || fail "l2wg --help lists too few subcommands: $subcommands"
 
 expect "subcommands" "$(echo $subcommands)" l2wg ""
-expect "subcommands by prefix" "release reload renew restart" l2wg re
+expect "subcommands by prefix" "registry release reload renew restart" l2wg re
 expect "top-level flags" "$(echo $(help_flags))" l2wg -
 
 for sub in $subcommands; do

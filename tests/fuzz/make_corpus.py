@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """make_corpus.py OUT_DIR: writes the fuzzers' seed corpora, OUT_DIR/<target>/, from the
-captures in tests/unit/data: Kea's (dhcp6_kea_*.hex) and the kernel's TAP frames
-(tap_offload.txt). run_fuzzer.sh calls it before every run, so the seeds always follow the
+captures in tests/unit/data: Kea's (dhcp6_kea_*.hex), the kernel's TAP frames
+(tap_offload.txt) and dnspython's DNS messages (dns_wgsd.txt). run_fuzzer.sh calls it before every run, so the seeds always follow the
 captures and the fuzzers' input formats.
 """
 import pathlib
@@ -69,7 +69,14 @@ for name, case in tap_cases.items():
         "!H", len(case["frame"])) + case["frame"]
     offload_seeds[f"{name}-frame"] = b"\1" + case["vnet"] + case["frame"]
 
+# dns_parse_fuzz: dnspython's queries and answers of wgsd's example (dns_wgsd.txt).
+dns_seeds = {}
+for line in (data / "dns_wgsd.txt").read_text().splitlines():
+    name, value = line.split()
+    dns_seeds[f"wgsd-{name}"] = bytes.fromhex(value)
+
 corpora = {
+    "dns_parse_fuzz": dns_seeds,
     "dhcp6_parse_fuzz": {f"kea-{name}": body for name, body in captures.items()},
     "dhcp6_client_fuzz": client_seeds,
     "offload_fuzz": offload_seeds,

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "l2wg/daemon/config.h"
+#include "l2wg/daemon/discovery.h"
 
 namespace l2wg::config {
 namespace {
@@ -55,10 +56,17 @@ std::map<std::string, std::vector<std::string>> documented_keys() {
   return keys;
 }
 
+// The tunnel files' keys, then those of WGIF.discovery ([Registry], [Client]).
+std::vector<KeyInfo> all_keys() {
+  auto keys = known_keys();
+  for (const auto& key : discovery_keys()) keys.push_back(key);
+  return keys;
+}
+
 TEST(ConfManPage, DocumentsEveryKeyOfTheParserInItsSection) {
   const auto documented = documented_keys();
   std::map<std::string, std::vector<std::string>> known;
-  for (const KeyInfo& key : known_keys())
+  for (const KeyInfo& key : all_keys())
     known[std::string(key.section)].push_back(std::string(key.name));
   ASSERT_FALSE(known.empty());
   // Same sections, same keys, same order: the page follows the parser's table.
@@ -67,9 +75,12 @@ TEST(ConfManPage, DocumentsEveryKeyOfTheParserInItsSection) {
 
 TEST(ConfManPage, RepeatableKeysSayRepeatable) {
   const std::string page = read_text(kConfPage);
-  for (const KeyInfo& key : known_keys()) {
+  for (const KeyInfo& key : all_keys()) {
+    // A key name may be in two sections (Peer=, Port=, Zone=): its entry in its own section.
+    const size_t section = page.find("# [" + std::string(key.section) + "] SECTION\n");
+    ASSERT_NE(section, std::string::npos) << key.section;
     const std::string term = "*" + std::string(key.name) + "=*\n\t";
-    const size_t at = page.find(term);
+    const size_t at = page.find(term, section);
     ASSERT_NE(at, std::string::npos) << key.name;
     const std::string description = page.substr(at + term.size(), page.find("\n\n", at) - at);
     EXPECT_EQ(description.find("epeatable") != std::string::npos, key.repeatable)
@@ -103,6 +114,27 @@ TEST(ConfManPage, ExamplesParse) {
     ++files;
   }
   EXPECT_GE(files, 3);
+}
+
+// The ``` blocks of WGIF.discovery files parse with the daemon's own parser.
+TEST(ConfManPage, DiscoveryExamplesParse) {
+  int files = 0;
+  bool inside = false;
+  std::string block;
+  for (const std::string& line : lines_of(read_text(kConfPage))) {
+    if (line == "```") {
+      if (inside && block.find(".discovery") != std::string::npos) {
+        const auto parsed = parse_discovery(block, "wg0.discovery");
+        EXPECT_THAT(parsed.errors, IsEmpty()) << block;
+        ++files;
+      }
+      inside = !inside;
+      block.clear();
+    } else if (inside) {
+      block += line + "\n";
+    }
+  }
+  EXPECT_EQ(files, 2);
 }
 
 struct ExampleHost {

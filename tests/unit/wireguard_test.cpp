@@ -22,8 +22,10 @@
 #include <sstream>
 #include <thread>
 
+#include "l2wg/bytes.h"
 #include "l2wg/error.h"
 #include "l2wg/fd.h"
+#include "wireguard_genl.h"
 
 namespace l2wg::wg {
 namespace {
@@ -145,6 +147,7 @@ TEST(WireGuardUapi, ParsesACapturedReply) {
   first.last_handshake_us = 1795303251'190135;
   first.rx_bytes = 476;
   first.tx_bytes = 564;
+  first.persistent_keepalive_s = 25;
   EXPECT_EQ(device.peers[0], first);
 
   Peer second;
@@ -326,7 +329,7 @@ class NetlinkWriter {
     put_key(WGPEER_A_PUBLIC_KEY, p.public_key);
     if (!continuation) {
       put_key(WGPEER_A_PRESHARED_KEY, PublicKey{});
-      put<uint16_t>(WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL, 25);
+      put<uint16_t>(WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL, p.persistent_keepalive_s);
       struct {
         int64_t sec, nsec;
       } time{static_cast<int64_t>(p.last_handshake_us / 1'000'000),
@@ -990,6 +993,72 @@ TEST_F(SelectPeerTest, NoLocalAddressOfTheRemotesFamily) {
   addresses_ = {};
   expect_error([&] { select("10.0.31.2"); }, ErrorCode::InvalidArgument,
                {"wg0 has no IPv4 address"});
+}
+
+}  // namespace
+}  // namespace l2wg::wg
+
+namespace l2wg::wg {
+namespace {
+
+// What endpoint discovery sends wireguard-go: update_only, so a peer removed meanwhile is not
+// added back, and only what changes (`wg set wg0 peer K endpoint E persistent-keepalive 25`
+// sends the same keys).
+TEST(WireGuardUapiSet, UpdatesOnlyWhatIsGiven) {
+  PublicKey a{}, b{};
+  a.fill(0x11);
+  b.fill(0x22);
+  EXPECT_EQ(encode_uapi_set({{a, Endpoint::parse("198.51.100.7:40001"), 25},
+                             {b, std::nullopt, 25},
+                             {b, Endpoint::parse("[2001:db8::7]:51820"), std::nullopt}}),
+            "set=1\n"
+            "public_key=" +
+                std::string(64, '1') +
+                "\nupdate_only=true\n"
+                "endpoint=198.51.100.7:40001\npersistent_keepalive_interval=25\n"
+                "public_key=" +
+                std::string(64, '2') +
+                "\nupdate_only=true\n"
+                "persistent_keepalive_interval=25\n"
+                "public_key=" +
+                std::string(64, '2') +
+                "\nupdate_only=true\n"
+                "endpoint=[2001:db8::7]:51820\n\n");
+}
+
+}  // namespace
+}  // namespace l2wg::wg
+
+namespace l2wg::wg {
+namespace {
+
+// The same update for kernel WireGuard: WG_CMD_SET_DEVICE with NLM_F_ACK, the peer nested with
+// WGPEER_F_UPDATE_ONLY, attributes in host order (x86: little-endian), the sockaddr as the
+// kernel takes it, nested attributes flagged as wg(8) flags them.
+TEST(WireGuardGenlSet, EncodesAnUpdateAsWgDoes) {
+  PublicKey a{};
+  a.fill(0x11);
+  const auto bytes =
+      encode_genl_set_peers("wg0", 0x1d, 1, {{a, Endpoint::parse("198.51.100.7:40001"), 25}});
+  const auto expected = from_hex(
+      "6c000000 1d00 0500 01000000 00000000"  // nlmsghdr: 108 bytes, request + ack, seq 1
+      "01 01 0000"                            // genlmsghdr: WG_CMD_SET_DEVICE, version 1
+      "0800 0200 77673000"                    // WGDEVICE_A_IFNAME "wg0"
+      "5000 0880"                             // WGDEVICE_A_PEERS, nested
+      "4c00 0080"                             // one peer, nested
+      "2400 0100 1111111111111111111111111111111111111111111111111111111111111111"
+      "0800 0300 04000000"                             // WGPEER_A_FLAGS: UPDATE_ONLY
+      "1400 0400 0200 9c41 c6336407 0000000000000000"  // WGPEER_A_ENDPOINT
+      "0600 0500 1900 0000");                          // keepalive 25, padded
+  ASSERT_TRUE(expected);
+  EXPECT_EQ(to_hex(bytes), to_hex(*expected));
+  // Without endpoint or interval, only the key and the flag; an IPv6 endpoint is a sockaddr_in6.
+  const auto keepalive_only = encode_genl_set_peers("wg0", 0x1d, 1, {{a, std::nullopt, 25}});
+  EXPECT_EQ(keepalive_only.size(), 108u - 20u);
+  const auto v6 = encode_genl_set_peers(
+      "wg0", 0x1d, 1, {{a, Endpoint::parse("[2001:db8::7]:51820"), std::nullopt}});
+  EXPECT_EQ(v6.size(), 108u - 8u + 12u);  // no interval; sockaddr_in6 is 28 bytes, not 16
+  EXPECT_THROW(encode_genl_set_peers("", 0x1d, 1, {}), Error);
 }
 
 }  // namespace

@@ -30,6 +30,7 @@ struct Peer {
   uint64_t last_handshake_us = 0;  // µs since the epoch; 0 = never
   uint64_t rx_bytes = 0;
   uint64_t tx_bytes = 0;
+  uint16_t persistent_keepalive_s = 0;  // 0: off
 
   bool operator==(const Peer&) const = default;
 };
@@ -72,6 +73,31 @@ class WireGuardReader {
 
 // Tries the UAPI socket first (a userspace implementation), then kernel generic netlink.
 std::unique_ptr<WireGuardReader> make_wireguard_reader(
+    const std::string& uapi_dir = "/var/run/wireguard");
+
+// What endpoint discovery changes on an existing peer: nothing else of it is touched.
+struct PeerUpdate {
+  PublicKey public_key{};
+  std::optional<Endpoint> endpoint;                // none: keep the endpoint
+  std::optional<uint16_t> persistent_keepalive_s;  // none: keep the interval
+
+  bool operator==(const PeerUpdate&) const = default;
+};
+
+// The UAPI "set=1" request for `updates` (update_only: a peer the device does not have is not
+// added), ended by a blank line; the implementation answers "errno=N".
+std::string encode_uapi_set(const std::vector<PeerUpdate>& updates);
+
+// The writing side, as WireGuardReader is the reading one: the UAPI socket first, then kernel
+// generic netlink (WG_CMD_SET_DEVICE with WGPEER_F_UPDATE_ONLY).
+class WireGuardWriter {
+ public:
+  virtual ~WireGuardWriter() = default;
+  // Throws Error(NotFound) when `ifname` is no WireGuard interface here, Error(Kernel) with the
+  // implementation's errno when it refuses.
+  virtual void update_peers(const std::string& ifname, const std::vector<PeerUpdate>& updates) = 0;
+};
+std::unique_ptr<WireGuardWriter> make_wireguard_writer(
     const std::string& uapi_dir = "/var/run/wireguard");
 
 // Which peer a tunnel talks to, and the inner addresses that become its GRE endpoints.

@@ -41,9 +41,37 @@ struct UpOptions {
   bool operator==(const UpOptions&) const = default;
 };
 
+// Endpoint discovery: `registry WGIF`, `discover WGIF` and `discovery [WGIF]`.
+struct DiscoveryOptions {
+  std::string zone;                   // --zone
+  std::optional<uint32_t> port;       // --port
+  std::string registry;               // discover --registry: the registry's inner address
+  std::vector<std::string> peers;     // discover --peer (repeatable)
+  bool override_endpoints = false;    // discover --override
+  std::optional<uint32_t> keepalive;  // discover --keepalive
+  bool off = false;                   // registry/discover/discovery --off: RemoveDiscovery
+
+  bool operator==(const DiscoveryOptions&) const = default;
+};
+
 // Up creates a tunnel; Start is `up NAME` alone (a stopped tunnel, or one from its file).
 enum class Verb {
-  List, Show, Up, Start, Down, Delete, Renew, Release, Restart, Reload, Monitor, Doctor, Version
+  List,
+  Show,
+  Up,
+  Start,
+  Down,
+  Delete,
+  Renew,
+  Release,
+  Restart,
+  Reload,
+  Monitor,
+  Doctor,
+  Version,
+  Registry,
+  Discover,
+  Discovery
 };
 
 struct Command {
@@ -52,6 +80,7 @@ struct Command {
   bool json = false;
   bool all = false;  // down --all
   UpOptions up;
+  DiscoveryOptions discovery;  // registry, discover, discovery (name: the WireGuard interface)
 };
 
 // Either a command to run, or what to print and the exit status (for --help, or a usage error
@@ -71,6 +100,9 @@ ParseResult parse_command_line(const std::vector<std::string>& args);
 using SettingValue = std::variant<std::string, bool, uint32_t, std::vector<std::string>>;
 using Settings = std::map<std::string, SettingValue>;
 Settings build_settings(const UpOptions& options);
+// The a{sv} of Manager.SetDiscovery for `registry` (RegistryZone, RegistryPort) and `discover`
+// (Registry, Zone, Port, Peer, Override, PersistentKeepalive).
+Settings build_discovery_settings(const Command& command);
 
 // A refusal of CreateTunnel in the words of `up`'s flags: the daemon checks config keys and names
 // them ("MTU=9000 does not fit …; use MTU=auto …"), the user typed flags ("--mtu 9000 does not

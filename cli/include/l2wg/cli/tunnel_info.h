@@ -35,6 +35,9 @@ struct TunnelInfo : TunnelProperties<std::string, std::string> {
   // The path probe's times, which Describe() adds (properties read when asked).
   uint64_t last_probe_answer_us = 0;
   uint32_t probe_round_trip_us = 0;
+  // "Discovery", which `show` adds from Manager.DescribeDiscovery(): what endpoint discovery on
+  // the WireGuard interface learnt of the peer ("endpoint E from registry R, 12 s ago").
+  std::string discovery;
 
   // Routed (prefix delegation) mode, as far as Describe tells.
   bool routed() const {

@@ -8,6 +8,7 @@
 
 namespace l2wg {
 
+class DiscoveryService;
 class TunnelManager;
 
 struct BusPollData {
@@ -28,6 +29,9 @@ class BusService {
   // Takes net.l2wg1, before the daemon touches any tunnel: a second l2wgd must change nothing.
   // Calls wait in the socket until the loop runs. Throws l2wg::Error(Exists) when it is owned.
   void request_name();
+  // Manager.SetDiscovery, RemoveDiscovery and DescribeDiscovery, and Reload() of the
+  // *.discovery files; without it they answer NotSupported.
+  void set_discovery(DiscoveryService* discovery);
   BusPollData poll_data() const;
   // Handles every pending message; call when poll reports the fd ready or the timeout expires.
   void process();
