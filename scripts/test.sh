@@ -51,7 +51,8 @@ run_tier() {  # run_tier BUILD_DIR LABEL NAME
   local dir=$1 label=$2 name=$3 log
   log=$(mktemp)
   echo "=== tier $name"
-  ctest --test-dir "$dir" -L "^$label\$" --output-on-failure --no-tests=error 2>&1 | tee "$log"
+  # -j2: tests that may run side by side do (tests/CMakeLists.txt says which); the rest take turns.
+  ctest --test-dir "$dir" -L "^$label\$" -j2 --output-on-failure --no-tests=error 2>&1 | tee "$log"
   local status=${PIPESTATUS[0]}
   local line total bad
   line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1)
