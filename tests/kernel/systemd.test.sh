@@ -147,7 +147,7 @@ check "systemctl start l2wgd adopts the taps (same ifindex)" bash -c \
 check "both tunnels up again" wait_for 20 status_is '2 tunnels: 2 up'
 check "traffic crosses the userspace tunnel again" wait_for 20 ip netns exec "$FAR" ping -c 1 -W 1 10.77.0.1
 
-# The hitless restart. pings_during WHAT CMD...: 600 pings from FAR, 100 a second, across each
+# The hitless restart. pings_during WHAT CMD...: 800 pings from FAR, 100 a second, across each
 # tunnel, with CMD run after one second; prints "SENT RECEIVED MAX_RTT_MS" for the userspace
 # tunnel, then for the kernel one (the longest round trip is about the time frames waited).
 ping_summary() {
@@ -158,9 +158,9 @@ ping_summary() {
 pings_during() {
   local what=$1
   shift
-  ip netns exec "$FAR" ping -n -c 600 -i 0.01 -W 3 10.77.0.1 >"$WORKDIR/ping-$what-us.log" 2>&1 &
+  ip netns exec "$FAR" ping -n -c 800 -i 0.01 -W 3 10.77.0.1 >"$WORKDIR/ping-$what-us.log" 2>&1 &
   local pid_us=$!
-  ip netns exec "$FAR" ping -n -c 600 -i 0.01 -W 3 10.78.0.1 >"$WORKDIR/ping-$what-kg.log" 2>&1 &
+  ip netns exec "$FAR" ping -n -c 800 -i 0.01 -W 3 10.78.0.1 >"$WORKDIR/ping-$what-kg.log" 2>&1 &
   local pid_kg=$!
   sleep 1
   "$@" >"$WORKDIR/$what.out" 2>&1
