@@ -5,6 +5,8 @@
 #   L2WG-VM-EXIT: N
 # which tests/kernel/vm.sh waits for. Then powers the VM off.
 # Usage (by init only): guest-run.sh JOB_FILE
+# In vm.sh's systemd mode it runs as l2wg-test.service under systemd instead (L2WG_VM_SYSTEMD=1,
+# output on the console) and first prints how long systemd took to boot.
 
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export LC_ALL=C HOME=/root TERM=dumb
@@ -35,6 +37,11 @@ uptime_cs() {
 format_cs() { printf '%d.%02d' $(($1 / 100)) $(($1 % 100)); }
 
 echo "L2WG-VM: kernel $(uname -r), stage 2 up after $(format_cs "$(uptime_cs)") s"
+if [[ ${L2WG_VM_SYSTEMD:-} == 1 ]]; then
+  # The boot is finished once this service's job is: wait for that, then ask for its time.
+  echo "L2WG-VM: systemd $(systemctl is-system-running --wait 2>&1)"
+  echo "L2WG-VM: $(systemd-analyze time 2>&1 | head -n 1)"
+fi
 
 # shellcheck source=/dev/null
 source "$job_file" || { echo "L2WG-VM: cannot read job file $job_file"; exit 125; }

@@ -10,6 +10,20 @@
 # serial console, which this script streams to stdout and to a log file. The exit code is the
 # guest script's; any failure to boot or to report is loud and non-zero, never 0.
 #
+# systemd mode: a script whose header has the line `# l2wg-vm: systemd` runs under a real systemd
+# (the host's, 252) as PID 1 with the real system bus, instead of under guest-run.sh as PID 1.
+# Before booting, this script installs the build (L2WG_BUILD_DIR, required then) into the job dir
+# (`DESTDIR=JOB/stage cmake --install BUILD`, with the build's own prefix; what a merged-/usr host
+# has as a symlink, e.g. /lib -> usr/lib, is moved under usr/) and checks that the unit's
+# ExecStart is the installed l2wgd. The stage also holds the boot's configuration: the target
+# l2wg-test.target (basic.target, then l2wg-test.service, which runs guest-run.sh and so the
+# script, its output on the console, then powers off) and masks (/dev/null links) of the units
+# and generators that are slow or irrelevant in the VM (udev, timesyncd, the API mounts nobody
+# uses, tmp.conf, which would empty /tmp, ...): systemd reaches the target in ~8 s under TCG.
+# init mounts the host's / a second time (mount_tag trees) and lays the stage over the guest's
+# root as the first lower layer, so systemd sees the project installed from its first instant.
+# guest-run.sh prints `systemd-analyze time` before the script runs.
+#
 # Environment (all optional):
 #   L2WG_BUILD_DIR, L2WG_SOURCE_DIR  passed to the guest (source dir defaults to this repo), as
 #                        is every other exported L2WG_* variable
@@ -248,6 +262,89 @@ trap 'exit 143' TERM INT HUP
   printf ')\n'
 } >"$job_dir/job"
 
+# systemd mode (see the header) -------------------------------------------------------------
+
+systemd_mode=
+grep -qxE '# l2wg-vm: systemd' "$script" && systemd_mode=1
+extra_kernel_args=
+# Units of the host that slow the boot under TCG (27 s -> 8 s) or need udev, which is masked.
+masked_units=(systemd-timesyncd.service systemd-udevd.service systemd-udev-trigger.service
+  systemd-udevd-control.socket systemd-udevd-kernel.socket systemd-udev-settle.service
+  dev-hugepages.mount dev-mqueue.mount sys-kernel-debug.mount sys-kernel-tracing.mount
+  sys-fs-fuse-connections.mount sys-kernel-config.mount proc-sys-fs-binfmt_misc.automount
+  proc-sys-fs-binfmt_misc.mount systemd-binfmt.service modprobe@.service
+  kmod-static-nodes.service systemd-tmpfiles-setup-dev.service systemd-update-utmp.service
+  systemd-random-seed.service systemd-journal-flush.service systemd-pstore.service
+  systemd-remount-fs.service systemd-sysctl.service timers.target)
+
+# stage_systemd STAGE: the staged install of the build and the boot's configuration in STAGE.
+stage_systemd() {
+  local stage=$1 top target unit exec_start
+  command -v cmake >/dev/null || die "'cmake' is missing (systemd mode installs the build)"
+  [[ -x /lib/systemd/systemd ]] || die "systemd mode needs systemd on the host (/lib/systemd/systemd)"
+  [[ -n ${L2WG_BUILD_DIR:-} && -f $L2WG_BUILD_DIR/cmake_install.cmake ]] ||
+    die "systemd mode needs L2WG_BUILD_DIR, a configured and built build dir"
+  DESTDIR=$stage nice cmake --install "$L2WG_BUILD_DIR" >"$job_dir/install.log" 2>&1 || {
+    cat "$job_dir/install.log" >&2
+    die "cmake --install of $L2WG_BUILD_DIR into the stage failed"
+  }
+  # A directory in a lower layer hides the host's symlink of the same name (/lib -> usr/lib):
+  # the stage follows the host's merged /usr.
+  for top in bin sbin lib lib32 lib64; do
+    [[ -L /$top && -d $stage/$top && ! -L $stage/$top ]] || continue
+    target=$(readlink -- "/$top")
+    target=${target#/}
+    mkdir -p -- "$stage/$target"
+    cp -a -- "$stage/$top/." "$stage/$target/"
+    rm -rf -- "${stage:?}/$top"
+  done
+  unit=$(find "$stage" -name l2wgd.service -path '*/systemd/system/*' | head -n 1)
+  [[ -n $unit ]] || die "the staged install has no l2wgd.service"
+  exec_start=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$unit")
+  [[ -x $stage$exec_start ]] ||
+    die "the unit's ExecStart=$exec_start is not the installed l2wgd (configured with another prefix?)"
+  echo "vm.sh: systemd mode: the build installed into $stage:"
+  (cd "$stage" && find . -type f \( -name 'l2wg*' -o -name 'net.l2wg1*' \) ! -path '*/man/*' |
+    sed 's|^\.|  |' | sort)
+
+  mkdir -p "$stage/etc/systemd/system" "$stage/etc/systemd/system-generators" "$stage/etc/tmpfiles.d"
+  for unit in "${masked_units[@]}"; do ln -sf /dev/null "$stage/etc/systemd/system/$unit"; done
+  for unit in /lib/systemd/system-generators/*; do
+    ln -sf /dev/null "$stage/etc/systemd/system-generators/${unit##*/}"
+  done
+  # Debian's `D /tmp` would empty /tmp, i.e. the host's, where tests and builds may live.
+  ln -sf /dev/null "$stage/etc/tmpfiles.d/tmp.conf"
+  cat >"$stage/etc/systemd/system/l2wg-test.target" <<EOF
+[Unit]
+Description=l2wg kernel tier: one test script under systemd
+Requires=basic.target
+After=basic.target
+Wants=l2wg-test.service
+AllowIsolate=yes
+EOF
+  cat >"$stage/etc/systemd/system/l2wg-test.service" <<EOF
+[Unit]
+Description=l2wg kernel tier: $(basename -- "$script")
+After=basic.target dbus.socket
+
+[Service]
+Type=exec
+Environment=L2WG_VM_SYSTEMD=1
+ExecStart=/bin/bash $here/guest-run.sh $job_dir/job
+StandardInput=null
+StandardOutput=tty
+StandardError=inherit
+TTYPath=/dev/console
+TTYReset=no
+TTYVHangup=no
+EOF
+}
+
+if [[ -n $systemd_mode ]]; then
+  stage_systemd "$job_dir/stage"
+  extra_kernel_args="l2wg_systemd=1 l2wg_layers=$job_dir/stage systemd.unit=l2wg-test.target systemd.show_status=error"
+fi
+
 # The kernel command line splits on spaces and qemu's option parser on commas.
 for path in "$modules_path" "$here/guest-run.sh" "$job_dir/job" "$cache" "${L2WG_VM_OUT_DIR:-}"; do
   [[ $path != *[[:space:],]* ]] || die "path '$path' contains a space or comma"
@@ -258,10 +355,17 @@ qemu_args=(
   -accel tcg -cpu "${L2WG_VM_CPU_MODEL:-max}" -m "${L2WG_VM_MEMORY:-1024}" -smp "${L2WG_VM_CPUS:-1}"
   -nodefaults -no-user-config -display none -no-reboot -serial stdio
   -kernel "$kernel_image" -initrd "$initramfs"
-  -append "console=ttyS0 loglevel=3 panic=-1 l2wg_modules=$modules_path l2wg_stage2=$here/guest-run.sh l2wg_job=$job_dir/job ${L2WG_VM_KERNEL_ARGS:-}"
+  -append "console=ttyS0 loglevel=3 panic=-1 l2wg_modules=$modules_path l2wg_stage2=$here/guest-run.sh l2wg_job=$job_dir/job $extra_kernel_args ${L2WG_VM_KERNEL_ARGS:-}"
   -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap
   -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot
 )
+if [[ -n $systemd_mode ]]; then
+  # shellcheck disable=SC2054
+  qemu_args+=(
+    -fsdev local,id=trees,path=/,security_model=none,readonly=on,multidevs=remap
+    -device virtio-9p-pci,fsdev=trees,mount_tag=trees
+  )
+fi
 if [[ -n ${L2WG_VM_OUT_DIR:-} ]]; then
   mkdir -p -- "$L2WG_VM_OUT_DIR"
   # shellcheck disable=SC2054
@@ -273,7 +377,7 @@ fi
 
 # Run ----------------------------------------------------------------------------------------
 
-echo "vm.sh: kernel $version, running $script${*:+ $*}; console log: $log"
+echo "vm.sh: kernel $version,${systemd_mode:+ under systemd,} running $script${*:+ $*}; console log: $log"
 mkfifo "$job_dir/console"
 # Emptied here, before anything reads it: tee truncates it only once it runs, and until then a
 # previous run's exit marker would pass for this run's.

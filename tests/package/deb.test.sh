@@ -149,7 +149,7 @@ check "group l2wg is a system group" bash -c \
   "gid=\$(awk -F: '\$1 == \"l2wg\" { print \$3 }' '$ROOT/etc/group'); [ -n \"\$gid\" ] && [ \"\$gid\" -lt 1000 ]"
 check "l2wgd.service is enabled (multi-user.target.wants)" \
   test -L "$ROOT/etc/systemd/system/multi-user.target.wants/l2wgd.service"
-check "its alias dbus-net.l2wg1.service, which the activation file names, exists" \
+check "its alias dbus-net.l2wg1.service exists" \
   test -L "$ROOT/etc/systemd/system/dbus-net.l2wg1.service"
 check "the installed l2wgd runs and is version $version" bash -c \
   "'$ROOT/usr/sbin/l2wgd' --version | grep -qx '$version'"
