@@ -5,8 +5,8 @@
 #include <fstream>
 #include <set>
 
-#include "l2wg/error.h"
 #include "l2wg/daemon/journal.h"
+#include "l2wg/error.h"
 #include "l2wg/file.h"
 #include "manager_impl.h"
 
@@ -110,7 +110,6 @@ void TunnelManager::Impl::record(const Entry& entry) {
 }
 
 TunnelManager::Impl::Entry& TunnelManager::Impl::insert(std::unique_ptr<Entry> entry) {
-  journal::tunnel_known(entry->config.name);
   auto& inserted = *tunnels_.emplace(entry->config.name, std::move(entry)).first->second;
   if (observer_) observer_->tunnel_added(inserted.status);
   if (inserted.routed) inserted.routed->start();
@@ -119,6 +118,7 @@ TunnelManager::Impl::Entry& TunnelManager::Impl::insert(std::unique_ptr<Entry> e
 
 void TunnelManager::Impl::restore() {
   for (const auto& name : store_.recorded_tunnels()) {
+    journal::tunnel_known(name);  // from its first message on
     const auto record = store_.load_tunnel(name);
     // A tunnel with a config file comes back through reload().
     if (!record || !record->config || std::filesystem::exists(config_file(name))) continue;
@@ -219,6 +219,7 @@ TunnelStatus TunnelManager::Impl::create(const config::Tunnel& tunnel, bool pers
   if (!config::valid_tunnel_name(tunnel.name))
     throw Error(ErrorCode::InvalidArgument,
                 "name '" + tunnel.name + "': use 1-12 characters of A-Z, a-z, 0-9, '_' and '-'");
+  journal::tunnel_known(tunnel.name);
   if (tunnels_.count(tunnel.name))
     throw Error(ErrorCode::Exists, "a tunnel named " + tunnel.name + " already exists");
   for (const auto& [name, other] : tunnels_) {
@@ -356,6 +357,7 @@ std::vector<std::string> TunnelManager::Impl::reload() {
     named_in_files.insert(stem);
   }
   for (auto& tunnel : loaded.tunnels) {
+    journal::tunnel_known(tunnel.name);
     named_in_files.insert(tunnel.name);
     auto it = tunnels_.find(tunnel.name);
     if (it != tunnels_.end()) {

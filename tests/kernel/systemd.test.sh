@@ -204,6 +204,12 @@ check "both tunnels up after the crash" wait_for 20 status_is '2 tunnels: 2 up'
 check "journalctl -u l2wgd has the daemon's log (tunnel us's messages)" bash -c \
   "journalctl -u l2wgd -o cat | grep -qE '(^|\\] )us: '"
 journalctl -u l2wgd -o json >"$WORKDIR/journal.json"
-check "journalctl -u l2wgd -o json: the tunnel's messages carry L2WG_TUNNEL=us" \
-  grep -q '"L2WG_TUNNEL":"us"' "$WORKDIR/journal.json"
+tunnel_field() {
+  grep -q '"L2WG_TUNNEL":"us"' "$WORKDIR/journal.json" && return 0
+  echo "no L2WG_TUNNEL=us; a record of tunnel us and l2wgd's JOURNAL_STREAM:"
+  grep -m1 '"MESSAGE":"[^"]*us: ' "$WORKDIR/journal.json" | cut -c1-600
+  tr '\0' '\n' <"/proc/$(systemctl show -p MainPID --value l2wgd)/environ" | grep JOURNAL || echo "(none)"
+  return 1
+}
+check "journalctl -u l2wgd -o json: the tunnel's messages carry L2WG_TUNNEL=us" tunnel_field
 finish
