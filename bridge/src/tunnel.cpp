@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <functional>
 #include <vector>
 
@@ -36,9 +37,9 @@ class Rollback {
 void require_ifname(const std::string& name, const char* what) {
   if (nl::valid_ifname(name)) return;
   if (name.size() >= 16)
-    throw Error(ErrorCode::InvalidArgument,
-                std::string(what) + " name '" + name + "' is " + std::to_string(name.size()) +
-                    " bytes long; Linux allows at most 15");
+    throw Error(ErrorCode::InvalidArgument, std::string(what) + " name '" + name + "' is " +
+                                                std::to_string(name.size()) +
+                                                " bytes long; Linux allows at most 15");
   throw Error(ErrorCode::InvalidArgument,
               std::string(what) + " name '" + name +
                   "' is not a valid interface name (1-15 bytes, no '/', ':' or spaces)");
@@ -51,17 +52,18 @@ std::string a_kind(const nl::Link& link) {
 // Kernel WireGuard reports kind "wireguard"; userspace implementations sit on a TUN device.
 void require_wireguard_kind(const nl::Link& link) {
   if (link.kind == "wireguard" || link.kind == "tun") return;
-  throw Error(ErrorCode::InvalidArgument, link.name + " is " + a_kind(link) +
-                                              ", not a WireGuard interface");
+  throw Error(ErrorCode::InvalidArgument,
+              link.name + " is " + a_kind(link) + ", not a WireGuard interface");
 }
 
 // What the userspace datapath needs of a tunnel; the MSS clamp it applies is said once here.
 dp::TunnelSpec userspace_spec(const TunnelSpec& spec, const TunnelPlumbing& out, uint32_t wg_mtu) {
   if (const auto mtu = out.plan.mss_clamp_mtu) {
-    spdlog::info("{}: TCP MSS clamped to {} (IPv4) / {} (IPv6) in both directions, so that full "
-                 "segments cross {} (MTU {}) unfragmented",
-                 spec.tap_name, mss::mss_for(IpAddress::Family::V4, *mtu),
-                 mss::mss_for(IpAddress::Family::V6, *mtu), spec.wireguard, wg_mtu);
+    spdlog::info(
+        "{}: TCP MSS clamped to {} (IPv4) / {} (IPv6) in both directions, so that full "
+        "segments cross {} (MTU {}) unfragmented",
+        spec.tap_name, mss::mss_for(IpAddress::Family::V4, *mtu),
+        mss::mss_for(IpAddress::Family::V6, *mtu), spec.wireguard, wg_mtu);
   }
   return {.tap_name = spec.tap_name,
           .wireguard = spec.wireguard,
@@ -96,14 +98,15 @@ void TunnelBuilder::clamp_kernel_mss(TunnelPlumbing& out) {
   try {
     nftables_->apply(nft::install_commands({out.tap_name, !out.bridge.empty(), ip_mtu}));
     out.plan.mss_clamp_mtu = ip_mtu;
-    spdlog::info("{}: TCP MSS clamped to {} (IPv4) / {} (IPv6) by nftables table {}",
-                 out.tap_name, mss::mss_for(IpAddress::Family::V4, ip_mtu),
+    spdlog::info("{}: TCP MSS clamped to {} (IPv4) / {} (IPv6) by nftables table {}", out.tap_name,
+                 mss::mss_for(IpAddress::Family::V4, ip_mtu),
                  mss::mss_for(IpAddress::Family::V6, ip_mtu), nft::table_name(out.tap_name));
   } catch (const Error& e) {
     spdlog::warn("{}: TCP MSS not clamped: {}", out.tap_name, e.what());
     out.plan.note += (out.plan.note.empty() ? "" : "; ") +
-                     std::string("TCP's MSS is not clamped, so full TCP segments are fragmented "
-                                 "inside WireGuard (") +
+                     std::string(
+                         "TCP's MSS is not clamped, so full TCP segments are fragmented "
+                         "inside WireGuard (") +
                      e.what() + ")";
   }
 }
@@ -121,7 +124,8 @@ TunnelBuilder::Checked TunnelBuilder::check(const TunnelSpec& spec) {
   const wg::Device device = wireguard_.read_device(spec.wireguard);
 
   std::vector<IpAddress> wg_addresses;
-  for (const auto& a : netlink_.addresses(wg_link->ifindex)) wg_addresses.push_back(a.prefix.address);
+  for (const auto& a : netlink_.addresses(wg_link->ifindex))
+    wg_addresses.push_back(a.prefix.address);
   c.selection = wg::select_peer(device, spec.peer, wg_addresses, spec.local);
 
   if (spec.bridge) {
@@ -141,8 +145,8 @@ TunnelBuilder::Checked TunnelBuilder::check(const TunnelSpec& spec) {
   out.local = c.selection.local;
   out.remote = c.selection.remote;
   out.tap_name = spec.tap_name;
-  out.mac = spec.mac.value_or(gre::derive_mac(c.selection.peer.public_key, device.public_key,
-                                               {spec.key, spec.tap_name}));
+  out.mac = spec.mac.value_or(
+      gre::derive_mac(c.selection.peer.public_key, device.public_key, {spec.key, spec.tap_name}));
   out.plan = gre::plan(spec.datapath, spec.mtu, c.selection.remote.family(), spec.key.has_value(),
                        wg_link->mtu, /*kernel_gre=*/true);
   if (spec.bridge) out.bridge = spec.bridge->name;
@@ -162,8 +166,8 @@ static void attach_to_bridge(nl::Netlink& netlink, const BridgeSpec& spec, const
   // The kernel ignores a "change" to the current value, so pinning beforehand is impossible.
   if (auto now = netlink.link(bridge.ifindex); now && now->mtu != bridge.mtu)
     netlink.set_mtu(bridge.ifindex, bridge.mtu);
-  netlink.set_bridge_port(tap_ifindex, {.multicast_router_permanent = true,
-                                        .isolated = spec.isolated});
+  netlink.set_bridge_port(tap_ifindex,
+                          {.multicast_router_permanent = true, .isolated = spec.isolated});
 }
 
 void TunnelBuilder::rejoin_bridge(TunnelPlumbing& plumbing, const TunnelSpec& spec) {
@@ -222,14 +226,16 @@ TunnelPlumbing TunnelBuilder::setup(const TunnelSpec& spec) {
       out.created_bridge = true;
       rollback.add([this, ifindex] { netlink_.delete_link(ifindex); });
       c.bridge = netlink_.link(ifindex);
-      if (!c.bridge) throw Error(ErrorCode::Kernel, "the bridge " + spec.bridge->name + " vanished");
+      if (!c.bridge)
+        throw Error(ErrorCode::Kernel, "the bridge " + spec.bridge->name + " vanished");
     }
     out.bridge_ifindex = c.bridge->ifindex;
     netlink_.disable_ipv6_addresses(out.tap_ifindex);
     attach_to_bridge(netlink_, *spec.bridge, *c.bridge, out.tap_ifindex);
     if (out.created_bridge) netlink_.set_up(c.bridge->ifindex, true);
   }
-  for (const auto& [key, value] : spec.ipv6_conf) netlink_.set_ipv6_conf(out.tap_ifindex, key, value);
+  for (const auto& [key, value] : spec.ipv6_conf)
+    netlink_.set_ipv6_conf(out.tap_ifindex, key, value);
   netlink_.set_up(out.tap_ifindex, true);
   clamp_kernel_mss(out);
   rollback.commit();
@@ -277,7 +283,8 @@ std::optional<TunnelPlumbing> TunnelBuilder::adopt(const TunnelSpec& spec, bool 
       rollback.add([this, ifindex] { netlink_.delete_link(ifindex); });
       netlink_.set_up(ifindex, true);
       c.bridge = netlink_.link(ifindex);
-      if (!c.bridge) throw Error(ErrorCode::Kernel, "the bridge " + spec.bridge->name + " vanished");
+      if (!c.bridge)
+        throw Error(ErrorCode::Kernel, "the bridge " + spec.bridge->name + " vanished");
     }
     out.bridge_ifindex = c.bridge->ifindex;
     if (tap->master_ifindex != c.bridge->ifindex)
@@ -306,27 +313,44 @@ void TunnelBuilder::teardown(const TunnelPlumbing& plumbing) {
     }
   }
   delete_if_present(plumbing.tap_ifindex, plumbing.tap_name);
-  if (plumbing.created_bridge) delete_if_present(plumbing.bridge_ifindex, plumbing.bridge);
+  if (plumbing.created_bridge) {
+    // Made for this tunnel, but other ports may have joined it since: then it is theirs too.
+    const auto links = netlink_.links();
+    const bool other_ports = std::any_of(links.begin(), links.end(), [&](const nl::Link& link) {
+      return link.master_ifindex == plumbing.bridge_ifindex;
+    });
+    if (other_ports)
+      spdlog::info("{}: the bridge {} it created has other ports now, so it stays",
+                   plumbing.tap_name, plumbing.bridge);
+    else
+      delete_if_present(plumbing.bridge_ifindex, plumbing.bridge);
+  }
 }
 
 Statistics TunnelBuilder::statistics(const TunnelPlumbing& plumbing) {
   const nl::LinkStats tap = netlink_.link_stats(plumbing.tap_ifindex);
   if (!plumbing.userspace_id) {
     // gretap's own view: it sends what the bridge or the host hands it into GRE.
-    return {{"FramesOut", tap.tx_packets}, {"BytesOut", tap.tx_bytes},
-            {"FramesIn", tap.rx_packets},  {"BytesIn", tap.rx_bytes},
+    return {{"FramesOut", tap.tx_packets},  {"BytesOut", tap.tx_bytes},
+            {"FramesIn", tap.rx_packets},   {"BytesIn", tap.rx_bytes},
             {"DroppedOut", tap.tx_dropped}, {"DroppedIn", tap.rx_dropped},
             {"ErrorsOut", tap.tx_errors},   {"ErrorsIn", tap.rx_errors}};
   }
   // A TAP is the other way round: what it transmits goes to the datapath, what it receives came
   // from GRE. Its drops are the frames lost between the kernel and the datapath.
   const dp::Counters c = datapath_.counters(*plumbing.userspace_id);
-  return {{"FramesOut", c.frames_out},        {"BytesOut", c.bytes_out},
-          {"FramesIn", c.frames_in},          {"BytesIn", c.bytes_in},
-          {"DroppedOut", tap.tx_dropped},     {"DroppedIn", tap.rx_dropped},
-          {"DroppedMalformed", c.malformed_in}, {"DroppedWrongKey", c.wrong_key_in},
-          {"SendErrors", c.send_errors},      {"MSSClamped", c.mss_clamped},
-          {"SegmentedOut", c.segmented_out},  {"CoalescedIn", c.coalesced_in}};
+  return {{"FramesOut", c.frames_out},
+          {"BytesOut", c.bytes_out},
+          {"FramesIn", c.frames_in},
+          {"BytesIn", c.bytes_in},
+          {"DroppedOut", tap.tx_dropped},
+          {"DroppedIn", tap.rx_dropped},
+          {"DroppedMalformed", c.malformed_in},
+          {"DroppedWrongKey", c.wrong_key_in},
+          {"SendErrors", c.send_errors},
+          {"MSSClamped", c.mss_clamped},
+          {"SegmentedOut", c.segmented_out},
+          {"CoalescedIn", c.coalesced_in}};
 }
 
 }  // namespace l2wg

@@ -121,7 +121,8 @@ TEST_F(TunnelBuilderTest, BridgedKernelGretapOnTheWireGuardPeer) {
   EXPECT_EQ(tap->mac, gre::derive_mac(key_of(1), key_of(100), {std::nullopt, "l2-lab"}));
   EXPECT_TRUE(tap->up);
   EXPECT_EQ(tap->master_ifindex, bridge_ifindex);
-  EXPECT_EQ(netlink.without_ipv6, std::vector<int>{tap->ifindex}) << "a bridge port needs no address";
+  EXPECT_EQ(netlink.without_ipv6, std::vector<int>{tap->ifindex})
+      << "a bridge port needs no address";
   EXPECT_TRUE(netlink.last_port_options.multicast_router_permanent);
   EXPECT_FALSE(netlink.last_port_options.isolated);
   EXPECT_EQ(netlink.link("br-wan")->mtu, 1500u);
@@ -135,7 +136,8 @@ TEST_F(TunnelBuilderTest, BridgedKernelGretapOnTheWireGuardPeer) {
 TEST_F(TunnelBuilderTest, KernelGretapGetsItsMssClampedByNftables) {
   const auto t = clamping.setup(bridged());
   EXPECT_EQ(t.plan.mss_clamp_mtu, 1382u);
-  EXPECT_EQ(nftables.applied, std::vector<std::string>{nft::install_commands({"l2-lab", true, 1382})});
+  EXPECT_EQ(nftables.applied,
+            std::vector<std::string>{nft::install_commands({"l2-lab", true, 1382})});
   clamping.teardown(t);
   EXPECT_EQ(nftables.applied.back(), nft::remove_commands("l2-lab"));
   expect_untouched();
@@ -161,12 +163,22 @@ TEST_F(TunnelBuilderTest, WithoutNftablesTheTunnelWorksUnclampedAndSaysSo) {
 // Kernel gretap's counters are its link's own: what it sends (tx) is what goes into GRE.
 TEST_F(TunnelBuilderTest, KernelStatisticsAreTheGretapsCounters) {
   const auto t = builder.setup(bridged());
-  netlink.state.stats[t.tap_ifindex] = {.rx_packets = 1, .tx_packets = 2, .rx_bytes = 3,
-                                        .tx_bytes = 4, .rx_errors = 5, .tx_errors = 6,
-                                        .rx_dropped = 7, .tx_dropped = 8};
-  EXPECT_EQ(builder.statistics(t),
-            (Statistics{{"FramesOut", 2}, {"BytesOut", 4}, {"FramesIn", 1}, {"BytesIn", 3},
-                        {"DroppedOut", 8}, {"DroppedIn", 7}, {"ErrorsOut", 6}, {"ErrorsIn", 5}}));
+  netlink.state.stats[t.tap_ifindex] = {.rx_packets = 1,
+                                        .tx_packets = 2,
+                                        .rx_bytes = 3,
+                                        .tx_bytes = 4,
+                                        .rx_errors = 5,
+                                        .tx_errors = 6,
+                                        .rx_dropped = 7,
+                                        .tx_dropped = 8};
+  EXPECT_EQ(builder.statistics(t), (Statistics{{"FramesOut", 2},
+                                               {"BytesOut", 4},
+                                               {"FramesIn", 1},
+                                               {"BytesIn", 3},
+                                               {"DroppedOut", 8},
+                                               {"DroppedIn", 7},
+                                               {"ErrorsOut", 6},
+                                               {"ErrorsIn", 5}}));
   builder.teardown(t);
   EXPECT_THROW(builder.statistics(t), Error) << "the tap is gone";
 }
@@ -218,6 +230,19 @@ TEST_F(TunnelBuilderTest, CreatedBridgeIsRemovedOnTeardownOnly) {
   builder.teardown(t);
   EXPECT_FALSE(netlink.link("br-new"));
   expect_untouched();
+}
+
+TEST_F(TunnelBuilderTest, ACreatedBridgeOthersJoinedStaysOnTeardown) {
+  auto spec = bridged();
+  spec.bridge = BridgeSpec{"br-new", true, false};
+  const auto t = builder.setup(spec);
+  nl::Link lan;
+  lan.name = "eth-lan";
+  lan.master_ifindex = netlink.link("br-new")->ifindex;
+  netlink.add_link(lan);
+  builder.teardown(t);
+  EXPECT_FALSE(netlink.link("l2-lab"));
+  EXPECT_TRUE(netlink.link("br-new")) << "eth-lan is still its port";
 }
 
 TEST_F(TunnelBuilderTest, AnExistingBridgeIsNeverDeleted) {
