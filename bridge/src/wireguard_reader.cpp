@@ -94,10 +94,14 @@ bool query_uapi(const std::string& path, const std::string& ifname, WipedString&
   return true;
 }
 
-// The interface exists in this namespace, or Error(NotFound) saying where its socket may be.
-void require_interface(const std::string& ifname, const std::string& path) {
+// The UAPI socket path of `ifname`, once the name is valid (it becomes part of a filesystem path:
+// no traversal out of the UAPI directory) and the interface exists in this namespace:
+// /var/run/wireguard is shared by every network namespace, so a socket there may serve an
+// interface of another namespace. Error(NotFound) says where its socket may be.
+std::string require_interface(const std::string& ifname, const std::string& uapi_dir) {
   if (!valid_ifname(ifname))
     throw Error(ErrorCode::InvalidArgument, "\"" + ifname + "\" is not a valid interface name");
+  auto path = uapi_socket_path(ifname, uapi_dir);
   if (if_nametoindex(ifname.c_str()) == 0) {
     const bool foreign_socket = access(path.c_str(), F_OK) == 0;
     throw Error(ErrorCode::NotFound,
@@ -106,6 +110,7 @@ void require_interface(const std::string& ifname, const std::string& path) {
                                           " must serve one in another namespace)"
                                     : " (no kernel device and no UAPI socket at " + path + ")"));
   }
+  return path;
 }
 
 class SystemWireGuardWriter : public WireGuardWriter {
@@ -113,10 +118,7 @@ class SystemWireGuardWriter : public WireGuardWriter {
   explicit SystemWireGuardWriter(std::string uapi_dir) : uapi_dir_(std::move(uapi_dir)) {}
 
   void update_peers(const std::string& ifname, const std::vector<PeerUpdate>& updates) override {
-    if (!valid_ifname(ifname))
-      throw Error(ErrorCode::InvalidArgument, "\"" + ifname + "\" is not a valid interface name");
-    const auto path = uapi_socket_path(ifname, uapi_dir_);
-    require_interface(ifname, path);
+    const auto path = require_interface(ifname, uapi_dir_);
     if (updates.empty()) return;
     WipedString reply;
     if (query_uapi(path, ifname, reply, encode_uapi_set(updates))) {
@@ -143,20 +145,7 @@ class SystemWireGuardReader : public WireGuardReader {
   explicit SystemWireGuardReader(std::string uapi_dir) : uapi_dir_(std::move(uapi_dir)) {}
 
   Device read_device(const std::string& ifname) override {
-    // The name becomes part of a filesystem path: no traversal out of the UAPI directory.
-    if (!valid_ifname(ifname))
-      throw Error(ErrorCode::InvalidArgument, "\"" + ifname + "\" is not a valid interface name");
-    const auto path = uapi_socket_path(ifname, uapi_dir_);
-    // /var/run/wireguard is shared by every network namespace, so a socket there may serve an
-    // interface of another namespace: only a link that exists here counts.
-    if (if_nametoindex(ifname.c_str()) == 0) {
-      const bool foreign_socket = access(path.c_str(), F_OK) == 0;
-      throw Error(ErrorCode::NotFound,
-                  "no WireGuard interface named " + ifname +
-                      (foreign_socket ? " in this network namespace (the UAPI socket at " + path +
-                                            " must serve one in another namespace)"
-                                      : " (no kernel device and no UAPI socket at " + path + ")"));
-    }
+    const auto path = require_interface(ifname, uapi_dir_);
     {
       WipedString reply;
       if (query_uapi(path, ifname, reply)) return parse_uapi_get(reply.text, ifname);
