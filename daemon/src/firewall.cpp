@@ -105,9 +105,15 @@ Field absent() {
 
 class Evaluator {
  public:
+  // For one base chain: jumps stay in its table, whose named sets are the ones it sees.
   Evaluator(const std::map<std::string, std::vector<json>>& sets,
-            const std::map<std::string, const Chain*>& chains, const Packet& packet)
-      : sets_(sets), chains_(chains), packet_(packet) {}
+            const std::map<std::string, const Chain*>& chains, const Packet& packet,
+            const Chain& base)
+      : current_family_(base.family),
+        current_table_(base.table),
+        sets_(sets),
+        chains_(chains),
+        packet_(packet) {}
 
   enum class Outcome { Accept, Drop, Return };
 
@@ -482,10 +488,7 @@ class Evaluator {
     return json();
   }
 
- public:
-  std::string current_family_, current_table_;
-
- private:
+  const std::string current_family_, current_table_;
   const std::map<std::string, std::vector<json>>& sets_;
   const std::map<std::string, const Chain*>& chains_;
   const Packet& packet_;
@@ -498,18 +501,11 @@ struct Ruleset::Model {
   std::vector<Chain> chains;
   std::map<std::string, std::vector<json>> sets;  // "family table name" -> elements
   std::map<std::string, const Chain*> by_name;    // "family table name"
-  json source;
 };
 
 Ruleset::Ruleset() : model_(std::make_unique<Model>()) {}
-Ruleset::Ruleset(const Ruleset& other) : Ruleset() {
-  if (!other.model_->source.is_null()) *this = parse(other.model_->source.dump());
-}
 Ruleset::Ruleset(Ruleset&&) noexcept = default;
-Ruleset& Ruleset::operator=(Ruleset other) {
-  std::swap(model_, other.model_);
-  return *this;
-}
+Ruleset& Ruleset::operator=(Ruleset&&) noexcept = default;
 Ruleset::~Ruleset() = default;
 
 Ruleset Ruleset::parse(std::string_view text) {
@@ -520,7 +516,6 @@ Ruleset Ruleset::parse(std::string_view text) {
     throw Error(ErrorCode::InvalidArgument, "the nftables ruleset has no \"nftables\" array");
   Ruleset ruleset;
   Model& m = *ruleset.model_;
-  m.source = doc;
   std::map<std::string, size_t> index;
   try {
     for (const auto& item : doc["nftables"]) {
@@ -590,9 +585,7 @@ Verdict Ruleset::evaluate(const Packet& packet) const {
     std::stable_sort(base.begin(), base.end(),
                      [](const Chain* a, const Chain* b) { return a->priority < b->priority; });
     for (const Chain* chain : base) {
-      Evaluator evaluator(model_->sets, model_->by_name, packet);
-      evaluator.current_family_ = chain->family;
-      evaluator.current_table_ = chain->table;
+      Evaluator evaluator(model_->sets, model_->by_name, packet, *chain);
       const auto outcome = evaluator.run(*chain, 0);
       undecided = undecided || evaluator.undecided_before;
       if (outcome == Evaluator::Outcome::Accept) continue;

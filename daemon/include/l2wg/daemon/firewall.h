@@ -65,9 +65,8 @@ class Ruleset {
   // Throws l2wg::Error(InvalidArgument) naming what is wrong for text that is not nftables JSON.
   static Ruleset parse(std::string_view json);
   Ruleset();
-  Ruleset(const Ruleset&);
   Ruleset(Ruleset&&) noexcept;
-  Ruleset& operator=(Ruleset);
+  Ruleset& operator=(Ruleset&&) noexcept;
   ~Ruleset();
 
   Verdict evaluate(const Packet& packet) const;
