@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -493,10 +494,18 @@ HostFacts read_host_facts(nl::Netlink& netlink, const config::Tunnel& tunnel,
   const auto wg = read_sysctl(sys + "/net/ipv4/conf/" + f.wireguard + "/rp_filter");
   if (all || wg) f.rp_filter = std::max(all.value_or(0), wg.value_or(0));
 
+  // The main table of each family, dumped once however many lookups follow.
+  std::map<IpAddress::Family, std::vector<Route>> main_tables;
+  auto main_table = [&](IpAddress::Family family) -> const std::vector<Route>& {
+    auto it = main_tables.find(family);
+    if (it == main_tables.end())
+      it = main_tables.emplace(family, netlink.routes(family, kMainTable)).first;
+    return it->second;
+  };
   // The route the main table picks for `address`, skipping those into `avoid` if it is not 0.
   auto best_route = [&](const IpAddress& address, int avoid) -> std::optional<Route> {
     std::optional<Route> best;
-    for (const auto& route : netlink.routes(address.family(), kMainTable))
+    for (const auto& route : main_table(address.family()))
       if (route.type == RouteType::Unicast && route.destination.contains(address) &&
           (avoid == 0 || route.ifindex != avoid) &&
           (!best || route.destination.length > best->destination.length))
@@ -565,7 +574,7 @@ HostFacts read_host_facts(nl::Netlink& netlink, const config::Tunnel& tunnel,
     for (const auto& name : scope.lans)
       if (const auto link = netlink.link(name); link && (lan.empty() || name == lan))
         our_interfaces.insert(link->ifindex);
-    for (const auto& route : netlink.routes(prefix.address.family(), kMainTable))
+    for (const auto& route : main_table(prefix.address.family()))
       if (route.type == RouteType::Unicast && route.ifindex != 0 &&
           !our_interfaces.count(route.ifindex) && route.destination.length >= prefix.length &&
           overlaps(route.destination, prefix))
