@@ -5,20 +5,14 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "l2wg/error.h"
+#include "nft_captures.h"
 
 namespace l2wg::firewall {
 namespace {
 
 Ruleset captured(const std::string& name) {
-  std::ifstream in(std::string(L2WG_TEST_DATA_DIR) + "/nft/" + name + ".json");
-  std::stringstream text;
-  text << in.rdbuf();
-  EXPECT_FALSE(text.str().empty()) << name;
-  return Ruleset::parse(text.str());
+  return testing::captured_ruleset(name);
 }
 
 IpAddress ip(const char* text) {

@@ -7,9 +7,9 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "fake_netlink.h"
+#include "nft_captures.h"
 #include "test_dir.h"
 
 namespace l2wg {
@@ -119,10 +119,7 @@ TEST(HostChecks, FactsFromProcSysAndTheMainTable) {
 // --- the firewall, on rulesets captured from libnftables (tests/unit/data/nft) ---------------
 
 firewall::Ruleset captured(const std::string& name) {
-  std::ifstream in(std::string(L2WG_TEST_DATA_DIR) + "/nft/" + name + ".json");
-  std::stringstream text;
-  text << in.rdbuf();
-  return firewall::Ruleset::parse(text.str());
+  return testing::captured_ruleset(name);
 }
 
 FirewallScope dorm_scope(const std::string& tap = "l2wg-dorm") {
